@@ -1,0 +1,1 @@
+"""ML alerts and their notification channels."""

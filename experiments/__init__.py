@@ -1,0 +1,1 @@
+"""Human-led experiments on models."""

@@ -1,0 +1,1 @@
+"""Sales, stores, products, forecasts, features, model families and metrics."""

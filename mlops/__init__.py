@@ -1,0 +1,1 @@
+"""Model registry, champion/challenger arena, backtests, drift and retraining."""

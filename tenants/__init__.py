@@ -1,0 +1,1 @@
+"""Tenants (one PostgreSQL schema per retailer) and their provisioning."""

@@ -1,0 +1,71 @@
+"""Tenant and Domain: the public-schema records that route a host to a retailer's schema."""
+
+import zoneinfo
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django_tenants.models import DomainMixin, TenantMixin
+
+slug_validator = RegexValidator(
+    r"^[a-z][a-z0-9]{1,39}$",
+    "Use 2-40 lowercase letters and digits, starting with a letter (it names the schema and host).",
+)
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not an IANA time zone (e.g. Europe/Berlin).")
+
+
+class Tenant(TenantMixin):
+    class DismissedChallenger(models.TextChoices):
+        KEEP = "keep", "Keep it as challenger"
+        ARCHIVE = "archive", "Archive it"
+
+    name = models.CharField(max_length=200)
+    slug = models.CharField(max_length=40, unique=True, validators=[slug_validator])
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    # Model-ops policy, editable per tenant in the platform admin.
+    promotion_min_improvement_pct = models.FloatField(
+        default=5.0,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        help_text="A candidate must beat the champion's MAE and MAPE by at least this many percent.",
+    )
+    promotion_min_confidence = models.FloatField(
+        default=0.95,
+        validators=[MinValueValidator(0.5), MaxValueValidator(0.9999)],
+        help_text="Confidence the paired test over series must reach before a promotion.",
+    )
+    drift_threshold_pct = models.FloatField(
+        default=15.0,
+        validators=[MinValueValidator(1), MaxValueValidator(500)],
+        help_text="Drift when recent MAE is worse than the baseline by more than this many percent.",
+    )
+    overstock_tolerance = models.FloatField(
+        default=1.2,
+        validators=[MinValueValidator(1.0), MaxValueValidator(10.0)],
+        help_text="A forecast overstocks when it exceeds actual demand by this factor (and by >= 1 unit).",
+    )
+    dismissed_challenger = models.CharField(
+        max_length=10,
+        choices=DismissedChallenger.choices,
+        default=DismissedChallenger.KEEP,
+        help_text="What dismissing a drift or promotion alert does to its challenger.",
+    )
+
+    auto_create_schema = True
+    auto_drop_schema = False
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.slug})"
+
+
+class Domain(DomainMixin):
+    def __str__(self) -> str:
+        return self.domain

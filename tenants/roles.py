@@ -1,0 +1,27 @@
+"""The roles every tenant has, as Django groups, and the permissions each one carries."""
+
+VIEWER = "viewer"
+DATA_SCIENTIST = "data_scientist"
+ML_MANAGER = "ml_manager"
+ROLES = (VIEWER, DATA_SCIENTIST, ML_MANAGER)
+
+# Apps whose models every role may view in the tenant admin and API.
+VIEWABLE_APPS = ("forecasting", "mlops", "experiments", "alerts")
+
+# Permissions a role adds to those of the roles before it ("app_label.codename").
+# A data scientist can do what a viewer can; a manager what a data scientist can.
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    VIEWER: [],
+    DATA_SCIENTIST: [],
+    ML_MANAGER: [],
+}
+
+
+def permissions_for(role: str) -> list[str]:
+    """Return the "app_label.codename" permissions of a role, inherited ones included."""
+    granted: list[str] = []
+    for each in ROLES:
+        granted.extend(ROLE_PERMISSIONS[each])
+        if each == role:
+            return granted
+    raise ValueError(f"Unknown role {role!r}; roles are {', '.join(ROLES)}")
