@@ -1,1 +1,126 @@
-"""Tables of this app (tenant schema)."""
+"""Human-led experiments: a hypothesis, its approval, the versions it trains, and the decision."""
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+
+class ModelExperiment(ConcurrentTransitionMixin, models.Model):
+    class Status(models.TextChoices):
+        PROPOSED = "proposed", "Proposed"  # waits for a manager's approval
+        APPROVED = "approved", "Approved"  # may be started by a data scientist
+        REJECTED = "rejected", "Rejected"  # a manager declined it; final
+        IN_PROGRESS = "in_progress", "In progress"  # experimental versions are being trained
+        SHADOW_TESTING = "shadow_testing", "Shadow testing"  # versions forecast beside the champion
+        COMPLETED = "completed", "Completed"  # decided: adopt, partial adopt or reject; final
+
+    class ExperimentType(models.TextChoices):
+        FEATURE_ENGINEERING = "feature_engineering", "Feature engineering"
+        SEGMENTATION = "segmentation", "Segmentation"
+        ALGORITHM = "algorithm", "Algorithm"
+        HYPERPARAMETERS = "hyperparameters", "Hyperparameters"
+        TRAINING_WINDOW = "training_window", "Training window"
+
+    class Decision(models.TextChoices):
+        ADOPT = "adopt", "Adopt"
+        PARTIAL_ADOPT = "partial_adopt", "Partial adopt"
+        REJECT = "reject", "Reject"
+
+    class Metric(models.TextChoices):
+        MAE = "mae", "MAE"
+        MAPE = "mape", "MAPE"
+        WAPE = "wape", "WAPE"
+
+    name = models.CharField(max_length=200)
+    hypothesis = models.TextField()
+    experiment_type = models.CharField(max_length=30, choices=ExperimentType.choices)
+    model_name = models.CharField(max_length=64, default="demand_forecast")
+    configuration = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What the experiment changes (algorithm, hyperparameters, segments, window)",
+    )
+    success_metric = models.CharField(max_length=10, choices=Metric.choices, default=Metric.MAE)
+    expected_improvement_pct = models.FloatField(default=5.0, validators=[MinValueValidator(0)])
+    status = FSMField(choices=Status.choices, default=Status.PROPOSED, protected=True)
+
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    completed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    review_note = models.TextField(blank=True, help_text="The manager's note on approval/rejection")
+    results = models.JSONField(default=dict, blank=True)
+    decision = models.CharField(max_length=20, choices=Decision.choices, blank=True)
+    decision_rationale = models.TextField(blank=True)
+    model_versions = models.ManyToManyField(
+        "mlops.ModelVersion", blank=True, related_name="experiments"
+    )
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    rejected_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    shadow_started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        permissions = [
+            ("propose_modelexperiment", "Can propose an experiment"),
+            ("approve_modelexperiment", "Can approve or reject an experiment"),
+            ("run_modelexperiment", "Can start, shadow-test and complete an experiment"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.status})"
+
+    @transition(
+        field=status,
+        source=Status.PROPOSED,
+        target=Status.APPROVED,
+        permission="experiments.approve_modelexperiment",
+    )
+    def approve(self):
+        pass
+
+    @transition(
+        field=status,
+        source=Status.PROPOSED,
+        target=Status.REJECTED,
+        permission="experiments.approve_modelexperiment",
+    )
+    def reject(self):
+        pass
+
+    @transition(
+        field=status,
+        source=Status.APPROVED,
+        target=Status.IN_PROGRESS,
+        permission="experiments.run_modelexperiment",
+    )
+    def start(self):
+        pass
+
+    @transition(
+        field=status,
+        source=Status.IN_PROGRESS,
+        target=Status.SHADOW_TESTING,
+        permission="experiments.run_modelexperiment",
+    )
+    def start_shadow_testing(self):
+        pass
+
+    @transition(
+        field=status,
+        source=Status.SHADOW_TESTING,
+        target=Status.COMPLETED,
+        permission="experiments.run_modelexperiment",
+    )
+    def complete(self):
+        pass

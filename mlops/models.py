@@ -1,1 +1,298 @@
-"""Tables of this app (tenant schema)."""
+"""Model registry: versions and their audited lifecycle, retrains, shadow predictions, backtests."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+GLOBAL_SEGMENT = "global"
+
+
+def validate_segment(value: str) -> None:
+    if value != GLOBAL_SEGMENT and not (value.startswith("department:") and len(value) > 11):
+        raise ValidationError(f"Segment {value!r} must be 'global' or 'department:<name>'.")
+
+
+def artifact_path(instance: "ModelVersion", filename: str) -> str:
+    return f"models/{instance.name}/{instance.segment.replace(':', '_')}/{filename}"
+
+
+class Trigger(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    MANUAL = "manual", "Manual"
+    DRIFT_DETECTED = "drift_detected", "Drift detected"
+    NEW_PRODUCTS = "new_products", "New products"
+    EXPERIMENT = "experiment", "Experiment"
+
+
+class ModelVersion(ConcurrentTransitionMixin, models.Model):
+    class Status(models.TextChoices):
+        CANDIDATE = "candidate", "Candidate"  # trained and registered, not yet judged
+        SHADOW = "shadow", "Shadow"  # forecasts logged beside the champion's, never served
+        CHALLENGER = "challenger", "Challenger"  # judged worth serving; waits for promotion
+        CHAMPION = "champion", "Champion"  # serves its name/segment (at most one)
+        ARCHIVED = "archived", "Archived"  # retired: rejected, replaced or rolled back
+
+    class RoutingMode(models.TextChoices):
+        NONE = "none", "None"
+        SHADOW = "shadow", "Shadow"
+        CANARY = "canary", "Canary"
+
+    name = models.CharField(max_length=64, default="demand_forecast")
+    version = models.CharField(max_length=32, help_text="v1, v2, ... per model name")
+    version_number = models.PositiveIntegerField()
+    segment = models.CharField(
+        max_length=120, default=GLOBAL_SEGMENT, validators=[validate_segment]
+    )
+    algorithm = models.CharField(max_length=32)
+    status = FSMField(choices=Status.choices, default=Status.CANDIDATE, protected=True)
+    routing_mode = models.CharField(
+        max_length=10, choices=RoutingMode.choices, default=RoutingMode.NONE
+    )
+    canary_weight = models.FloatField(
+        default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
+    metrics = models.JSONField(default=dict, blank=True, help_text="Held-out metrics at training")
+
+    artifact = models.FileField(upload_to=artifact_path, blank=True)
+    artifact_sha256 = models.CharField(max_length=64, blank=True)
+    library_versions = models.JSONField(default=dict, blank=True)
+    features = models.JSONField(default=list, blank=True)
+    hyperparameters = models.JSONField(default=dict, blank=True)
+    training_start = models.DateField(null=True, blank=True)
+    training_end = models.DateField(null=True, blank=True)
+    training_rows = models.PositiveBigIntegerField(default=0)
+
+    trigger = models.CharField(max_length=20, choices=Trigger.choices, default=Trigger.MANUAL)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    last_evaluation = models.JSONField(
+        default=dict, blank=True, help_text="The latest promotion decision with all its numbers"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    promoted_at = models.DateTimeField(null=True, blank=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name", "segment", "-version_number"]
+        permissions = [
+            ("promote_modelversion", "Can promote a model version to champion"),
+            ("reject_modelversion", "Can reject a model version"),
+            ("rollback_modelversion", "Can roll back to the previous champion"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="modelversion_unique_label"),
+            models.UniqueConstraint(
+                fields=["name", "version_number"], name="modelversion_unique_number"
+            ),
+            # At most one champion per name and segment (the promotion service also locks).
+            models.UniqueConstraint(
+                fields=["name", "segment"],
+                condition=models.Q(status="champion"),
+                name="modelversion_one_champion_per_segment",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(canary_weight__gte=0) & models.Q(canary_weight__lte=1),
+                name="modelversion_canary_weight_0_1",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["name", "segment", "status"], name="modelversion_group_idx")
+        ]
+
+    def __str__(self) -> str:
+        suffix = "" if self.segment == GLOBAL_SEGMENT else f" [{self.segment}]"
+        return f"{self.name} {self.version}{suffix} ({self.status})"
+
+    # Transitions change database fields only; services record them and do side effects.
+    @transition(field=status, source=Status.CANDIDATE, target=Status.SHADOW)
+    def start_shadow(self):
+        self.routing_mode = self.RoutingMode.SHADOW
+
+    @transition(field=status, source=[Status.CANDIDATE, Status.SHADOW], target=Status.CHALLENGER)
+    def make_challenger(self):
+        pass
+
+    @transition(
+        field=status,
+        source=[Status.CANDIDATE, Status.SHADOW, Status.CHALLENGER],
+        target=Status.CHAMPION,
+        permission="mlops.promote_modelversion",
+    )
+    def promote(self):
+        self.routing_mode = self.RoutingMode.NONE
+        self.canary_weight = 0.0
+
+    @transition(
+        field=status,
+        source=[Status.CANDIDATE, Status.SHADOW, Status.CHALLENGER],
+        target=Status.ARCHIVED,
+        permission="mlops.reject_modelversion",
+    )
+    def reject(self):
+        self.routing_mode = self.RoutingMode.NONE
+
+    @transition(field=status, source=Status.CHAMPION, target=Status.ARCHIVED)
+    def retire(self):
+        """The champion is replaced by a newer one (or rolled back)."""
+
+    @transition(
+        field=status,
+        source=Status.ARCHIVED,
+        target=Status.CHAMPION,
+        permission="mlops.rollback_modelversion",
+    )
+    def restore(self):
+        """A former champion serves again (rollback)."""
+        self.routing_mode = self.RoutingMode.NONE
+
+
+class ModelTransition(models.Model):
+    """Append-only record of every status change: who, when, from, to, why, and the evidence."""
+
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="transitions"
+    )
+    from_status = models.CharField(max_length=20)
+    to_status = models.CharField(max_length=20)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    actor_label = models.CharField(max_length=150, help_text="Username, or 'system'")
+    reason = models.TextField(blank=True)
+    evidence = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.model_version} {self.from_status} → {self.to_status} by {self.actor_label}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValidationError("The transition log is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError("The transition log is append-only.")
+
+
+class ModelRetrainingLog(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    name = models.CharField(max_length=64, default="demand_forecast")
+    segment = models.CharField(max_length=120, default=GLOBAL_SEGMENT)
+    trigger = models.CharField(max_length=20, choices=Trigger.choices)
+    trigger_metadata = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    rows = models.PositiveBigIntegerField(default=0)
+    data_start = models.DateField(null=True, blank=True)
+    data_end = models.DateField(null=True, blank=True)
+    resulting_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    outcome = models.CharField(
+        max_length=40, blank=True, help_text="promoted / challenger / archived / champion (first)"
+    )
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        permissions = [
+            ("request_retrain", "Can request a retrain"),
+            ("manage_schedules", "Can view, edit and run the tenant's schedules"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Retrain {self.name}/{self.segment} ({self.trigger}) {self.status}"
+
+
+class ShadowPrediction(models.Model):
+    """A challenger's answer logged beside the champion's for the same series and day."""
+
+    key = models.CharField(max_length=100, help_text="Request id or batch key", db_index=True)
+    store = models.ForeignKey("forecasting.Store", on_delete=models.CASCADE, related_name="+")
+    product = models.ForeignKey("forecasting.Product", on_delete=models.CASCADE, related_name="+")
+    target_date = models.DateField()
+    champion_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="shadow_as_champion"
+    )
+    champion_value = models.FloatField()
+    challenger_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="shadow_predictions"
+    )
+    challenger_value = models.FloatField()
+    actual = models.FloatField(null=True, blank=True, help_text="Filled in once sales arrive")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key", "challenger_version", "store", "product", "target_date"],
+                name="shadow_unique_key_version_series_day",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["target_date"], name="shadow_target_idx"),
+            models.Index(fields=["challenger_version", "target_date"], name="shadow_version_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.store_id}/{self.product_id} {self.target_date}"
+
+
+class BacktestResult(models.Model):
+    class Kind(models.TextChoices):
+        WALK_FORWARD = "walk_forward", "Walk-forward"
+        T_MINUS_1 = "t_minus_1", "T-1 daily"
+        SHADOW = "shadow", "Shadow"
+
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="backtests"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    window_start = models.DateField()
+    window_end = models.DateField()
+    mae = models.FloatField(null=True)
+    mape = models.FloatField(null=True)
+    wape = models.FloatField(null=True)
+    bias = models.FloatField(null=True)
+    stockout_miss_rate = models.FloatField(null=True)
+    overstock_rate = models.FloatField(null=True)
+    coverage = models.FloatField(null=True)
+    interval_coverage = models.FloatField(null=True)
+    n_points = models.PositiveIntegerField(default=0)
+    n_missing = models.PositiveIntegerField(default=0, help_text="Points without an actual")
+    department_metrics = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model_version", "kind", "window_start"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_version", "kind", "window_start", "window_end"],
+                name="backtest_unique_version_kind_window",
+            )
+        ]
+        indexes = [models.Index(fields=["kind", "window_end"], name="backtest_kind_end_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.model_version} {self.kind} {self.window_start}..{self.window_end}"

@@ -12,8 +12,20 @@ VIEWABLE_APPS = ("forecasting", "mlops", "experiments", "alerts")
 # A data scientist can do what a viewer can; a manager what a data scientist can.
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     VIEWER: [],
-    DATA_SCIENTIST: [],
-    ML_MANAGER: [],
+    DATA_SCIENTIST: [
+        "forecasting.add_sale",  # import sales
+        "mlops.request_retrain",
+        "experiments.propose_modelexperiment",
+        "experiments.run_modelexperiment",  # start, shadow-test, complete
+    ],
+    ML_MANAGER: [
+        "mlops.promote_modelversion",
+        "mlops.reject_modelversion",
+        "mlops.rollback_modelversion",
+        "mlops.manage_schedules",
+        "experiments.approve_modelexperiment",  # approve or reject
+        "alerts.act_on_mlalert",
+    ],
 }
 
 
