@@ -212,6 +212,13 @@ class ModelRetrainingLog(models.Model):
         max_length=40, blank=True, help_text="promoted / challenger / archived / champion (first)"
     )
     error = models.TextField(blank=True)
+    # The recipe and the trained artifact live on the log too, so a retrain that fails after
+    # training keeps what it trained even though no version was registered.
+    algorithm = models.CharField(max_length=32, blank=True)
+    hyperparameters = models.JSONField(default=dict, blank=True)
+    window_days = models.PositiveIntegerField(null=True, blank=True)
+    artifact = models.FileField(upload_to=artifact_path, blank=True)
+    artifact_sha256 = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -223,6 +230,30 @@ class ModelRetrainingLog(models.Model):
 
     def __str__(self) -> str:
         return f"Retrain {self.name}/{self.segment} ({self.trigger}) {self.status}"
+
+
+class RoutingOverride(models.Model):
+    """Pins one store's traffic for a model name to a chosen version (a store-segment rollout)."""
+
+    name = models.CharField(max_length=64, default="demand_forecast")
+    store = models.ForeignKey("forecasting.Store", on_delete=models.CASCADE, related_name="+")
+    version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="routing_overrides"
+    )
+    reason = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "store"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "store"], name="routingoverride_one_per_store")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}: store {self.store_id} → {self.version_id}"
 
 
 class ShadowPrediction(models.Model):
