@@ -3,7 +3,9 @@
 import pytest
 from django.db import connection
 
-from tests.tenancy import (
+pytest_plugins = ["tests.processes"]
+
+from tests.tenancy import (  # noqa: E402
     TEST_TENANTS,
     cleanup_after_transactional_test,
     ensure_test_tenants,

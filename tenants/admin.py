@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
 
-from config.admin_sites import public_admin
+from config.admin_sites import public_admin, tenant_admin
 from tenants.models import Domain, Tenant
 from tenants.services import provision_tenant
 
@@ -69,3 +69,8 @@ class DomainAdmin(admin.ModelAdmin):
 
 public_admin.register(User, UserAdmin)
 public_admin.register(Group, GroupAdmin)
+
+
+# Each tenant's own users and roles, in its tenant admin.
+tenant_admin.register(User, UserAdmin)
+tenant_admin.register(Group, GroupAdmin)
