@@ -327,3 +327,7 @@ class BacktestResult(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_version} {self.kind} {self.window_start}..{self.window_end}"
+
+
+# The tenant-admin view of beat rows is defined beside the default schedules.
+from mlops.schedules import TenantSchedule  # noqa: E402, F401

@@ -1,8 +1,11 @@
 """The periodic jobs every tenant has, as django-celery-beat rows tagged with the tenant's schema."""
 
+import zoneinfo
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import transaction
+from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from tenants.models import Tenant
@@ -95,3 +98,59 @@ def ensure_default_schedules(*, tenant: Tenant) -> list[PeriodicTask]:
         )
         tasks.append(task)
     return tasks
+
+
+class TenantSchedule(PeriodicTask):
+    """A tenant's view of its own beat rows (the rows live in the public schema)."""
+
+    class Meta:
+        proxy = True
+        app_label = "mlops"
+        verbose_name = "schedule"
+        verbose_name_plural = "schedules"
+
+
+def tenant_schedules(*, tenant: Tenant):
+    """The periodic tasks of one tenant: its jobs carry the tenant's schema in their headers."""
+    return TenantSchedule.objects.filter(headers___schema_name=tenant.schema_name).select_related(
+        "crontab"
+    )
+
+
+def job_for(task: PeriodicTask) -> Job | None:
+    return JOBS_BY_KEY.get(task.name.split("@", 1)[0])
+
+
+def next_run_at(task: PeriodicTask, *, now: datetime | None = None) -> datetime | None:
+    """When Beat will next send this task (aware datetime), or None if disabled or not a crontab."""
+    if not task.enabled or task.crontab is None:
+        return None
+    now = now or timezone.now()
+    schedule = task.crontab.schedule  # crontab evaluated in the schedule's own time zone
+    local_now = now.astimezone(zoneinfo.ZoneInfo(str(task.crontab.timezone)))
+    schedule.nowfun = lambda: local_now
+    return local_now + schedule.remaining_estimate(local_now)
+
+
+def set_crontab(
+    *,
+    task: PeriodicTask,
+    minute: str,
+    hour: str,
+    day_of_week: str,
+    day_of_month: str = "*",
+    month_of_year: str = "*",
+    time_zone: str,
+) -> PeriodicTask:
+    """Point a task at the crontab with these fields, never editing a crontab row others share."""
+    crontab, _ = CrontabSchedule.objects.get_or_create(
+        minute=minute,
+        hour=hour,
+        day_of_week=day_of_week,
+        day_of_month=day_of_month,
+        month_of_year=month_of_year,
+        timezone=time_zone,
+    )
+    task.crontab = crontab
+    task.save()
+    return task
