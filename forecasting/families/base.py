@@ -1,0 +1,232 @@
+"""The interface every model family implements, its forecasts, and its saved container format."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from forecasting.intervals import NOMINAL_COVERAGE, ConformalCalibration
+from forecasting.panel import DateLike, Panel, to_timestamp
+
+CONTAINER_FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+# A fixed timestamp in the zip entries keeps the bytes (and so the sha256) of a model stable.
+ZIP_ENTRY_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass(frozen=True, eq=False)
+class Forecasts:
+    """Point forecasts and 80% interval bounds, [n_series, horizon], for consecutive days."""
+
+    stores: np.ndarray
+    products: np.ndarray
+    dates: pd.DatetimeIndex
+    values: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+
+    @property
+    def horizon(self) -> int:
+        return len(self.dates)
+
+    def series_keys(self) -> pd.MultiIndex:
+        return pd.MultiIndex.from_arrays([self.stores, self.products], names=["store", "product"])
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per series and target date: store, product, target_date, value, lower, upper."""
+        n_series, horizon = self.values.shape
+        return pd.DataFrame(
+            {
+                "store": np.repeat(self.stores, horizon),
+                "product": np.repeat(self.products, horizon),
+                "target_date": np.tile(self.dates.values, n_series),
+                "value": self.values.reshape(-1),
+                "lower": self.lower.reshape(-1),
+                "upper": self.upper.reshape(-1),
+            }
+        )
+
+
+class ForecastModel(ABC):
+    """A forecasting recipe: hyperparameters in, `fit` on a panel, `predict` from a start day.
+
+    `fit` also calibrates the 80% intervals: it refits on the panel less its last
+    `calibration_windows` weeks, forecasts those weeks from weekly cutoffs (out of sample),
+    and keeps per-step quantiles of the residuals; then it fits on the whole panel.
+    """
+
+    algorithm: ClassVar[str]
+    default_hyperparameters: ClassVar[dict[str, Any]] = {}
+    common_hyperparameters: ClassVar[dict[str, Any]] = {"calibration_windows": 4}
+    calibration_window_days: ClassVar[int] = 7
+    # Days of history below which calibration is skipped (too little left to fit on).
+    minimum_training_days: ClassVar[int] = 14
+
+    def __init__(self, **hyperparameters: Any) -> None:
+        allowed = {**self.common_hyperparameters, **self.default_hyperparameters}
+        unknown = sorted(set(hyperparameters) - set(allowed))
+        if unknown:
+            raise ValueError(
+                f"{self.algorithm} has no hyperparameter(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(allowed))}"
+            )
+        self._hyperparameters = {**allowed, **hyperparameters}
+        self.calibration: ConformalCalibration | None = None
+        self.fitted = False
+
+    @property
+    def hyperparameters(self) -> dict[str, Any]:
+        return dict(self._hyperparameters)
+
+    @property
+    @abstractmethod
+    def features(self) -> list[str]:
+        """Names of the inputs the model reads."""
+
+    # -- training and forecasting -------------------------------------------------------------
+
+    def fit(self, panel: Panel) -> ForecastModel:
+        """Train on every day of `panel` and calibrate the intervals; returns self."""
+        if panel.n_series == 0 or panel.n_days == 0:
+            raise ValueError("cannot fit on an empty panel")
+        self.calibration = self._calibrate(panel)
+        self._fit_point(panel)
+        self.fitted = True
+        return self
+
+    def predict(self, panel: Panel, start: DateLike, horizon: int = 7) -> Forecasts:
+        """Forecast `horizon` days from `start` for every series of `panel`, from its days
+        before `start` (and its promotion flags on the target days, as planned promotions)."""
+        if not self.fitted:
+            raise RuntimeError(f"{self.algorithm} model is not fitted")
+        start = to_timestamp(start)
+        dates = pd.date_range(start, periods=horizon, freq="D", name="date")
+        history = panel.until(start)
+        values = self._predict_point(
+            history=history,
+            future_promotion=planned_promotions(panel=panel, dates=dates),
+            dates=dates,
+        ).astype(np.float32)
+        values = np.maximum(values, 0.0)
+        if self.calibration is None:
+            lower = upper = np.full_like(values, np.nan)
+        else:
+            lower, upper = self.calibration.interval(values)
+            unforecast = np.isnan(values)
+            lower[unforecast] = upper[unforecast] = np.nan
+        return Forecasts(
+            stores=panel.stores,
+            products=panel.products,
+            dates=dates,
+            values=values,
+            lower=lower,
+            upper=upper,
+        )
+
+    def _calibrate(self, panel: Panel) -> ConformalCalibration | None:
+        windows = int(self._hyperparameters["calibration_windows"])
+        window_days = self.calibration_window_days
+        held_out_days = windows * window_days
+        if windows <= 0 or panel.n_days < held_out_days + self.minimum_training_days:
+            return None
+        calibration_start = panel.dates[panel.n_days - held_out_days]
+        self._fit_point(panel.until(calibration_start))
+        actual, forecast = [], []
+        for window in range(windows):
+            cutoff = calibration_start + pd.Timedelta(days=window * window_days)
+            dates = pd.date_range(cutoff, periods=window_days, freq="D")
+            predicted = self._predict_point(
+                history=panel.until(cutoff),
+                future_promotion=planned_promotions(panel=panel, dates=dates),
+                dates=dates,
+            )
+            forecast.append(np.maximum(predicted, 0.0))
+            first = panel.day_position(cutoff)
+            actual.append(panel.quantity[:, first : first + window_days])
+        return ConformalCalibration.from_residuals(
+            actual=np.concatenate(actual),
+            forecast=np.concatenate(forecast),
+            nominal_coverage=NOMINAL_COVERAGE,
+        )
+
+    @abstractmethod
+    def _fit_point(self, panel: Panel) -> None:
+        """Fit the point forecaster on every day of `panel`."""
+
+    @abstractmethod
+    def _predict_point(
+        self, *, history: Panel, future_promotion: np.ndarray, dates: pd.DatetimeIndex
+    ) -> np.ndarray:
+        """Point forecasts [n_series, len(dates)] from `history` (days before dates[0])."""
+
+    # -- saved state --------------------------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        """The fitted model as a zip of a JSON manifest and the family's binary parts."""
+        if not self.fitted:
+            raise RuntimeError(f"{self.algorithm} model is not fitted")
+        manifest = {
+            "format_version": CONTAINER_FORMAT_VERSION,
+            "algorithm": self.algorithm,
+            "hyperparameters": self._hyperparameters,
+            "features": self.features,
+            "calibration": None if self.calibration is None else self.calibration.to_dict(),
+            "state": self._state_metadata(),
+        }
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            parts = {MANIFEST_NAME: json.dumps(manifest, sort_keys=True).encode()}
+            parts.update(self._state_blobs())
+            for name, data in parts.items():
+                archive.writestr(zipfile.ZipInfo(name, date_time=ZIP_ENTRY_TIME), data)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ForecastModel:
+        """A fitted model from `to_bytes` output; raises ValueError if it is another family's."""
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            manifest = json.loads(archive.read(MANIFEST_NAME))
+            if manifest.get("algorithm") != cls.algorithm:
+                raise ValueError(
+                    f"artifact holds a {manifest.get('algorithm')!r} model, not {cls.algorithm!r}"
+                )
+            blobs = {
+                name: archive.read(name) for name in archive.namelist() if name != MANIFEST_NAME
+            }
+        model = cls(**manifest["hyperparameters"])
+        if manifest["calibration"] is not None:
+            model.calibration = ConformalCalibration.from_dict(manifest["calibration"])
+        model._load_state(metadata=manifest["state"], blobs=blobs)
+        model.fitted = True
+        return model
+
+    def _state_metadata(self) -> dict[str, Any]:
+        """JSON-serialisable fitted state (encodings, scalers)."""
+        return {}
+
+    def _state_blobs(self) -> dict[str, bytes]:
+        """Binary fitted state (booster, tensors), by file name."""
+        return {}
+
+    def _load_state(self, *, metadata: dict[str, Any], blobs: dict[str, bytes]) -> None:
+        """Restore what `_state_metadata` and `_state_blobs` saved (nothing by default)."""
+        return None
+
+
+def planned_promotions(*, panel: Panel, dates: pd.DatetimeIndex) -> np.ndarray:
+    """Promotion flags [n_series, len(dates)] of the target days as far as the panel has them
+    (0 beyond its last day)."""
+    flags = np.zeros((panel.n_series, len(dates)), dtype=np.float32)
+    if not panel.n_days:
+        return flags
+    positions = np.array([(day - panel.dates[0]).days for day in dates])
+    inside = (positions >= 0) & (positions < panel.n_days)
+    flags[:, inside] = panel.on_promotion[:, positions[inside]]
+    return flags

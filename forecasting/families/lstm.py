@@ -1,0 +1,252 @@
+"""A small global LSTM over all series that forecasts a week at once from the last four weeks."""
+
+from __future__ import annotations
+
+import io
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from forecasting.families.base import ForecastModel
+from forecasting.features import CategoryEncodings
+from forecasting.panel import Panel
+
+STATE_FILE = "state_dict.pt"
+# Per time step: scaled quantity, whether it is known, promotion flag, weekday (sin, cos).
+STEP_INPUTS = 5
+
+
+class SalesLSTM(nn.Module):
+    """Encodes the recent weeks with an LSTM, then maps the last state, the department and the
+    planned promotions of the target days to `horizon` scaled forecasts (direct multi-step)."""
+
+    def __init__(self, *, hidden_size: int, horizon: int, n_departments: int) -> None:
+        super().__init__()
+        self.encoder = nn.LSTM(input_size=STEP_INPUTS, hidden_size=hidden_size, batch_first=True)
+        # One extra code for departments unseen in training.
+        self.department_embedding = nn.Embedding(n_departments + 1, 4)
+        self.head = nn.Sequential(
+            nn.Linear(hidden_size + 4 + horizon, 2 * hidden_size),
+            nn.ReLU(),
+            nn.Linear(2 * hidden_size, horizon),
+        )
+
+    def forward(
+        self, steps: torch.Tensor, department: torch.Tensor, future_promotion: torch.Tensor
+    ) -> torch.Tensor:
+        _, (hidden, _) = self.encoder(steps)
+        joined = torch.cat(
+            [hidden[-1], self.department_embedding(department), future_promotion], dim=1
+        )
+        return self.head(joined)
+
+
+class LSTMModel(ForecastModel):
+    """Global LSTM; inputs are scaled by each window's mean so one network fits all volumes."""
+
+    algorithm: ClassVar[str] = "lstm"
+    default_hyperparameters: ClassVar[dict[str, Any]] = {
+        "lookback_days": 28,
+        "horizon": 7,
+        "hidden_size": 32,
+        "epochs": 6,
+        "windows_per_epoch": 20_000,
+        "batch_size": 256,
+        "learning_rate": 0.003,
+        "seed": 0,
+    }
+
+    def __init__(self, **hyperparameters: Any) -> None:
+        super().__init__(**hyperparameters)
+        self.network: SalesLSTM | None = None
+        self.encodings: CategoryEncodings | None = None
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+    @property
+    def features(self) -> list[str]:
+        lookback = self._hyperparameters["lookback_days"]
+        return [
+            f"quantity_last_{lookback}_days_scaled",
+            "quantity_known",
+            "on_promotion",
+            "day_of_week_sin",
+            "day_of_week_cos",
+            "department",
+            "planned_promotions",
+        ]
+
+    def _new_network(self) -> SalesLSTM:
+        return SalesLSTM(
+            hidden_size=int(self._hyperparameters["hidden_size"]),
+            horizon=int(self._hyperparameters["horizon"]),
+            n_departments=len(self.encodings.departments),
+        )
+
+    def _fit_point(self, panel: Panel) -> None:
+        settings = self._hyperparameters
+        lookback, horizon = int(settings["lookback_days"]), int(settings["horizon"])
+        seed = int(settings["seed"])
+        torch.manual_seed(seed)
+        random = np.random.default_rng(seed)
+        self.encodings = CategoryEncodings.fit(panel=panel)
+        network = self._new_network().to(self.device)
+        optimizer = torch.optim.Adam(network.parameters(), lr=float(settings["learning_rate"]))
+
+        n_origins = panel.n_days - lookback - horizon + 1
+        if n_origins <= 0:
+            raise ValueError(f"lstm needs at least {lookback + horizon} days to train on")
+        departments = self._department_codes(panel)
+        weekday = panel.dates.day_of_week.to_numpy()
+        batch_size = int(settings["batch_size"])
+        for _ in range(int(settings["epochs"])):
+            n_windows = int(settings["windows_per_epoch"])
+            series = random.integers(0, panel.n_series, n_windows)
+            # Each window starts at `origin`: inputs are [origin - lookback, origin).
+            origins = random.integers(lookback, lookback + n_origins, n_windows)
+            for first in range(0, n_windows, batch_size):
+                rows = slice(first, first + batch_size)
+                batch = _windows(
+                    quantity=panel.quantity,
+                    on_promotion=panel.on_promotion,
+                    weekday=weekday,
+                    series=series[rows],
+                    origins=origins[rows],
+                    lookback=lookback,
+                    horizon=horizon,
+                )
+                target = panel.quantity[
+                    series[rows, None], origins[rows, None] + np.arange(horizon)
+                ]
+                loss = _scaled_absolute_error(
+                    prediction=network(
+                        torch.from_numpy(batch.steps).to(self.device),
+                        torch.from_numpy(departments[series[rows]]).to(self.device),
+                        torch.from_numpy(batch.future_promotion).to(self.device),
+                    ),
+                    target=torch.from_numpy(target / batch.scale[:, None]).to(self.device),
+                    scale=torch.from_numpy(batch.scale).to(self.device),
+                )
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+        self.network = network.eval()
+
+    def _predict_point(
+        self, *, history: Panel, future_promotion: np.ndarray, dates: pd.DatetimeIndex
+    ) -> np.ndarray:
+        settings = self._hyperparameters
+        lookback, trained_horizon = int(settings["lookback_days"]), int(settings["horizon"])
+        if len(dates) > trained_horizon:
+            raise ValueError(f"this lstm forecasts at most {trained_horizon} days")
+        # Recent history padded with unknown days up to the day before the first target date.
+        gap = 0 if not history.n_days else (dates[0] - history.dates[-1]).days - 1
+        quantity = np.full((history.n_series, lookback), np.nan, dtype=np.float32)
+        promotion = np.zeros_like(quantity)
+        kept = max(0, min(lookback - gap, history.n_days))
+        if kept:
+            end = lookback - gap
+            quantity[:, end - kept : end] = history.quantity[:, history.n_days - kept :]
+            promotion[:, end - kept : end] = history.on_promotion[:, history.n_days - kept :]
+        planned = np.zeros((history.n_series, trained_horizon), dtype=np.float32)
+        planned[:, : len(dates)] = future_promotion
+        all_promotion = np.concatenate([promotion, planned], axis=1)
+        weekday = pd.date_range(
+            end=dates[0] - pd.Timedelta(days=1), periods=lookback, freq="D"
+        ).day_of_week.to_numpy()
+        weekday = np.concatenate([weekday, (weekday[-1] + 1 + np.arange(trained_horizon)) % 7])
+        series = np.arange(history.n_series)
+        origins = np.full(history.n_series, lookback)
+        batch = _windows(
+            quantity=np.concatenate([quantity, np.full_like(planned, np.nan)], axis=1),
+            on_promotion=all_promotion,
+            weekday=weekday,
+            series=series,
+            origins=origins,
+            lookback=lookback,
+            horizon=trained_horizon,
+        )
+        departments = self._department_codes(history)
+        with torch.no_grad():
+            scaled = self.network(
+                torch.from_numpy(batch.steps).to(self.device),
+                torch.from_numpy(departments).to(self.device),
+                torch.from_numpy(batch.future_promotion).to(self.device),
+            )
+        forecast = scaled.cpu().numpy() * batch.scale[:, None]
+        return forecast[:, : len(dates)]
+
+    def _department_codes(self, panel: Panel) -> np.ndarray:
+        codes = self.encodings.department_codes(panel.departments)
+        unseen = len(self.encodings.departments)
+        return np.where(np.isnan(codes), unseen, codes).astype(np.int64)
+
+    def _state_metadata(self) -> dict[str, Any]:
+        return {"encodings": self.encodings.to_dict()}
+
+    def _state_blobs(self) -> dict[str, bytes]:
+        buffer = io.BytesIO()
+        cpu_state = {name: tensor.cpu() for name, tensor in self.network.state_dict().items()}
+        torch.save(cpu_state, buffer)
+        return {STATE_FILE: buffer.getvalue()}
+
+    def _load_state(self, *, metadata: dict[str, Any], blobs: dict[str, bytes]) -> None:
+        self.encodings = CategoryEncodings.from_dict(metadata["encodings"])
+        network = self._new_network()
+        # weights_only refuses anything but tensors and plain containers (no pickled code).
+        state = torch.load(io.BytesIO(blobs[STATE_FILE]), weights_only=True, map_location="cpu")
+        network.load_state_dict(state)
+        self.network = network.to(self.device).eval()
+
+
+class _Windows:
+    """Network inputs for a batch of (series, origin) windows."""
+
+    def __init__(self, *, steps: np.ndarray, future_promotion: np.ndarray, scale: np.ndarray):
+        self.steps = steps
+        self.future_promotion = future_promotion
+        self.scale = scale
+
+
+def _windows(
+    *,
+    quantity: np.ndarray,
+    on_promotion: np.ndarray,
+    weekday: np.ndarray,
+    series: np.ndarray,
+    origins: np.ndarray,
+    lookback: int,
+    horizon: int,
+) -> _Windows:
+    past_days = origins[:, None] + np.arange(-lookback, 0)
+    future_days = origins[:, None] + np.arange(horizon)
+    past = quantity[series[:, None], past_days]
+    known = ~np.isnan(past)
+    # Scale = 1 + mean of the known inputs: zero-sales windows keep a unit scale.
+    known_count = np.maximum(known.sum(axis=1), 1)
+    scale = (1.0 + np.where(known, past, 0).sum(axis=1) / known_count).astype(np.float32)
+    angle = 2 * np.pi * weekday[past_days] / 7
+    steps = np.stack(
+        [
+            np.where(known, past, 0) / scale[:, None],
+            known,
+            on_promotion[series[:, None], past_days],
+            np.sin(angle),
+            np.cos(angle),
+        ],
+        axis=2,
+    ).astype(np.float32)
+    future_promotion = on_promotion[series[:, None], future_days].astype(np.float32)
+    return _Windows(steps=steps, future_promotion=future_promotion, scale=scale)
+
+
+def _scaled_absolute_error(
+    *, prediction: torch.Tensor, target: torch.Tensor, scale: torch.Tensor
+) -> torch.Tensor:
+    """Absolute error in units (scaled error x scale) over known targets: the same weighting as
+    WAPE, the metric forecasts are judged by."""
+    known = ~torch.isnan(target)
+    error = (prediction - torch.nan_to_num(target)).abs() * scale[:, None]
+    return (error * known).sum() / known.sum().clamp(min=1)

@@ -1,0 +1,198 @@
+"""Vectorised model features for every series at once, computed from strictly earlier days.
+
+Rows are series-major: for days [first_day, last_day) the row of (series s, day d) is
+`s * (last_day - first_day) + (d - first_day)`. The only input read on the target day itself is
+its promotion flag, which retailers plan ahead (a planned promotion is known when forecasting).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from forecasting.panel import Panel
+
+LAGS = (1, 7, 14, 28)
+ROLLING_WINDOWS = (7, 28)
+# Days of history a feature row needs: the longest lag or rolling window.
+LOOKBACK_DAYS = max(max(LAGS), max(ROLLING_WINDOWS))
+
+FEATURE_NAMES: tuple[str, ...] = (
+    *(f"lag_{lag}" for lag in LAGS),
+    *(f"rolling_mean_{window}" for window in ROLLING_WINDOWS),
+    *(f"rolling_std_{window}" for window in ROLLING_WINDOWS),
+    "day_of_week",
+    "day_of_month",
+    "month",
+    "week_of_year",
+    "on_promotion",
+    "department_code",
+    "store_code",
+)
+
+
+@dataclass(frozen=True)
+class CategoryEncodings:
+    """Integer codes of departments and stores, fixed when a model is fitted (unknown -> NaN)."""
+
+    departments: tuple[str, ...]
+    stores: tuple[str, ...]
+
+    @classmethod
+    def fit(cls, *, panel: Panel) -> CategoryEncodings:
+        """Codes in sorted order of the panel's departments and stores."""
+        return cls(
+            departments=tuple(sorted({str(name) for name in panel.departments})),
+            stores=tuple(sorted({str(name) for name in panel.stores})),
+        )
+
+    def department_codes(self, departments: np.ndarray) -> np.ndarray:
+        return _codes(self.departments, departments)
+
+    def store_codes(self, stores: np.ndarray) -> np.ndarray:
+        return _codes(self.stores, stores)
+
+    def to_dict(self) -> dict[str, list[str]]:
+        return {"departments": list(self.departments), "stores": list(self.stores)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, list[str]]) -> CategoryEncodings:
+        return cls(departments=tuple(data["departments"]), stores=tuple(data["stores"]))
+
+
+def _codes(labels: tuple[str, ...], values: np.ndarray) -> np.ndarray:
+    positions = pd.Index(labels).get_indexer(pd.Index(np.asarray(values, dtype=object)))
+    return np.where(positions >= 0, positions, np.nan).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class HistoryStatistics:
+    """Running sums over days (column t holds the sum over days < t), for O(1) rolling stats."""
+
+    total: np.ndarray
+    total_of_squares: np.ndarray
+    known_count: np.ndarray
+
+    @classmethod
+    def of(cls, quantity: np.ndarray) -> HistoryStatistics:
+        known = ~np.isnan(quantity)
+        # float64: running sums of squares over two years lose precision in float32.
+        values = np.where(known, quantity, 0).astype(np.float64)
+        n_series = quantity.shape[0]
+        total = np.zeros((n_series, quantity.shape[1] + 1))
+        total_of_squares = np.zeros_like(total)
+        known_count = np.zeros((n_series, quantity.shape[1] + 1), dtype=np.int32)
+        np.cumsum(values, axis=1, out=total[:, 1:])
+        np.cumsum(values * values, axis=1, out=total_of_squares[:, 1:])
+        np.cumsum(known, axis=1, out=known_count[:, 1:])
+        return cls(total=total, total_of_squares=total_of_squares, known_count=known_count)
+
+    def rolling(
+        self, *, window: int, first_day: int, last_day: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and sample standard deviation over the `window` days before each day in
+        [first_day, last_day), from the known values only (NaN when too few are known)."""
+        ends = np.arange(first_day, last_day)
+        starts = np.maximum(ends - window, 0)
+        count = (self.known_count[:, ends] - self.known_count[:, starts]).astype(np.float64)
+        total = self.total[:, ends] - self.total[:, starts]
+        squares = self.total_of_squares[:, ends] - self.total_of_squares[:, starts]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(count > 0, total / count, np.nan)
+            variance = np.where(
+                count > 1, (squares - total * total / np.maximum(count, 1)) / (count - 1), np.nan
+            )
+        return mean, np.sqrt(np.maximum(variance, 0.0))
+
+
+def build_features(
+    *,
+    quantity: np.ndarray,
+    on_promotion: np.ndarray,
+    dates: pd.DatetimeIndex,
+    department_codes: np.ndarray,
+    store_codes: np.ndarray,
+    first_day: int,
+    last_day: int,
+    statistics: HistoryStatistics | None = None,
+) -> np.ndarray:
+    """Feature matrix [n_series * n_target_days, len(FEATURE_NAMES)] (float32, series-major
+    rows) for the target days [first_day, last_day) of the given [series, day] arrays."""
+    n_series = quantity.shape[0]
+    n_target_days = last_day - first_day
+    if n_target_days <= 0:
+        return np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)
+    statistics = statistics or HistoryStatistics.of(quantity)
+    # Column-major: each feature is one contiguous column, filled by one vectorised copy.
+    features = np.empty((n_series * n_target_days, len(FEATURE_NAMES)), np.float32, order="F")
+    column = 0
+    for lag in LAGS:
+        features[:, column] = _shifted(quantity, first_day - lag, n_target_days).reshape(-1)
+        column += 1
+    rolling = [
+        statistics.rolling(window=window, first_day=first_day, last_day=last_day)
+        for window in ROLLING_WINDOWS
+    ]
+    for mean, _ in rolling:
+        features[:, column] = mean.reshape(-1)
+        column += 1
+    for _, standard_deviation in rolling:
+        features[:, column] = standard_deviation.reshape(-1)
+        column += 1
+    target_dates = dates[first_day:last_day]
+    calendar = (
+        target_dates.day_of_week,
+        target_dates.day,
+        target_dates.month,
+        target_dates.isocalendar().week.to_numpy(),
+    )
+    for values in calendar:
+        features[:, column] = np.tile(np.asarray(values, dtype=np.float32), n_series)
+        column += 1
+    features[:, column] = on_promotion[:, first_day:last_day].reshape(-1)
+    features[:, column + 1] = np.repeat(department_codes, n_target_days)
+    features[:, column + 2] = np.repeat(store_codes, n_target_days)
+    return features
+
+
+def _shifted(values: np.ndarray, start: int, length: int) -> np.ndarray:
+    """values[:, start:start + length], NaN where start reaches before day 0."""
+    if start >= 0:
+        return values[:, start : start + length]
+    padded = np.full((values.shape[0], length), np.nan, dtype=values.dtype)
+    padded[:, -start:] = values[:, : max(start + length, 0)]
+    return padded
+
+
+def panel_features(
+    *,
+    panel: Panel,
+    encodings: CategoryEncodings,
+    first_day: int = 0,
+    last_day: int | None = None,
+) -> np.ndarray:
+    """`build_features` for days [first_day, last_day) of a panel (default: all its days)."""
+    return build_features(
+        quantity=panel.quantity,
+        on_promotion=panel.on_promotion,
+        dates=panel.dates,
+        department_codes=encodings.department_codes(panel.departments),
+        store_codes=encodings.store_codes(panel.stores),
+        first_day=first_day,
+        last_day=panel.n_days if last_day is None else last_day,
+    )
+
+
+def training_rows(
+    *, panel: Panel, encodings: CategoryEncodings, first_day: int = LOOKBACK_DAYS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Features and targets of every (series, day) from `first_day` on whose actual is known."""
+    first_day = min(first_day, max(panel.n_days - 1, 0))
+    features = panel_features(panel=panel, encodings=encodings, first_day=first_day)
+    target = panel.quantity[:, first_day:].reshape(-1)
+    known = ~np.isnan(target)
+    if known.all():
+        return features, target
+    return features[known], target[known]
