@@ -71,7 +71,11 @@ class MLAlert(ConcurrentTransitionMixin, models.Model):
                 name="mlalert_one_open_per_cause",
             )
         ]
-        indexes = [models.Index(fields=["status", "severity"], name="mlalert_status_severity_idx")]
+        indexes = [
+            models.Index(fields=["status", "severity"], name="mlalert_status_severity_idx"),
+            # The cooldown looks up the latest closed alert of a cause.
+            models.Index(fields=["dedup_key", "-actioned_at"], name="mlalert_dedup_closed_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"[{self.severity}] {self.title}"
@@ -124,6 +128,9 @@ class NotificationChannel(models.Model):
     enabled = models.BooleanField(default=True)
     disabled_reason = models.TextField(blank=True)
     disabled_at = models.DateTimeField(null=True, blank=True)
+    enabled_since = models.DateTimeField(
+        null=True, blank=True, help_text="When a person last re-enabled it"
+    )
     min_severity = models.CharField(
         max_length=10, choices=MLAlert.Severity.choices, default=MLAlert.Severity.WARNING
     )
