@@ -20,6 +20,16 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.django_db)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Re-provision the test tenants after a transactional test, before the next test's
+    fixtures open their transaction (so the restored rows are committed)."""
+    from pytest_django.plugin import blocking_manager_key
+
+    with item.config.stash[blocking_manager_key].unblock():
+        restore_after_transactional_test()
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     """Create (or, with --reuse-db, find) the public tenant and the test tenants."""
@@ -59,8 +69,6 @@ def _enter_tenant(request):
         or "live_server" in request.fixturenames
         or (marker is not None and marker.kwargs.get("transaction", False))
     )
-    with request.getfixturevalue("django_db_blocker").unblock():
-        restore_after_transactional_test()
     request.getfixturevalue("transactional_db" if transactional else "db")
     connection.set_tenant(request.getfixturevalue("tenant"))
     yield

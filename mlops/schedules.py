@@ -19,49 +19,56 @@ class Job:
     hour: str
     day_of_week: str
     description: str
+    results_url: str  # admin changelist where a run's outcome shows up
 
 
 # Times are in the tenant's own time zone (CrontabSchedule.timezone).
 JOBS = (
     Job(
-        "weekly_retrain",
-        "mlops.tasks.weekly_retrain",
-        "0",
-        "2",
-        "0",
-        "Retrain every model on recent sales (trigger: scheduled); promote if it clears the gate.",
+        key="weekly_retrain",
+        task="mlops.tasks.weekly_retrain",
+        minute="0",
+        hour="2",
+        day_of_week="0",
+        description="Retrain every model on recent sales (trigger: scheduled); "
+        "promote if it clears the gate.",
+        results_url="admin:mlops_modelretraininglog_changelist",
     ),
     Job(
-        "daily_drift_detection",
-        "mlops.tasks.daily_drift_detection",
-        "0",
-        "3",
-        "*",
-        "Compare recent champion error with its baseline; on drift alert and retrain.",
+        key="daily_drift_detection",
+        task="mlops.tasks.daily_drift_detection",
+        minute="0",
+        hour="3",
+        day_of_week="*",
+        description="Compare recent champion error with its baseline; on drift alert and retrain.",
+        results_url="admin:alerts_mlalert_changelist",
     ),
     Job(
-        "weekly_backtest",
-        "mlops.tasks.weekly_backtest",
-        "0",
-        "4",
-        "0",
-        "90-day walk-forward backtest of every champion and challenger.",
+        key="weekly_backtest",
+        task="mlops.tasks.weekly_backtest",
+        minute="0",
+        hour="4",
+        day_of_week="0",
+        description="90-day walk-forward backtest of every champion and challenger.",
+        results_url="admin:mlops_backtestresult_changelist",
     ),
     Job(
-        "daily_forecast",
-        "mlops.tasks.daily_forecast",
-        "0",
-        "5",
-        "*",
-        "Forecast the next 7 days for every active series with every active model version.",
+        key="daily_forecast",
+        task="mlops.tasks.daily_forecast",
+        minute="0",
+        hour="5",
+        day_of_week="*",
+        description="Forecast the next 7 days for every active series with every active model.",
+        results_url="admin:forecasting_forecast_changelist",
     ),
     Job(
-        "daily_backtest",
-        "mlops.tasks.daily_backtest",
-        "0",
-        "6",
-        "*",
-        "T-1 backtest: compare yesterday's forecasts with yesterday's sales.",
+        key="daily_backtest",
+        task="mlops.tasks.daily_backtest",
+        minute="0",
+        hour="6",
+        day_of_week="*",
+        description="T-1 backtest: compare yesterday's forecasts with yesterday's sales.",
+        results_url="admin:mlops_backtestresult_changelist",
     ),
 )
 JOBS_BY_KEY = {job.key: job for job in JOBS}
@@ -111,8 +118,8 @@ class TenantSchedule(PeriodicTask):
 
 
 def tenant_schedules(*, tenant: Tenant):
-    """The periodic tasks of one tenant: its jobs carry the tenant's schema in their headers."""
-    return TenantSchedule.objects.filter(headers___schema_name=tenant.schema_name).select_related(
+    """The periodic tasks of one tenant: named `<job>@<schema>`, sent with the schema in headers."""
+    return TenantSchedule.objects.filter(name__endswith=f"@{tenant.schema_name}").select_related(
         "crontab"
     )
 
@@ -154,3 +161,11 @@ def set_crontab(
     task.crontab = crontab
     task.save()
     return task
+
+
+def run_job_now(*, job: Job, tenant: Tenant) -> str:
+    """Queue one run of a job in the tenant's schema now; returns the Celery task id."""
+    from config.celery import app
+
+    result = app.send_task(job.task, headers={"_schema_name": tenant.schema_name})
+    return result.id

@@ -58,10 +58,11 @@ def cleanup_after_transactional_test() -> None:
     for slug in TEST_TENANTS:
         _truncate_schema(slug)
     connection.set_schema_to_public()
-    test_schemas = [f"@{slug}" for slug in TEST_TENANTS]
-    for task in PeriodicTask.objects.all():
-        if not any(task.name.endswith(suffix) for suffix in test_schemas):
-            task.delete()
+    from mlops.schedules import JOBS
+
+    default_jobs = {f"{job.key}@{slug}" for job in JOBS for slug in TEST_TENANTS}
+    for task in PeriodicTask.objects.exclude(name__in=default_jobs):
+        task.delete()
     from tenants.models import Tenant
 
     connection.set_tenant(Tenant.objects.get(slug="acme"))
