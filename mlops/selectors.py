@@ -1,0 +1,239 @@
+"""Reads of the model registry: champions, health, history, and who served a forecast."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from typing import Any
+
+from django.db import connection
+from django.db.models import QuerySet, Sum
+
+from forecasting.models import Forecast, Product, Store
+from mlops.models import GLOBAL_SEGMENT, BacktestResult, ModelTransition, ModelVersion
+
+Status = ModelVersion.Status
+DEFAULT_MODEL_NAME = "demand_forecast"
+# mae_7d against mae_30d: a move of less than this share is "stable".
+TREND_BAND = 0.03
+
+
+def get_champion_model(*, name: str = DEFAULT_MODEL_NAME, segment: str = GLOBAL_SEGMENT):
+    """The champion of name/segment, or None."""
+    return ModelVersion.objects.filter(name=name, segment=segment, status=Status.CHAMPION).first()
+
+
+def get_challenger_model(*, name: str = DEFAULT_MODEL_NAME, segment: str = GLOBAL_SEGMENT):
+    """The newest challenger of name/segment, or None."""
+    return (
+        ModelVersion.objects.filter(name=name, segment=segment, status=Status.CHALLENGER)
+        .order_by("-version_number")
+        .first()
+    )
+
+
+def incumbent_for(*, name: str, segment: str) -> ModelVersion | None:
+    """The champion that serves a segment's series now: its own, else the global champion."""
+    return get_champion_model(name=name, segment=segment) or (
+        get_champion_model(name=name, segment=GLOBAL_SEGMENT) if segment != GLOBAL_SEGMENT else None
+    )
+
+
+def model_history(*, name: str | None = None) -> QuerySet[ModelVersion]:
+    """Every version (newest first per name), with its transitions prefetched."""
+    versions = ModelVersion.objects.all()
+    if name is not None:
+        versions = versions.filter(name=name)
+    return versions.select_related("parent", "created_by").prefetch_related("transitions")
+
+
+def transition_history(version: ModelVersion) -> QuerySet[ModelTransition]:
+    """A version's status changes, oldest first."""
+    return version.transitions.order_by("created_at", "pk").select_related("actor")
+
+
+def _current_tenant():
+    return getattr(connection, "tenant", None)
+
+
+def _t_minus_1_mae(version: ModelVersion, *, end: dt.date, days: int) -> float | None:
+    """Point-weighted MAE of the version's T-1 results ending in the `days` up to `end`."""
+    rows = BacktestResult.objects.filter(
+        model_version=version,
+        kind=BacktestResult.Kind.T_MINUS_1,
+        window_end__gt=end - dt.timedelta(days=days),
+        window_end__lte=end,
+        mae__isnull=False,
+        n_points__gt=0,
+    )
+    totals = rows.aggregate(points=Sum("n_points"))
+    if not totals["points"]:
+        return None
+    weighted = sum(row.mae * row.n_points for row in rows.only("mae", "n_points"))
+    return weighted / totals["points"]
+
+
+def _latest_t_minus_1(version: ModelVersion) -> dt.date | None:
+    return (
+        BacktestResult.objects.filter(model_version=version, kind=BacktestResult.Kind.T_MINUS_1)
+        .order_by("-window_end")
+        .values_list("window_end", flat=True)
+        .first()
+    )
+
+
+def baseline_mae(version: ModelVersion) -> float | None:
+    """The error the version was promoted on: its side of the last evaluation, else its
+    training metrics."""
+    evaluated = (version.last_evaluation or {}).get("candidate_metrics") or {}
+    return evaluated.get("mae") or (version.metrics or {}).get("mae")
+
+
+def _trend(mae_7d: float | None, mae_30d: float | None) -> str | None:
+    if mae_7d is None or mae_30d is None or mae_30d <= 0:
+        return None
+    if mae_7d < mae_30d * (1 - TREND_BAND):
+        return "improving"
+    if mae_7d > mae_30d * (1 + TREND_BAND):
+        return "degrading"
+    return "stable"
+
+
+def _champion_status(mae_7d: float | None, baseline: float | None) -> str:
+    """healthy / degraded (worse than baseline by over half the drift threshold) / drifting
+    (over the threshold); unknown without recent T-1 results or a baseline."""
+    if mae_7d is None or not baseline:
+        return "unknown"
+    tenant = _current_tenant()
+    threshold = float(getattr(tenant, "drift_threshold_pct", 15.0))
+    worse_pct = (mae_7d / baseline - 1.0) * 100.0
+    if worse_pct > threshold:
+        return "drifting"
+    if worse_pct > threshold / 2:
+        return "degraded"
+    return "healthy"
+
+
+def _challenger_status(version: ModelVersion) -> str:
+    if version.routing_mode == ModelVersion.RoutingMode.CANARY:
+        return "canary"
+    if version.routing_mode == ModelVersion.RoutingMode.SHADOW:
+        return "shadow_testing"
+    return "waiting_for_review"
+
+
+def _champion_health(version: ModelVersion) -> dict[str, Any]:
+    as_of = _latest_t_minus_1(version)
+    mae_7d = _t_minus_1_mae(version, end=as_of, days=7) if as_of else None
+    mae_30d = _t_minus_1_mae(version, end=as_of, days=30) if as_of else None
+    baseline = baseline_mae(version)
+    return {
+        "id": version.pk,
+        "version": version.version,
+        "algorithm": version.algorithm,
+        "status": _champion_status(mae_7d, baseline),
+        "mae_7d": mae_7d,
+        "mae_30d": mae_30d,
+        "baseline_mae": baseline,
+        "trend": _trend(mae_7d, mae_30d),
+        "as_of": as_of,
+        "promoted_at": version.promoted_at,
+    }
+
+
+def _challenger_health(version: ModelVersion) -> dict[str, Any]:
+    as_of = _latest_t_minus_1(version)
+    evaluation = version.last_evaluation or {}
+    return {
+        "id": version.pk,
+        "version": version.version,
+        "algorithm": version.algorithm,
+        "status": _challenger_status(version),
+        "mae_7d": _t_minus_1_mae(version, end=as_of, days=7) if as_of else None,
+        "promotion_eligible": bool(evaluation.get("promote", False)),
+        "confidence": (evaluation.get("test") or {}).get("confidence"),
+        "evaluation_reason": evaluation.get("reason"),
+        "evaluated_at": evaluation.get("evaluated_at"),
+        "canary_weight": version.canary_weight,
+    }
+
+
+def model_health(*, name: str = DEFAULT_MODEL_NAME) -> list[dict[str, Any]]:
+    """One entry per segment of `name` with a champion or challenger: the champion's recent
+    error, trend and status, and the challenger's standing (the GET /models/health shape)."""
+    active = ModelVersion.objects.filter(
+        name=name, status__in=[Status.CHAMPION, Status.CHALLENGER]
+    ).order_by("-version_number")
+    segments: dict[str, dict[str, ModelVersion]] = {}
+    for version in active:
+        slot = segments.setdefault(version.segment, {})
+        slot.setdefault(version.status, version)
+    health = []
+    for segment in sorted(segments, key=lambda each: (each != GLOBAL_SEGMENT, each)):
+        champion = segments[segment].get(Status.CHAMPION)
+        challenger = segments[segment].get(Status.CHALLENGER)
+        health.append(
+            {
+                "name": name,
+                "segment": segment,
+                "champion": _champion_health(champion) if champion else None,
+                "challenger": _challenger_health(challenger) if challenger else None,
+            }
+        )
+    return health
+
+
+def _transition_data(move: ModelTransition | None) -> dict[str, Any] | None:
+    if move is None:
+        return None
+    return {
+        "id": move.pk,
+        "from_status": move.from_status,
+        "to_status": move.to_status,
+        "actor": move.actor_label,
+        "reason": move.reason,
+        "evidence": move.evidence,
+        "created_at": move.created_at,
+    }
+
+
+def served_by(*, store: Store, product: Product, date: dt.date) -> dict[str, Any] | None:
+    """Which version produced the forecast served for this series and day (the latest one made
+    for it), and the transition, with its evidence, that gave that version its role then."""
+    forecast = (
+        Forecast.objects.filter(store=store, product=product, target_date=date, served=True)
+        .select_related("model_version")
+        .order_by("-made_on")
+        .first()
+    )
+    if forecast is None:
+        return None
+    version = forecast.model_version
+    tenant = _current_tenant()
+    tz = zoneinfo.ZoneInfo(getattr(tenant, "time_zone", None) or "UTC")
+    end_of_made_on = dt.datetime.combine(
+        forecast.made_on + dt.timedelta(days=1), dt.time.min, tzinfo=tz
+    )
+    moves = version.transitions.filter(created_at__lt=end_of_made_on).order_by("-created_at", "-pk")
+    role_move = moves.first()
+    champion_move = moves.filter(to_status=Status.CHAMPION).first()
+    return {
+        "store": store.code,
+        "product": product.sku,
+        "date": date,
+        "made_on": forecast.made_on,
+        "value": forecast.value,
+        "lower": forecast.lower,
+        "upper": forecast.upper,
+        "version": {
+            "id": version.pk,
+            "name": version.name,
+            "version": version.version,
+            "segment": version.segment,
+            "algorithm": version.algorithm,
+            "status_now": version.status,
+        },
+        "status_then": role_move.to_status if role_move else None,
+        "transition": _transition_data(role_move),
+        "champion_transition": _transition_data(champion_move),
+    }

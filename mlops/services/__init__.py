@@ -1,0 +1,62 @@
+"""Writes of the model registry and arena; the spec's service names, re-exported in one place."""
+
+from mlops.selectors import get_challenger_model, get_champion_model
+from mlops.services.forecasting import ForecastRunSummary, forecast_next_days
+from mlops.services.lifecycle import (
+    ChampionChanged,
+    NothingToRollBack,
+    archive_version,
+    configure_routing,
+    make_challenger,
+    promote_to_champion,
+    reject_model_version,
+    rollback_champion,
+    start_shadow,
+)
+from mlops.services.promotion import (
+    PromotionDecision,
+    decide_promotion,
+    evaluate_for_promotion,
+)
+from mlops.services.registry import load_model, register_model_version
+from mlops.services.retraining import (
+    queue_retrain,
+    queue_scheduled_retrains,
+    retrain_forecast_model,
+)
+from mlops.services.routing import (
+    RoutingDecision,
+    log_shadow_prediction,
+    pin_stores,
+    select_model_for_request,
+    unpin_stores,
+)
+
+__all__ = [
+    "ChampionChanged",
+    "ForecastRunSummary",
+    "NothingToRollBack",
+    "PromotionDecision",
+    "RoutingDecision",
+    "archive_version",
+    "configure_routing",
+    "decide_promotion",
+    "evaluate_for_promotion",
+    "forecast_next_days",
+    "get_challenger_model",
+    "get_champion_model",
+    "load_model",
+    "log_shadow_prediction",
+    "make_challenger",
+    "pin_stores",
+    "promote_to_champion",
+    "queue_retrain",
+    "queue_scheduled_retrains",
+    "reject_model_version",
+    "register_model_version",
+    "retrain_forecast_model",
+    "rollback_champion",
+    "select_model_for_request",
+    "start_shadow",
+    "unpin_stores",
+]

@@ -1,0 +1,54 @@
+"""The sales panels the registry trains, judges and forecasts on, read from the tenant's sales."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from django.db.models import Max
+
+from forecasting.models import Sale
+from forecasting.panel import Panel
+from mlops.models import ModelVersion
+from mlops.selectors import incumbent_for
+
+DEFAULT_WINDOW_DAYS = 730
+# Seven weeks of history before the first target day: the longest feature lag (28 days) plus
+# room for the seasonal-naive fallback and the active-series rule (sold in the last 28 days).
+FORECAST_HISTORY_DAYS = 56
+
+
+def latest_sales_day() -> dt.date | None:
+    return Sale.objects.aggregate(last=Max("date"))["last"]
+
+
+def load_panel(*, start: dt.date, end: dt.date) -> Panel:
+    """Every series' daily sales from `start` to `end`, both included."""
+    from forecasting.selectors import load_sales_panel
+
+    return load_sales_panel(start=start, end=end)
+
+
+def window_days_of(version: ModelVersion) -> int:
+    """Days of sales the version was trained on (its recipe's training window)."""
+    if version.training_start and version.training_end:
+        return (version.training_end - version.training_start).days + 1
+    return DEFAULT_WINDOW_DAYS
+
+
+def evaluation_panel(
+    *, versions: Iterable[ModelVersion], windows: int, horizon: int = 7, end: dt.date | None = None
+) -> Panel:
+    """Enough sales to refit each version's recipe at every evaluation cutoff: the longest
+    training window plus the evaluated weeks, up to the latest sale (or `end`)."""
+    end = end or latest_sales_day()
+    if end is None:
+        raise ValueError("There are no sales to evaluate on.")
+    involved = list(versions)
+    for version in list(involved):
+        incumbent = incumbent_for(name=version.name, segment=version.segment)
+        if incumbent is not None:
+            involved.append(incumbent)
+    longest = max(window_days_of(version) for version in involved)
+    start = end - dt.timedelta(days=longest + windows * horizon - 1)
+    return load_panel(start=start, end=end)

@@ -1,0 +1,275 @@
+"""The daily forecast: every active version forecasts the next days of every series it covers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.db import connection, transaction
+from django.utils import timezone
+
+from forecasting import metrics
+from forecasting.models import Forecast, Product, Store
+from mlops.models import ModelVersion, ShadowPrediction
+from mlops.services.data import FORECAST_HISTORY_DAYS, load_panel
+from mlops.services.registry import load_model
+from mlops.services.routing import ACTIVE_STATUSES, RoutingTable, covers
+
+FORECAST_COLUMNS = (
+    "model_version_id",
+    "store_id",
+    "product_id",
+    "made_on",
+    "target_date",
+    "value",
+    "lower",
+    "upper",
+    "served",
+)
+SHADOW_COLUMNS = (
+    "key",
+    "store_id",
+    "product_id",
+    "target_date",
+    "champion_version_id",
+    "champion_value",
+    "challenger_version_id",
+    "challenger_value",
+    "created_at",
+)
+
+
+def daily_shadow_key(day: dt.date) -> str:
+    return f"daily:{day.isoformat()}"
+
+
+@dataclass
+class ForecastRunSummary:
+    """What one daily forecast run wrote."""
+
+    day: dt.date
+    horizon: int
+    active_series: int = 0
+    forecast_rows: int = 0
+    served_rows: int = 0
+    shadow_rows: int = 0
+    unrouted_series: int = 0
+    versions: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _history_days(versions: list[ModelVersion]) -> int:
+    # A sequence model reads `lookback_days` before the first target day; add four weeks so
+    # the active-series rule and the weekly fallbacks always have their history.
+    lookbacks = [int(v.hyperparameters.get("lookback_days") or 0) for v in versions]
+    return max([FORECAST_HISTORY_DAYS, *(lookback + 28 for lookback in lookbacks)])
+
+
+def _copy(table: str, columns: tuple[str, ...], frame: pd.DataFrame) -> None:
+    if frame.empty:
+        return
+    buffer = io.StringIO()
+    # Unknown interval bounds travel as float NaN, not NULL (the columns are NOT NULL floats).
+    frame.to_csv(buffer, index=False, header=False, na_rep="NaN")
+    with connection.cursor() as cursor:
+        sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv)"
+        with cursor.copy(sql) as copy:
+            copy.write(buffer.getvalue())
+
+
+def forecast_next_days(
+    *, day: dt.date, horizon: int = 7, name: str | None = None
+) -> ForecastRunSummary:
+    """Have every active version (champion, challenger, shadow) forecast `horizon` days from
+    `day` for every active series (sold in the 28 days before `day`) its segment covers; the
+    routed version's rows are marked served and the others' answers are logged as shadow
+    predictions beside the served value. A second run for the same day replaces the first.
+    Returns what was written."""
+    started = time.perf_counter()
+    summary = ForecastRunSummary(day=day, horizon=horizon)
+    versions_qs = ModelVersion.objects.filter(status__in=ACTIVE_STATUSES)
+    if name is not None:
+        versions_qs = versions_qs.filter(name=name)
+    names = sorted(set(versions_qs.values_list("name", flat=True)))
+    if not names:
+        return summary
+    tables = {each: RoutingTable.load(name=each) for each in names}
+    all_versions = [version for table in tables.values() for version in table.versions]
+    history_start = day - dt.timedelta(days=_history_days(all_versions))
+    panel = load_panel(start=history_start, end=day - dt.timedelta(days=1))
+    if panel.n_series == 0:
+        return summary
+    panel = panel.select(metrics.active_series(panel.quantity))
+    summary.active_series = panel.n_series
+
+    store_ids = dict(Store.objects.values_list("code", "id"))
+    products = {
+        sku: (pk, dept) for sku, pk, dept in Product.objects.values_list("sku", "id", "department")
+    }
+    series_store = np.array([store_ids[str(code)] for code in panel.stores], dtype=np.int64)
+    series_product = np.array([products[str(sku)][0] for sku in panel.products], dtype=np.int64)
+    series_department = np.array([products[str(sku)][1] for sku in panel.products], dtype=object)
+    target_dates = [day + dt.timedelta(days=step) for step in range(horizon)]
+
+    forecast_frames, shadow_frames = [], []
+    for each in names:
+        table = tables[each]
+        served_pk = np.array(
+            [
+                getattr(
+                    table.route(store_id=int(s), product_id=int(p), department=str(d)).version,
+                    "pk",
+                    -1,
+                )
+                for s, p, d in zip(series_store, series_product, series_department, strict=True)
+            ],
+            dtype=np.int64,
+        )
+        summary.unrouted_series += int((served_pk < 0).sum())
+        values: dict[int, np.ndarray] = {}
+        for version in table.versions:
+            mask = np.array([covers(version, str(d)) for d in series_department], dtype=bool)
+            if not mask.any():
+                continue
+            forecasts = load_model(version).predict(panel.select(mask), day, horizon=horizon)
+            full = np.full((panel.n_series, horizon), np.nan, dtype=np.float64)
+            full[mask] = forecasts.values
+            values[version.pk] = full
+            lower = np.full_like(full, np.nan)
+            upper = np.full_like(full, np.nan)
+            lower[mask], upper[mask] = forecasts.lower, forecasts.upper
+            served = np.repeat((served_pk == version.pk)[:, None], horizon, axis=1)
+            frame = _forecast_frame(
+                version=version,
+                day=day,
+                target_dates=target_dates,
+                stores=series_store,
+                products=series_product,
+                values=full,
+                lower=lower,
+                upper=upper,
+                served=served,
+            )
+            forecast_frames.append(frame)
+            summary.versions.append(
+                {
+                    "id": version.pk,
+                    "name": version.name,
+                    "version": version.version,
+                    "status": version.status,
+                    "series": int(mask.sum()),
+                    "rows": len(frame),
+                    "served_rows": int(frame["served"].sum()),
+                }
+            )
+        shadow_frames.extend(
+            _shadow_frames(
+                table=table,
+                values=values,
+                served_pk=served_pk,
+                day=day,
+                target_dates=target_dates,
+                stores=series_store,
+                products=series_product,
+            )
+        )
+
+    forecasts = pd.concat(forecast_frames, ignore_index=True) if forecast_frames else None
+    shadows = pd.concat(shadow_frames, ignore_index=True) if shadow_frames else None
+    version_pks = [version.pk for version in all_versions]
+    with transaction.atomic():
+        # Delete and COPY in one transaction: readers see the old rows or the new, never none.
+        Forecast.objects.filter(model_version__in=version_pks, made_on=day).delete()
+        ShadowPrediction.objects.filter(
+            key=daily_shadow_key(day), challenger_version__in=version_pks
+        ).delete()
+        if forecasts is not None:
+            _copy(Forecast._meta.db_table, FORECAST_COLUMNS, forecasts)
+        if shadows is not None:
+            _copy(ShadowPrediction._meta.db_table, SHADOW_COLUMNS, shadows)
+    summary.forecast_rows = 0 if forecasts is None else len(forecasts)
+    summary.served_rows = 0 if forecasts is None else int(forecasts["served"].sum())
+    summary.shadow_rows = 0 if shadows is None else len(shadows)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _forecast_frame(
+    *,
+    version: ModelVersion,
+    day: dt.date,
+    target_dates: list[dt.date],
+    stores: np.ndarray,
+    products: np.ndarray,
+    values: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    served: np.ndarray,
+) -> pd.DataFrame:
+    horizon = len(target_dates)
+    frame = pd.DataFrame(
+        {
+            "model_version_id": version.pk,
+            "store_id": np.repeat(stores, horizon),
+            "product_id": np.repeat(products, horizon),
+            "made_on": day,
+            "target_date": np.tile(np.array(target_dates, dtype=object), len(stores)),
+            "value": values.reshape(-1),
+            "lower": lower.reshape(-1),
+            "upper": upper.reshape(-1),
+            "served": served.reshape(-1),
+        },
+        columns=FORECAST_COLUMNS,
+    )
+    # A series the version does not cover (or could not forecast) gets no row.
+    return frame[~np.isnan(frame["value"].to_numpy())]
+
+
+def _shadow_frames(
+    *,
+    table: RoutingTable,
+    values: dict[int, np.ndarray],
+    served_pk: np.ndarray,
+    day: dt.date,
+    target_dates: list[dt.date],
+    stores: np.ndarray,
+    products: np.ndarray,
+) -> list[pd.DataFrame]:
+    """Each non-champion version's answer beside the served one, for the series it shadows."""
+    frames = []
+    horizon = len(target_dates)
+    now = timezone.now()
+    for version in table.versions:
+        if version.status == ModelVersion.Status.CHAMPION or version.pk not in values:
+            continue
+        mine = values[version.pk]
+        served_values = np.full_like(mine, np.nan)
+        for pk in np.unique(served_pk):
+            if pk < 0 or pk == version.pk or pk not in values:
+                continue
+            rows = served_pk == pk
+            served_values[rows] = values[pk][rows]
+        frame = pd.DataFrame(
+            {
+                "key": daily_shadow_key(day),
+                "store_id": np.repeat(stores, horizon),
+                "product_id": np.repeat(products, horizon),
+                "target_date": np.tile(np.array(target_dates, dtype=object), len(stores)),
+                "champion_version_id": np.repeat(served_pk, horizon),
+                "champion_value": served_values.reshape(-1),
+                "challenger_version_id": version.pk,
+                "challenger_value": mine.reshape(-1),
+                "created_at": now,
+            },
+            columns=SHADOW_COLUMNS,
+        )
+        known = ~np.isnan(frame["champion_value"].to_numpy()) & ~np.isnan(
+            frame["challenger_value"].to_numpy()
+        )
+        frames.append(frame[known])
+    return frames

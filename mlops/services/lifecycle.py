@@ -1,0 +1,356 @@
+"""Status changes of model versions: every one is permission-checked, locked and recorded."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+from django_fsm import TransitionNotAllowed, can_proceed
+
+from mlops.models import ModelTransition, ModelVersion
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+    from mlops.services.promotion import PromotionDecision
+
+Status = ModelVersion.Status
+RoutingMode = ModelVersion.RoutingMode
+
+SYSTEM_ACTOR = "system"
+# Shadow and challenger moves have no permission on the FSM (they serve nobody); people need the
+# data scientist's right to train models. Sending traffic to a canary is a serving decision.
+MOVE_PERMISSION = "mlops.request_retrain"
+SERVE_PERMISSION = "mlops.promote_modelversion"
+
+
+class ChampionChanged(TransitionNotAllowed):
+    """The champion changed after the promotion decision was made against it."""
+
+
+class NothingToRollBack(TransitionNotAllowed):
+    """The name/segment has no former champion to restore."""
+
+
+def actor_label(actor: AbstractBaseUser | None) -> str:
+    return actor.get_username() if actor is not None else SYSTEM_ACTOR
+
+
+def require_permission(actor: AbstractBaseUser | None, permission: str, *, action: str) -> None:
+    """Raise PermissionDenied unless `actor` is the system (None) or holds `permission`."""
+    if actor is None:
+        return
+    if not actor.is_active or not actor.has_perm(permission):
+        raise PermissionDenied(f"{actor.get_username()} may not {action} (needs {permission}).")
+
+
+def _fsm_permission(method_name: str) -> str | None:
+    field = ModelVersion._meta.get_field("status")
+    for each in field.get_all_transitions(ModelVersion):
+        if each.name == method_name and each.permission:
+            return each.permission
+    return None
+
+
+def _ensure_can(version: ModelVersion, method_name: str, *, action: str) -> None:
+    """Raise TransitionNotAllowed (listing the moves allowed now) if the FSM refuses the move."""
+    method = getattr(version, method_name)
+    if can_proceed(method):
+        return
+    allowed = sorted({t.name for t in version.get_available_status_transitions()})
+    raise TransitionNotAllowed(
+        f"Cannot {action} {version.name} {version.version} while it is {version.status}; "
+        f"allowed from {version.status}: {', '.join(allowed) or 'nothing'}.",
+        object=version,
+        method=method,
+    )
+
+
+def _record(
+    version: ModelVersion,
+    *,
+    from_status: str,
+    actor: AbstractBaseUser | None,
+    reason: str,
+    evidence: dict[str, Any] | None,
+) -> ModelTransition:
+    return ModelTransition.objects.create(
+        model_version=version,
+        from_status=from_status,
+        to_status=version.status,
+        actor=actor,
+        actor_label=actor_label(actor),
+        reason=reason,
+        evidence=evidence or {},
+    )
+
+
+def _apply(
+    version: ModelVersion,
+    method_name: str,
+    *,
+    actor: AbstractBaseUser | None,
+    reason: str,
+    evidence: dict[str, Any] | None = None,
+    **fields: Any,
+) -> ModelTransition:
+    """Run one FSM transition on a locked, fresh `version`, save it and log it."""
+    from_status = version.status
+    getattr(version, method_name)()
+    for name, value in fields.items():
+        setattr(version, name, value)
+    version.save()
+    return _record(version, from_status=from_status, actor=actor, reason=reason, evidence=evidence)
+
+
+def lock_group(*, name: str, segment: str) -> dict[int, ModelVersion]:
+    """Lock every version of a name/segment in one ordered query (pk order, so that concurrent
+    callers queue instead of deadlocking) and return them, fresh, by pk."""
+    rows = (
+        ModelVersion.objects.select_for_update().filter(name=name, segment=segment).order_by("pk")
+    )
+    return {row.pk: row for row in rows}
+
+
+def _lock_one(version: ModelVersion) -> ModelVersion:
+    return lock_group(name=version.name, segment=version.segment)[version.pk]
+
+
+def _sync(version: ModelVersion, fresh: ModelVersion) -> ModelVersion:
+    """Bring the caller's instance up to date with what the service saved."""
+    if version is not fresh:
+        version.refresh_from_db()
+    return fresh
+
+
+@transaction.atomic
+def promote_to_champion(
+    *,
+    version: ModelVersion,
+    actor: AbstractBaseUser | None,
+    reason: str,
+    evidence: dict[str, Any] | None = None,
+    decision: PromotionDecision | None = None,
+) -> ModelVersion:
+    """Make `version` the champion of its name/segment, retiring the old one; returns it.
+
+    Raises PermissionDenied, TransitionNotAllowed, or ChampionChanged when `decision` was made
+    against a champion that has since been replaced (the evidence no longer holds).
+    """
+    require_permission(actor, _fsm_permission("promote"), action="promote a model version")
+    group = lock_group(name=version.name, segment=version.segment)
+    target = group.get(version.pk)
+    if target is None:
+        raise ModelVersion.DoesNotExist(f"Model version {version.pk} no longer exists.")
+    _ensure_can(target, "promote", action="promote")
+    champions = [v for v in group.values() if v.status == Status.CHAMPION]
+    if decision is not None:
+        current = champions[0].pk if champions else None
+        if current != decision.replaces_id:
+            raise ChampionChanged(
+                f"{target.version} was judged against champion id {decision.replaces_id}, but "
+                f"the champion is now id {current}; evaluate it again.",
+                object=target,
+                method=target.promote,
+            )
+        evidence = {**decision.as_evidence(), **(evidence or {})}
+    now = timezone.now()
+    for old in champions:
+        _apply(
+            old,
+            "retire",
+            actor=actor,
+            reason=f"Replaced by {target.version}: {reason}",
+            evidence=evidence,
+            archived_at=now,
+        )
+    _apply(target, "promote", actor=actor, reason=reason, evidence=evidence, promoted_at=now)
+    return _sync(version, target)
+
+
+@transaction.atomic
+def rollback_champion(
+    *, name: str, segment: str, actor: AbstractBaseUser | None, reason: str
+) -> ModelVersion:
+    """Restore the last retired champion of name/segment and archive the current one; returns
+    the restored champion. Raises PermissionDenied, or NothingToRollBack."""
+    require_permission(actor, _fsm_permission("restore"), action="roll back a champion")
+    group = lock_group(name=name, segment=segment)
+    last_retirement = (
+        ModelTransition.objects.filter(
+            model_version__name=name,
+            model_version__segment=segment,
+            from_status=Status.CHAMPION,
+            to_status=Status.ARCHIVED,
+        )
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    current = next((v for v in group.values() if v.status == Status.CHAMPION), None)
+    previous = group.get(last_retirement.model_version_id) if last_retirement else None
+    if previous is None or previous.status != Status.ARCHIVED:
+        raise NothingToRollBack(f"{name} [{segment}] has no former champion to restore.")
+    now = timezone.now()
+    evidence = {
+        "rollback": {
+            "from_version": current.version if current else None,
+            "to_version": previous.version,
+        }
+    }
+    if current is not None:
+        _apply(
+            current,
+            "retire",
+            actor=actor,
+            reason=f"Rolled back to {previous.version}: {reason}",
+            evidence=evidence,
+            archived_at=now,
+        )
+    _apply(
+        previous,
+        "restore",
+        actor=actor,
+        reason=f"Rollback: {reason}",
+        evidence=evidence,
+        promoted_at=now,
+        archived_at=None,
+    )
+    return previous
+
+
+@transaction.atomic
+def reject_model_version(
+    *,
+    version: ModelVersion,
+    actor: AbstractBaseUser | None,
+    reason: str,
+    evidence: dict[str, Any] | None = None,
+) -> ModelVersion:
+    """Archive a candidate, shadow or challenger; returns it. Raises PermissionDenied or
+    TransitionNotAllowed (a champion leaves only by being replaced or rolled back)."""
+    require_permission(actor, _fsm_permission("reject"), action="reject a model version")
+    target = _lock_one(version)
+    _ensure_can(target, "reject", action="archive")
+    _apply(
+        target,
+        "reject",
+        actor=actor,
+        reason=reason,
+        evidence=evidence,
+        archived_at=timezone.now(),
+        canary_weight=0.0,
+    )
+    return _sync(version, target)
+
+
+def archive_version(
+    *,
+    version: ModelVersion,
+    actor: AbstractBaseUser | None,
+    reason: str,
+    evidence: dict[str, Any] | None = None,
+) -> ModelVersion:
+    """Archive a version that lost (the system's word for a rejection); returns it. Raises as
+    reject_model_version."""
+    return reject_model_version(version=version, actor=actor, reason=reason, evidence=evidence)
+
+
+@transaction.atomic
+def start_shadow(
+    *, version: ModelVersion, actor: AbstractBaseUser | None, reason: str
+) -> ModelVersion:
+    """Put a candidate in shadow mode (it forecasts beside the champion, never served); returns
+    it. Raises PermissionDenied or TransitionNotAllowed."""
+    require_permission(actor, MOVE_PERMISSION, action="start shadow testing")
+    target = _lock_one(version)
+    _ensure_can(target, "start_shadow", action="shadow-test")
+    _apply(target, "start_shadow", actor=actor, reason=reason)
+    return _sync(version, target)
+
+
+def _check_routing(mode: str, canary_weight: float) -> None:
+    if mode not in RoutingMode.values:
+        raise ValueError(f"routing mode {mode!r} is not one of {', '.join(RoutingMode.values)}")
+    if not 0.0 <= canary_weight <= 1.0:
+        raise ValueError("canary_weight must be between 0 and 1")
+    if mode != RoutingMode.CANARY and canary_weight:
+        raise ValueError("canary_weight applies to canary routing only")
+
+
+@transaction.atomic
+def make_challenger(
+    *,
+    version: ModelVersion,
+    actor: AbstractBaseUser | None,
+    reason: str,
+    routing_mode: str = RoutingMode.SHADOW,
+    canary_weight: float = 0.0,
+    evidence: dict[str, Any] | None = None,
+) -> ModelVersion:
+    """Make a candidate or shadow the challenger of its name/segment (an earlier challenger is
+    archived as superseded); returns it. Raises PermissionDenied, TransitionNotAllowed or
+    ValueError (bad routing)."""
+    _check_routing(routing_mode, canary_weight)
+    require_permission(actor, MOVE_PERMISSION, action="make a challenger")
+    if routing_mode == RoutingMode.CANARY:
+        require_permission(actor, SERVE_PERMISSION, action="send canary traffic")
+    group = lock_group(name=version.name, segment=version.segment)
+    target = group[version.pk]
+    _ensure_can(target, "make_challenger", action="make challenger")
+    now = timezone.now()
+    for earlier in group.values():
+        if earlier.status == Status.CHALLENGER and earlier.pk != target.pk:
+            _apply(
+                earlier,
+                "reject",
+                actor=actor,
+                reason=f"Superseded by challenger {target.version}",
+                archived_at=now,
+                canary_weight=0.0,
+            )
+    routing = {"routing_mode": routing_mode, "canary_weight": canary_weight}
+    _apply(
+        target,
+        "make_challenger",
+        actor=actor,
+        reason=reason,
+        evidence={**(evidence or {}), "routing": routing},
+        **routing,
+    )
+    return _sync(version, target)
+
+
+@transaction.atomic
+def configure_routing(
+    *,
+    version: ModelVersion,
+    routing_mode: str,
+    canary_weight: float = 0.0,
+    actor: AbstractBaseUser | None,
+    reason: str,
+) -> ModelVersion:
+    """Change how a challenger takes traffic (none, shadow, canary with a weight); the change is
+    logged beside the status changes. Returns it. Raises PermissionDenied, TransitionNotAllowed
+    (only a challenger's routing can change) or ValueError."""
+    _check_routing(routing_mode, canary_weight)
+    require_permission(actor, SERVE_PERMISSION, action="change routing")
+    target = _lock_one(version)
+    if target.status != Status.CHALLENGER:
+        raise TransitionNotAllowed(
+            f"Only a challenger's routing can change; {target.version} is {target.status}.",
+            object=target,
+        )
+    target.routing_mode = routing_mode
+    target.canary_weight = canary_weight
+    target.save(update_fields=["routing_mode", "canary_weight", "updated_at"])
+    routing = {"routing_mode": routing_mode, "canary_weight": canary_weight}
+    _record(
+        target,
+        from_status=target.status,
+        actor=actor,
+        reason=reason,
+        evidence={"routing": routing},
+    )
+    return _sync(version, target)

@@ -1,0 +1,202 @@
+"""Which model version answers a series: segment champion, canary share, store pins, shadows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from django.db import transaction
+
+from forecasting.models import Product, Store
+from mlops.models import GLOBAL_SEGMENT, ModelVersion, RoutingOverride, ShadowPrediction
+from mlops.services.lifecycle import SERVE_PERMISSION, require_permission
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+Status = ModelVersion.Status
+RoutingMode = ModelVersion.RoutingMode
+DEFAULT_MODEL_NAME = "demand_forecast"
+ACTIVE_STATUSES = (Status.CHAMPION, Status.CHALLENGER, Status.SHADOW)
+
+
+def department_segment(department: str) -> str:
+    return f"department:{department}"
+
+
+def covers(version: ModelVersion, department: str) -> bool:
+    """Whether a version's segment includes series of this department."""
+    return version.segment in (GLOBAL_SEGMENT, department_segment(department))
+
+
+def traffic_bucket(*, name: str, store_id: int, product_id: int) -> float:
+    """A series' fixed place in [0, 1): the same series always lands in the same canary arm."""
+    digest = hashlib.sha256(f"{name}|{store_id}|{product_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+@dataclass(frozen=True)
+class RoutingDecision:
+    """The version that serves a request, why, and the versions that shadow it."""
+
+    version: ModelVersion | None
+    reason: str
+    shadow_versions: tuple[ModelVersion, ...] = ()
+    key: str = ""
+
+
+@dataclass
+class RoutingTable:
+    """The active versions of one model name and its store pins, loaded once, routed many times
+    (a request routes one series; the daily forecast routes every series)."""
+
+    name: str
+    champions: dict[str, ModelVersion] = field(default_factory=dict)
+    canaries: list[ModelVersion] = field(default_factory=list)
+    shadows: list[ModelVersion] = field(default_factory=list)
+    pins: dict[int, ModelVersion] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, *, name: str = DEFAULT_MODEL_NAME) -> RoutingTable:
+        table = cls(name=name)
+        active = ModelVersion.objects.filter(name=name, status__in=ACTIVE_STATUSES).order_by(
+            "-version_number"
+        )
+        for version in active:
+            if version.status == Status.CHAMPION:
+                table.champions[version.segment] = version
+            elif version.routing_mode == RoutingMode.CANARY and version.canary_weight > 0:
+                table.canaries.append(version)
+            else:
+                # Shadows and challengers not taking traffic forecast beside the served version.
+                table.shadows.append(version)
+        pins = RoutingOverride.objects.filter(
+            name=name, version__status__in=ACTIVE_STATUSES
+        ).select_related("version")
+        table.pins = {pin.store_id: pin.version for pin in pins}
+        return table
+
+    @property
+    def versions(self) -> list[ModelVersion]:
+        """Every active version that forecasts (champions, canaries, shadows, pinned ones)."""
+        seen: dict[int, ModelVersion] = {}
+        for version in [*self.champions.values(), *self.canaries, *self.shadows]:
+            seen.setdefault(version.pk, version)
+        for version in self.pins.values():
+            seen.setdefault(version.pk, version)
+        return list(seen.values())
+
+    def route(
+        self, *, store_id: int, product_id: int, department: str, key: str = ""
+    ) -> RoutingDecision:
+        segment = department_segment(department)
+        pinned = self.pins.get(store_id)
+        champion = self.champions.get(segment) or self.champions.get(GLOBAL_SEGMENT)
+        if pinned is not None and covers(pinned, department):
+            served, reason = pinned, f"store {store_id} is pinned to {pinned.version}"
+        elif champion is None:
+            served, reason = None, f"{self.name} has no champion for {segment} or global"
+        else:
+            served = champion
+            which = "segment" if champion.segment == segment else "global"
+            reason = f"{which} champion {champion.version} ({champion.segment})"
+            canary = self._canary_for(department)
+            if canary is not None:
+                bucket = traffic_bucket(name=self.name, store_id=store_id, product_id=product_id)
+                if bucket < canary.canary_weight:
+                    served = canary
+                    reason = (
+                        f"canary {canary.version} takes {canary.canary_weight:.0%} of "
+                        f"{canary.segment} traffic; this series is in its share"
+                    )
+        shadow_versions = tuple(
+            version
+            for version in [*self.shadows, *self.canaries]
+            if covers(version, department) and (served is None or version.pk != served.pk)
+        )
+        return RoutingDecision(
+            version=served, reason=reason, shadow_versions=shadow_versions, key=key
+        )
+
+    def _canary_for(self, department: str) -> ModelVersion | None:
+        """The canary for this department's series: a segment's own first, else a global one."""
+        matching = [version for version in self.canaries if covers(version, department)]
+        matching.sort(key=lambda version: version.segment == GLOBAL_SEGMENT)
+        return matching[0] if matching else None
+
+
+def select_model_for_request(
+    *, store: Store, product: Product, key: str, name: str = DEFAULT_MODEL_NAME
+) -> RoutingDecision:
+    """The version that serves this series (store pin, canary share, segment champion, else
+    global champion) and the shadow versions whose answers the caller logs beside it."""
+    table = RoutingTable.load(name=name)
+    return table.route(
+        store_id=store.pk, product_id=product.pk, department=product.department, key=key
+    )
+
+
+def log_shadow_prediction(
+    *,
+    key: str,
+    store: Store,
+    product: Product,
+    target_date: dt.date,
+    champion_version: ModelVersion,
+    champion_value: float,
+    challenger_version: ModelVersion,
+    challenger_value: float,
+) -> ShadowPrediction:
+    """Record a shadow version's answer beside the served one; the same key, version, series
+    and day are recorded once (a retried request changes nothing). Returns the row."""
+    row, _ = ShadowPrediction.objects.get_or_create(
+        key=key,
+        challenger_version=challenger_version,
+        store=store,
+        product=product,
+        target_date=target_date,
+        defaults={
+            "champion_version": champion_version,
+            "champion_value": float(champion_value),
+            "challenger_value": float(challenger_value),
+        },
+    )
+    return row
+
+
+@transaction.atomic
+def pin_stores(
+    *,
+    stores: Iterable[Store],
+    version: ModelVersion,
+    actor: AbstractBaseUser | None,
+    reason: str,
+) -> list[RoutingOverride]:
+    """Serve these stores from `version` (a store-segment rollout); returns the pins. Raises
+    PermissionDenied, or ValueError for a version that is not active."""
+    require_permission(actor, SERVE_PERMISSION, action="pin stores to a version")
+    if version.status not in ACTIVE_STATUSES:
+        raise ValueError(f"{version.version} is {version.status}; only active versions serve.")
+    pins = []
+    for store in stores:
+        pin, _ = RoutingOverride.objects.update_or_create(
+            name=version.name,
+            store=store,
+            defaults={"version": version, "reason": reason, "created_by": actor},
+        )
+        pins.append(pin)
+    return pins
+
+
+@transaction.atomic
+def unpin_stores(*, stores: Iterable[Store], name: str, actor: AbstractBaseUser | None) -> int:
+    """Return these stores to normal routing; returns how many pins were removed. Raises
+    PermissionDenied."""
+    require_permission(actor, SERVE_PERMISSION, action="unpin stores")
+    deleted, _ = RoutingOverride.objects.filter(
+        name=name, store__in=[store.pk for store in stores]
+    ).delete()
+    return deleted
