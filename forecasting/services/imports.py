@@ -356,7 +356,7 @@ def _validate(frame: pd.DataFrame, *, create_missing: bool) -> _ValidSales:
     problems.add(not_number, "quantity", "not a number")
     with np.errstate(invalid="ignore"):
         problems.add(quantity < 0, "quantity", "negative quantity")
-        problems.add(quantity % 1 != 0, "quantity", "not a whole number")
+        problems.add(np.isfinite(quantity) & (quantity % 1 != 0), "quantity", "not a whole number")
         problems.add(quantity > MAX_QUANTITY, "quantity", f"larger than {MAX_QUANTITY:,}")
 
     on_promotion = None
