@@ -30,6 +30,9 @@ def retrain_model(log_id: int) -> dict:
     if log.status == ModelRetrainingLog.Status.SUCCEEDED:
         return {"log": log.pk, "status": log.status, "outcome": log.outcome}
     log = retrain_forecast_model(trigger=log.trigger, log=log)
+    from alerts.services import notify_retrain_outcome
+
+    notify_retrain_outcome(log=log)  # pending promotion after drift/new products; failures
     return {
         "log": log.pk,
         "status": log.status,
