@@ -40,6 +40,7 @@ SHARED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",  # in both lists: tokens belong to a tenant's users
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc served from our static files (no CDN)
     "django_filters",
 ]
 TENANT_APPS = [
@@ -138,19 +139,44 @@ SITE_PORT = env_str("SITE_PORT", "8000")
 
 # --- API ----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Token first: a request without credentials is answered 401 with `WWW-Authenticate: Token`
+    # (with session first DRF would answer 403, which means "known but not allowed").
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
+    "PAGE_SIZE": 50,
+    # Every error has one body shape: {"error": {"code", "message", "details"}} (docs/API.md).
+    "EXCEPTION_HANDLER": "config.api_errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Forecast Arena API",
-    "DESCRIPTION": "Model registry, backtests, ML alerts and experiments for one tenant.",
+    "DESCRIPTION": (
+        "Model registry, backtests, forecasts, ML alerts and experiments for one tenant. "
+        "Call it on the tenant's host with `Authorization: Token <key>` (POST /api/v1/auth/token)."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Read-only fields stay out of request bodies, so clients (and schemathesis) send valid ones.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "ModelVersionStatusEnum": "mlops.models.ModelVersion.Status",
+        "RetrainingStatusEnum": "mlops.models.ModelRetrainingLog.Status",
+        "AlertStatusEnum": "alerts.models.MLAlert.Status",
+        "ExperimentStatusEnum": "experiments.models.ModelExperiment.Status",
+    },
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
 }
 # Largest accepted sales upload, in bytes.
 SALES_UPLOAD_MAX_BYTES = env_int("SALES_UPLOAD_MAX_BYTES", 200 * 1024 * 1024)
