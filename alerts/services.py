@@ -186,7 +186,7 @@ def act_on_alert(*, alert: MLAlert, user, action: str, note: str = "") -> MLAler
     """
     if action not in ACTIONS:
         raise ValueError(f"Unknown action {action!r}; use one of {', '.join(ACTIONS)}")
-    alert = MLAlert.objects.select_for_update().select_related("model_version").get(pk=alert.pk)
+    alert = MLAlert.objects.select_for_update().get(pk=alert.pk)
     transition = alert.approve if action == "approve" else alert.dismiss
     if not can_proceed(transition):
         raise TransitionNotAllowed(f"Alert #{alert.pk} is already {alert.status}.")
@@ -298,7 +298,7 @@ def notify_retrain_outcome(*, log) -> MLAlert | None:
         ModelVersion.objects.filter(
             name=version.name, segment=version.segment, status=ModelVersion.Status.CHAMPION
         )
-        .only("version", "metrics")
+        .only("version")
         .first()
     )
     metadata = {
@@ -311,6 +311,7 @@ def notify_retrain_outcome(*, log) -> MLAlert | None:
     }
     change = metadata.get("mae_improvement_pct")
     headline = f" (MAE {-change:+.1f}%)" if isinstance(change, int | float) else ""
+    verdict = (version.last_evaluation or {}).get("reason", "")
     because = "drift was detected" if log.trigger == "drift_detected" else "new products appeared"
     return raise_alert(
         alert_type=MLAlert.AlertType.PROMOTION_PENDING,
@@ -321,6 +322,7 @@ def notify_retrain_outcome(*, log) -> MLAlert | None:
             f"kept as challenger"
             + (f" beside champion {champion.version}" if champion else "")
             + ". Approve to make it champion, or dismiss it."
+            + (f"\n\nThe arena's verdict: {verdict}" if verdict else "")
         ),
         metadata=metadata,
         model_version=version,
@@ -337,29 +339,20 @@ def _numbers(values: dict | None) -> dict:
 
 
 def _evaluation_numbers(evaluation: dict) -> dict:
-    """Champion/challenger numbers of the registry's latest evaluation, under stable names."""
-    wanted = (
-        "champion_mae",
-        "challenger_mae",
-        "candidate_mae",
-        "mae_improvement_pct",
-        "champion_mape",
-        "challenger_mape",
-        "candidate_mape",
-        "mape_improvement_pct",
-        "confidence",
-    )
-    found = {key: evaluation[key] for key in wanted if key in evaluation}
-    for role in ("champion", "candidate", "challenger"):
-        nested = evaluation.get(role)
-        if isinstance(nested, dict):
-            for metric in ("mae", "mape"):
-                if isinstance(nested.get(metric), int | float):
-                    found.setdefault(f"{role}_{metric}", nested[metric])
-    for metric in ("mae", "mape"):
-        if f"candidate_{metric}" in found:
-            found.setdefault(f"challenger_{metric}", found.pop(f"candidate_{metric}"))
-    return found
+    """Champion/challenger numbers of the registry's latest promotion decision, flattened."""
+    candidate = evaluation.get("candidate_metrics") or {}
+    champion = evaluation.get("champion_metrics") or {}
+    improvement = evaluation.get("improvement") or {}
+    found = {
+        "champion_mae": champion.get("mae"),
+        "challenger_mae": candidate.get("mae"),
+        "mae_improvement_pct": improvement.get("mae_pct"),
+        "champion_mape": champion.get("mape"),
+        "challenger_mape": candidate.get("mape"),
+        "mape_improvement_pct": improvement.get("mape_pct"),
+        "confidence": (evaluation.get("test") or {}).get("confidence"),
+    }
+    return {key: value for key, value in found.items() if isinstance(value, int | float)}
 
 
 # --- Delivery -----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from config.celery import app as celery_app
-from tests.alerts.factories import ModelVersionFactory, UserFactory
+from tests.mlops.factories import ModelVersionFactory, UserFactory
 
 SERVER_SCRIPT = Path(__file__).with_name("smtp_server.py")
 

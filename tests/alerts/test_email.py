@@ -10,7 +10,7 @@ from alerts.services import (
     retry_countdown,
 )
 from alerts.tasks import deliver_alert
-from tests.alerts.factories import UserFactory
+from tests.mlops.factories import UserFactory
 
 
 def raise_drift(champion, *, recent_mae=18.5, drift_pct=44.5):
