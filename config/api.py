@@ -1,4 +1,7 @@
-"""What every API view shares: page-numbered lists and the permission a role needs to read."""
+"""What every API view shares: page-numbered lists and the permission a role needs.
+
+Kept free of view imports: DRF imports the pagination class while its own views load.
+"""
 
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import BasePermission

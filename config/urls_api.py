@@ -1,9 +1,62 @@
-"""REST API v1 of a tenant (mounted at /api/v1/)."""
+"""REST API v1 of a tenant (mounted at /api/v1/): paths and shapes of the spec, sections 7-9."""
 
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from alerts import apis as alerts
+from config.api_auth import AuthTokenApi
+from config.api_errors import api_not_found
+from forecasting import apis as forecasting
+from mlops import apis as mlops
 
 urlpatterns = [
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema-slash"),
     path("docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs-slash"),
+    path("auth/token", AuthTokenApi.as_view(), name="api-auth-token"),
+    # Models (spec section 7)
+    path("models/health", mlops.ModelHealthApi.as_view(), name="api-models-health"),
+    path(
+        "models/backtest/<str:version>",
+        mlops.ModelBacktestApi.as_view(),
+        name="api-models-backtest",
+    ),
+    path("models/history", mlops.ModelHistoryApi.as_view(), name="api-models-history"),
+    path("models/retrain", mlops.ModelRetrainApi.as_view(), name="api-models-retrain"),
+    path(
+        "models/retraining-log",
+        mlops.RetrainingLogListApi.as_view(),
+        name="api-retraining-log",
+    ),
+    path(
+        "models/retraining-log/<int:log_id>",
+        mlops.RetrainingLogDetailApi.as_view(),
+        name="api-retraining-log-detail",
+    ),
+    path(
+        "models/<str:version>/promote", mlops.ModelPromoteApi.as_view(), name="api-models-promote"
+    ),
+    path(
+        "models/<str:version>/rollback",
+        mlops.ModelRollbackApi.as_view(),
+        name="api-models-rollback",
+    ),
+    # ML alerts (spec section 8)
+    path("ml-alerts", alerts.MLAlertListApi.as_view(), name="api-ml-alerts"),
+    path("ml-alerts/stats", alerts.MLAlertStatsApi.as_view(), name="api-ml-alerts-stats"),
+    path("ml-alerts/<int:alert_id>", alerts.MLAlertDetailApi.as_view(), name="api-ml-alert"),
+    path(
+        "ml-alerts/<int:alert_id>/read", alerts.MLAlertReadApi.as_view(), name="api-ml-alert-read"
+    ),
+    path(
+        "ml-alerts/<int:alert_id>/action",
+        alerts.MLAlertActionApi.as_view(),
+        name="api-ml-alert-action",
+    ),
+    # Forecasts and data
+    path("forecasts", forecasting.ForecastApi.as_view(), name="api-forecasts"),
+    path("sales/import", forecasting.SalesImportApi.as_view(), name="api-sales-import"),
+    # Anything else under /api/v1/ answers 404 in the error shape (not an HTML page).
+    re_path(r"^.*$", api_not_found, name="api-not-found"),
 ]

@@ -1,0 +1,179 @@
+"""REST endpoints of forecasting: forecasts served through the arena's routing, and sales import."""
+
+import uuid
+
+from django.conf import settings
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, parsers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api import HasRequiredPermissions
+from config.api_errors import BadRequest, PayloadTooLarge, error_responses
+from forecasting.models import Forecast, Product, Store
+from forecasting.serializers import (
+    ForecastQuerySerializer,
+    SalesImportRequestSerializer,
+    SalesImportSummarySerializer,
+    ServedForecastSerializer,
+)
+from forecasting.services import SalesImportError, import_sales
+from mlops.services import log_shadow_prediction, select_model_for_request
+
+# Multipart framing around the file: the size limit applies to the file, not to its envelope.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+
+def _stored_forecasts(*, version, store, product, made_on=None):
+    rows = Forecast.objects.filter(model_version=version, store=store, product=product)
+    if made_on is None:
+        latest = rows.order_by("-made_on").values_list("made_on", flat=True).first()
+        if latest is None:
+            return None, []
+        made_on = latest
+    return made_on, list(
+        rows.filter(made_on=made_on, target_date__gte=made_on).order_by("target_date")
+    )
+
+
+class ForecastApi(APIView):
+    permission_classes = [HasRequiredPermissions]
+    required_permissions = ("forecasting.view_forecast",)
+
+    @extend_schema(
+        operation_id="forecasts_retrieve",
+        summary="The forecast of one series for the next days, from the version that serves it",
+        description="The arena routes the series (store pin, canary share, segment champion, "
+        "else global champion) and answers that version's latest stored forecast from its "
+        "day onwards. Shadow versions' answers for the same days are logged beside it under "
+        "the request's key (`X-Request-ID` when sent, so a retried request logs nothing new).",
+        parameters=[
+            ForecastQuerySerializer,
+            OpenApiParameter("X-Request-ID", OpenApiTypes.STR, OpenApiParameter.HEADER),
+        ],
+        responses={200: ServedForecastSerializer, **error_responses(400, 404)},
+        tags=["forecasts"],
+    )
+    def get(self, request):
+        query = ForecastQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        store = get_object_or_404(Store, code=params["store"])
+        product = get_object_or_404(Product, sku=params["product"])
+        header_key = request.headers.get("X-Request-ID", "").strip()[:90]
+        key = f"api:{header_key or uuid.uuid4().hex}"
+        decision = select_model_for_request(
+            store=store, product=product, key=key, name=params["name"]
+        )
+        if decision.version is None:
+            raise exceptions.NotFound(f"No model version serves this series: {decision.reason}.")
+        made_on, served = _stored_forecasts(version=decision.version, store=store, product=product)
+        served = served[: params["days"]]
+        with transaction.atomic():
+            for shadow in decision.shadow_versions:
+                _, answers = _stored_forecasts(
+                    version=shadow, store=store, product=product, made_on=made_on
+                )
+                by_day = {row.target_date: row.value for row in answers}
+                for row in served:
+                    if row.target_date in by_day:
+                        log_shadow_prediction(
+                            key=key,
+                            store=store,
+                            product=product,
+                            target_date=row.target_date,
+                            champion_version=decision.version,
+                            champion_value=row.value,
+                            challenger_version=shadow,
+                            challenger_value=by_day[row.target_date],
+                        )
+        version = decision.version
+        body = {
+            "store": store.code,
+            "product": product.sku,
+            "department": product.department,
+            "version": {
+                "id": version.pk,
+                "name": version.name,
+                "version": version.version,
+                "segment": version.segment,
+                "algorithm": version.algorithm,
+                "status": version.status,
+            },
+            "routing_reason": decision.reason,
+            "shadow_versions": [shadow.version for shadow in decision.shadow_versions],
+            "request_key": key,
+            "made_on": made_on,
+            "forecasts": [
+                {"date": r.target_date, "value": r.value, "lower": r.lower, "upper": r.upper}
+                for r in served
+            ],
+        }
+        return Response(ServedForecastSerializer(body).data)
+
+
+class SalesImportApi(APIView):
+    permission_classes = [HasRequiredPermissions]
+    # The import service checks no role itself: importing sales is adding them.
+    required_permissions = ("forecasting.add_sale",)
+    parser_classes = [parsers.MultiPartParser, parsers.FormParser]
+
+    def initial(self, request, *args, **kwargs):
+        # Refuse an oversized body before parsing it, once the caller is known.
+        super().initial(request, *args, **kwargs)
+        limit = settings.SALES_UPLOAD_MAX_BYTES
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > limit + MULTIPART_OVERHEAD_BYTES:
+            raise PayloadTooLarge(
+                f"The upload is {length:,} bytes; the limit is {limit:,} bytes.",
+                details={"limit_bytes": limit, "content_length": length},
+            )
+
+    @extend_schema(
+        operation_id="sales_import",
+        summary="Import daily sales from a CSV or Parquet upload (data_scientist)",
+        description="The whole file is validated first; a file with any bad row changes "
+        "nothing and answers 400 with `details.errors` (row, column, value, reason) and "
+        "`details.error_count` / `details.rows_at_fault`. Larger than the limit: 413.",
+        request={"multipart/form-data": SalesImportRequestSerializer},
+        responses={201: SalesImportSummarySerializer, **error_responses(400, 413)},
+        tags=["sales"],
+    )
+    def post(self, request):
+        body = SalesImportRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        upload = body.validated_data["file"]
+        limit = settings.SALES_UPLOAD_MAX_BYTES
+        if upload.size > limit:
+            raise PayloadTooLarge(
+                f"The file is {upload.size:,} bytes; the limit is {limit:,} bytes.",
+                details={"limit_bytes": limit, "size_bytes": upload.size},
+            )
+        try:
+            summary = import_sales(
+                source=upload,
+                file_format=body.validated_data.get("format"),
+                create_missing=not body.validated_data["reject_unknown"],
+            )
+        except SalesImportError as error:
+            details = error.to_dict()
+            details.pop("message")
+            raise BadRequest(error.message, code="invalid_sales_file", details=details) from error
+        data = {
+            "rows": summary.rows,
+            "inserted": summary.inserted,
+            "updated": summary.updated,
+            "series": summary.series,
+            "stores_created": summary.stores_created,
+            "products_created": summary.products_created,
+            "date_min": summary.date_min,
+            "date_max": summary.date_max,
+            "seconds": summary.seconds,
+        }
+        return Response(SalesImportSummarySerializer(data).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,84 @@
+"""JSON shapes of served forecasts and of sales imports."""
+
+import math
+
+from rest_framework import serializers
+
+from forecasting.services.imports import FILE_FORMATS
+
+
+class FiniteFloatField(serializers.FloatField):
+    """A float that is null when unknown (NaN bounds are stored for intervals not yet calibrated)."""
+
+    def to_representation(self, value):
+        if value is None:
+            return None
+        value = float(value)
+        return value if math.isfinite(value) else None
+
+
+class ForecastQuerySerializer(serializers.Serializer):
+    store = serializers.CharField(max_length=64, help_text="Store code")
+    product = serializers.CharField(max_length=64, help_text="Product SKU")
+    days = serializers.IntegerField(
+        default=7, min_value=1, max_value=28, help_text="How many days ahead"
+    )
+    name = serializers.CharField(max_length=64, default="demand_forecast", help_text="Model name")
+
+
+class ForecastPointSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    value = FiniteFloatField(allow_null=True, help_text="Forecast units")
+    lower = FiniteFloatField(allow_null=True, help_text="Lower bound of the 80% interval")
+    upper = FiniteFloatField(allow_null=True, help_text="Upper bound of the 80% interval")
+
+
+class ServingVersionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    version = serializers.CharField()
+    segment = serializers.CharField()
+    algorithm = serializers.CharField()
+    status = serializers.CharField()
+
+
+class ServedForecastSerializer(serializers.Serializer):
+    store = serializers.CharField()
+    product = serializers.CharField()
+    department = serializers.CharField()
+    version = ServingVersionSerializer(help_text="The version that served this answer")
+    routing_reason = serializers.CharField(help_text="Why that version serves this series")
+    shadow_versions = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Versions whose answers for the same days were logged beside this one",
+    )
+    request_key = serializers.CharField(
+        help_text="The key shadow answers were logged under (X-Request-ID when sent)"
+    )
+    made_on = serializers.DateField(
+        allow_null=True, help_text="The day the served forecasts were made (the latest run)"
+    )
+    forecasts = ForecastPointSerializer(many=True)
+
+
+class SalesImportRequestSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="A .csv or .parquet file (columns: docs/IMPORT.md)")
+    format = serializers.ChoiceField(
+        choices=FILE_FORMATS, required=False, help_text="Default: from the file name"
+    )
+    reject_unknown = serializers.BooleanField(
+        default=False,
+        help_text="Reject rows of stores and products the tenant lacks instead of creating them",
+    )
+
+
+class SalesImportSummarySerializer(serializers.Serializer):
+    rows = serializers.IntegerField()
+    inserted = serializers.IntegerField()
+    updated = serializers.IntegerField(help_text="Rows that replaced an existing day")
+    series = serializers.IntegerField()
+    stores_created = serializers.IntegerField()
+    products_created = serializers.IntegerField()
+    date_min = serializers.DateField(allow_null=True)
+    date_max = serializers.DateField(allow_null=True)
+    seconds = serializers.FloatField()

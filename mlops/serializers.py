@@ -1,0 +1,189 @@
+"""JSON shapes of the model registry API: versions, transitions, health, backtests, retrains."""
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from forecasting.families import FAMILIES
+from mlops.models import ModelRetrainingLog, ModelTransition, ModelVersion, validate_segment
+
+
+class ModelTransitionSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor_label", read_only=True)
+    evidence = serializers.DictField(read_only=True)
+
+    class Meta:
+        model = ModelTransition
+        fields = ["id", "from_status", "to_status", "actor", "reason", "evidence", "created_at"]
+        read_only_fields = fields
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    parent = serializers.SlugRelatedField(slug_field="version", read_only=True, allow_null=True)
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    metrics = serializers.DictField(read_only=True)
+    hyperparameters = serializers.DictField(read_only=True)
+    library_versions = serializers.DictField(read_only=True)
+    features = serializers.ListField(child=serializers.CharField(), read_only=True)
+    last_evaluation = serializers.DictField(read_only=True)
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id",
+            "name",
+            "version",
+            "segment",
+            "algorithm",
+            "status",
+            "routing_mode",
+            "canary_weight",
+            "metrics",
+            "trigger",
+            "parent",
+            "created_by",
+            "hyperparameters",
+            "features",
+            "library_versions",
+            "artifact_sha256",
+            "training_start",
+            "training_end",
+            "training_rows",
+            "last_evaluation",
+            "created_at",
+            "promoted_at",
+            "archived_at",
+        ]
+        read_only_fields = fields
+
+
+class ModelVersionHistorySerializer(ModelVersionSerializer):
+    transitions = serializers.SerializerMethodField()
+
+    class Meta(ModelVersionSerializer.Meta):
+        fields = [*ModelVersionSerializer.Meta.fields, "transitions"]
+        read_only_fields = fields
+
+    @extend_schema_field(ModelTransitionSerializer(many=True))
+    def get_transitions(self, version: ModelVersion) -> list[dict]:
+        # Oldest first; sorted in Python so that the prefetched rows are used as they are.
+        moves = sorted(version.transitions.all(), key=lambda move: (move.created_at, move.pk))
+        return ModelTransitionSerializer(moves, many=True).data
+
+
+class ChampionHealthSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    version = serializers.CharField(help_text="e.g. v12")
+    algorithm = serializers.CharField()
+    status = serializers.ChoiceField(
+        choices=["healthy", "degraded", "drifting", "unknown"],
+        help_text="Recent T-1 error against the error it was promoted on",
+    )
+    mae_7d = serializers.FloatField(allow_null=True)
+    mae_30d = serializers.FloatField(allow_null=True)
+    baseline_mae = serializers.FloatField(allow_null=True)
+    trend = serializers.ChoiceField(choices=["improving", "stable", "degrading"], allow_null=True)
+    as_of = serializers.DateField(allow_null=True, help_text="Last day with a T-1 result")
+    promoted_at = serializers.DateTimeField(allow_null=True)
+
+
+class ChallengerHealthSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    version = serializers.CharField()
+    algorithm = serializers.CharField()
+    status = serializers.ChoiceField(choices=["shadow_testing", "canary", "waiting_for_review"])
+    mae_7d = serializers.FloatField(allow_null=True)
+    promotion_eligible = serializers.BooleanField()
+    confidence = serializers.FloatField(
+        allow_null=True, help_text="Confidence of the paired test that it beats the champion"
+    )
+    evaluation_reason = serializers.CharField(allow_null=True)
+    evaluated_at = serializers.CharField(allow_null=True)
+    canary_weight = serializers.FloatField()
+
+
+class SegmentHealthSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    segment = serializers.CharField()
+    champion = ChampionHealthSerializer(allow_null=True)
+    challenger = ChallengerHealthSerializer(allow_null=True)
+
+
+class ModelHealthSerializer(serializers.Serializer):
+    """The spec's shape for the global segment, with every department segment beside it."""
+
+    name = serializers.CharField()
+    segment = serializers.CharField(help_text="Always `global`: the segment of the top level")
+    champion = ChampionHealthSerializer(allow_null=True)
+    challenger = ChallengerHealthSerializer(allow_null=True)
+    segments = SegmentHealthSerializer(
+        many=True, help_text="Department segments with their own champion or challenger"
+    )
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, help_text="Why; kept in the transition log")
+
+
+class PromoteSerializer(ReasonSerializer):
+    segment = serializers.CharField(
+        required=False,
+        max_length=120,
+        help_text="If given, must be the version's segment (a guard against promoting the wrong "
+        "version)",
+    )
+
+
+class RetrainRequestSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=64, default="demand_forecast")
+    segment = serializers.CharField(max_length=120, default="global", validators=[validate_segment])
+    algorithm = serializers.ChoiceField(
+        choices=sorted(FAMILIES),
+        required=False,
+        help_text="Default: the champion's algorithm",
+    )
+    hyperparameters = serializers.DictField(
+        required=False, help_text="Default: the champion's (same algorithm)"
+    )
+    window_days = serializers.IntegerField(
+        required=False, min_value=28, max_value=3650, help_text="Training window; default 730"
+    )
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
+class RetrainingLogSerializer(serializers.ModelSerializer):
+    requested_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    resulting_version = serializers.SlugRelatedField(
+        slug_field="version", read_only=True, allow_null=True
+    )
+    trigger_metadata = serializers.DictField(read_only=True)
+    hyperparameters = serializers.DictField(read_only=True)
+
+    class Meta:
+        model = ModelRetrainingLog
+        fields = [
+            "id",
+            "name",
+            "segment",
+            "trigger",
+            "trigger_metadata",
+            "status",
+            "attempts",
+            "requested_by",
+            "algorithm",
+            "hyperparameters",
+            "window_days",
+            "rows",
+            "data_start",
+            "data_end",
+            "resulting_version",
+            "outcome",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
