@@ -189,7 +189,9 @@ def act_on_alert(*, alert: MLAlert, user, action: str, note: str = "") -> MLAler
     alert = MLAlert.objects.select_for_update().get(pk=alert.pk)
     transition = alert.approve if action == "approve" else alert.dismiss
     if not can_proceed(transition):
-        raise TransitionNotAllowed(f"Alert #{alert.pk} is already {alert.status}.")
+        raise TransitionNotAllowed(
+            f"Alert #{alert.pk} is already {alert.status}.", object=alert, method=transition
+        )
     if not has_transition_perm(transition, user):
         raise PermissionDenied(f"{user} may not {action} ML alerts.")
     now = timezone.now()
