@@ -1,6 +1,7 @@
 """Human-led experiments: a hypothesis, its approval, the versions it trains, and the decision."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
@@ -107,6 +108,11 @@ class ModelExperiment(ConcurrentTransitionMixin, models.Model):
     def start(self):
         pass
 
+    @transition(field=status, source=Status.IN_PROGRESS, target=Status.APPROVED)
+    def training_failed(self):
+        """Training of a version failed: the experiment may be started again (the system's move;
+        the versions that did train stay linked and are not trained twice)."""
+
     @transition(
         field=status,
         source=Status.IN_PROGRESS,
@@ -124,3 +130,35 @@ class ModelExperiment(ConcurrentTransitionMixin, models.Model):
     )
     def complete(self):
         pass
+
+
+class ExperimentEvent(models.Model):
+    """Append-only record of every step of an experiment: who, when, from, to, and a note."""
+
+    experiment = models.ForeignKey(ModelExperiment, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=20, blank=True, help_text="Empty for the proposal")
+    to_status = models.CharField(max_length=20)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(max_length=150, help_text="Username, or 'system'")
+    note = models.TextField(blank=True)
+    evidence = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.experiment_id}: {self.from_status or '-'} → {self.to_status} "
+            f"by {self.actor_label}"
+        )
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValidationError("The experiment log is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError("The experiment log is append-only.")
