@@ -267,6 +267,7 @@ def notify_retrain_outcome(*, log) -> MLAlert | None:
     `retrain_failed` (warning). Other outcomes raise nothing.
     """
     from mlops.models import ModelRetrainingLog, ModelVersion
+    from mlops.selectors import get_champion_model
 
     where = log.name if log.segment == "global" else f"{log.name} [{log.segment}]"
     if log.status == ModelRetrainingLog.Status.FAILED:
@@ -296,13 +297,7 @@ def notify_retrain_outcome(*, log) -> MLAlert | None:
         or version.status != ModelVersion.Status.CHALLENGER
     ):
         return None
-    champion = (
-        ModelVersion.objects.filter(
-            name=version.name, segment=version.segment, status=ModelVersion.Status.CHAMPION
-        )
-        .only("version")
-        .first()
-    )
+    champion = get_champion_model(name=version.name, segment=version.segment)
     metadata = {
         "retrain_log_id": log.pk,
         "trigger": log.trigger,
