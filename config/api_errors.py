@@ -85,15 +85,20 @@ def available_transitions(obj: Any) -> list[str]:
     return sorted(names)
 
 
-def transition_conflict(error: TransitionNotAllowed, obj: Any = None) -> Conflict:
+def transition_conflict(
+    error: TransitionNotAllowed, obj: Any = None, *, allowed: list[str] | None = None
+) -> Conflict:
     """A 409 for an illegal move of `obj` (or of the object the error names), listing the moves
-    allowed from its current status."""
+    allowed from its current status (`allowed` when the caller knows them better)."""
     target = obj if obj is not None else getattr(error, "object", None)
     details: dict[str, Any] = {}
     if target is not None:
         target_status = getattr(target, "status", None)
         if target_status is not None:
             details["status"] = str(target_status)
+    if allowed is not None:
+        details["allowed_transitions"] = list(allowed)
+    elif target is not None:
         details["allowed_transitions"] = available_transitions(target)
     else:
         details["allowed_transitions"] = []
