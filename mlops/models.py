@@ -55,7 +55,7 @@ class ModelVersion(ConcurrentTransitionMixin, models.Model):
     )
     metrics = models.JSONField(default=dict, blank=True, help_text="Held-out metrics at training")
 
-    artifact = models.FileField(upload_to=artifact_path, blank=True)
+    artifact = models.FileField(upload_to=artifact_path, blank=True, max_length=255)
     artifact_sha256 = models.CharField(max_length=64, blank=True)
     library_versions = models.JSONField(default=dict, blank=True)
     features = models.JSONField(default=list, blank=True)
@@ -217,7 +217,7 @@ class ModelRetrainingLog(models.Model):
     algorithm = models.CharField(max_length=32, blank=True)
     hyperparameters = models.JSONField(default=dict, blank=True)
     window_days = models.PositiveIntegerField(null=True, blank=True)
-    artifact = models.FileField(upload_to=artifact_path, blank=True)
+    artifact = models.FileField(upload_to=artifact_path, blank=True, max_length=255)
     artifact_sha256 = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
