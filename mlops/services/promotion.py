@@ -19,7 +19,7 @@ from forecasting.panel import Panel
 from mlops.models import GLOBAL_SEGMENT, ModelVersion
 from mlops.selectors import get_champion_model, incumbent_for
 from mlops.services.data import evaluation_panel, window_days_of
-from mlops.services.lifecycle import promote_to_champion
+from mlops.services.lifecycle import promote_to_champion, require_permission
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -27,10 +27,13 @@ if TYPE_CHECKING:
     from tenants.models import Tenant
 
 PAIRED_TEST = "wilcoxon_signed_rank_one_sided"
-METRIC_NAMES = ("mae", "mape", "wape", "bias", "interval_coverage")
+METRIC_NAMES = ("mae", "mape", "wape", "bias", "stockout_miss_rate", "overstock_rate")
 # Four weekly windows: 28 days per series is enough for the paired test over series while the
 # points stay recent (the evaluation says how the recipes do now, not a year ago).
 DEFAULT_EVALUATION_WINDOWS = 4
+# The gate reads point errors only, and interval calibration does not change point forecasts;
+# skipping it in the evaluation's refits halves their cost (intervals are judged by backtests).
+POINT_FORECASTS_ONLY = {"calibration_windows": 0}
 JUDGEABLE = (
     ModelVersion.Status.CANDIDATE,
     ModelVersion.Status.SHADOW,
@@ -139,10 +142,6 @@ def decide_promotion(
     champion_coverage: float | None,
     min_improvement_pct: float,
     min_confidence: float,
-    candidate_lower: np.ndarray | None = None,
-    candidate_upper: np.ndarray | None = None,
-    champion_lower: np.ndarray | None = None,
-    champion_upper: np.ndarray | None = None,
     overstock_tolerance: float = metrics.DEFAULT_OVERSTOCK_TOLERANCE,
 ) -> PromotionDecision:
     """Judge a candidate against the champion on the same points (flat arrays, one entry per
@@ -156,18 +155,14 @@ def decide_promotion(
     # The same points on both sides: known actual, and a forecast from each.
     shared = ~np.isnan(actual) & ~np.isnan(candidate_forecast) & ~np.isnan(champion_forecast)
 
-    def side(forecast, lower, upper) -> dict[str, float | None]:
+    def side(forecast: np.ndarray) -> dict[str, float | None]:
         values = metrics.compute_all(
-            actual[shared],
-            forecast[shared],
-            lower=None if lower is None else np.asarray(lower, np.float64).reshape(-1)[shared],
-            upper=None if upper is None else np.asarray(upper, np.float64).reshape(-1)[shared],
-            overstock_tolerance=overstock_tolerance,
+            actual[shared], forecast[shared], overstock_tolerance=overstock_tolerance
         )
-        return {name: values[name] for name in (*METRIC_NAMES, "stockout_miss_rate")}
+        return {name: values[name] for name in METRIC_NAMES}
 
-    candidate_metrics = side(candidate_forecast, candidate_lower, candidate_upper)
-    champion_metrics = side(champion_forecast, champion_lower, champion_upper)
+    candidate_metrics = side(candidate_forecast)
+    champion_metrics = side(champion_forecast)
     candidate_metrics["coverage"] = candidate_coverage
     champion_metrics["coverage"] = champion_coverage
 
@@ -283,11 +278,7 @@ class EvaluationPoints:
     series: np.ndarray
     actual: np.ndarray
     candidate: np.ndarray
-    candidate_lower: np.ndarray
-    candidate_upper: np.ndarray
     champion: np.ndarray
-    champion_lower: np.ndarray
-    champion_upper: np.ndarray
     candidate_coverage: float | None
     champion_coverage: float | None
     cutoffs: list[dt.date]
@@ -301,10 +292,6 @@ class EvaluationPoints:
             series=np.repeat(self.series, self.actual.shape[1]),
             candidate_coverage=self.candidate_coverage,
             champion_coverage=self.champion_coverage,
-            candidate_lower=self.candidate_lower,
-            candidate_upper=self.candidate_upper,
-            champion_lower=self.champion_lower,
-            champion_upper=self.champion_upper,
             min_improvement_pct=thresholds["min_improvement_pct"],
             min_confidence=thresholds["min_confidence"],
             overstock_tolerance=thresholds.get(
@@ -325,27 +312,23 @@ def _recipe_windows(
         raise ValueError(f"the {recipe.segment} recipe does not forecast every evaluated series")
     take = np.array([position[row] for row in rows], dtype=np.int64)
     own = panel.select(own_rows)
-    parts: dict[str, list] = {"forecast": [], "lower": [], "upper": [], "coverage": []}
+    parts: dict[str, list] = {"forecast": [], "coverage": []}
     for cutoff in cutoffs:
         first_training_day = pd.Timestamp(cutoff) - pd.Timedelta(days=recipe.window_days)
         last_target_day = pd.Timestamp(cutoff) + pd.Timedelta(days=horizon - 1)
         (result,) = backtesting.walk_forward(
             algorithm=recipe.algorithm,
-            hyperparameters=recipe.hyperparameters,
+            hyperparameters={**recipe.hyperparameters, **POINT_FORECASTS_ONLY},
             panel=own.window(first_training_day, last_target_day),
             cutoffs=[cutoff],
             horizon=horizon,
         )
         parts["forecast"].append(result.forecast[take])
-        parts["lower"].append(result.lower[take])
-        parts["upper"].append(result.upper[take])
         active = metrics.active_series(panel.until(cutoff).quantity[rows])
         forecasted = ~np.isnan(result.forecast[take]).any(axis=1)
         parts["coverage"].append(metrics.coverage(active=active, forecasted=forecasted))
     return {
         "forecast": np.concatenate(parts["forecast"], axis=1),
-        "lower": np.concatenate(parts["lower"], axis=1),
-        "upper": np.concatenate(parts["upper"], axis=1),
         "coverage": parts["coverage"],
     }
 
@@ -381,11 +364,7 @@ def walk_forward_points(
         series=rows,
         actual=actual,
         candidate=sides["candidate"]["forecast"],
-        candidate_lower=sides["candidate"]["lower"],
-        candidate_upper=sides["candidate"]["upper"],
         champion=sides["champion"]["forecast"],
-        champion_lower=sides["champion"]["lower"],
-        champion_upper=sides["champion"]["upper"],
         candidate_coverage=_mean_or_none(sides["candidate"]["coverage"]),
         champion_coverage=_mean_or_none(sides["champion"]["coverage"]),
         cutoffs=cutoffs,
@@ -445,7 +424,7 @@ def candidate_only_metrics(
     side = _recipe_windows(recipe=recipe, panel=panel, rows=rows, cutoffs=cutoffs, horizon=horizon)
     first = panel.day_position(cutoffs[0])
     actual = panel.quantity[rows, first : first + windows * horizon]
-    values = metrics.compute_all(actual, side["forecast"], lower=side["lower"], upper=side["upper"])
+    values = metrics.compute_all(actual, side["forecast"])
     values["coverage"] = _mean_or_none(side["coverage"])
     return {
         "metrics": values,
@@ -509,14 +488,19 @@ def judge_candidate(
     )
 
 
-def record_evaluation(*, version: ModelVersion, decision: PromotionDecision) -> None:
-    """Keep the verdict on the version (health, admin and API show it)."""
+def record_evaluation(*, version: ModelVersion, decision: PromotionDecision) -> PromotionDecision:
+    """Keep the verdict on the version (health, admin and API show it); returns the verdict
+    naming the version."""
+    decision = dataclasses.replace(
+        decision, candidate={**decision.candidate, **version_summary(version)}
+    )
     version.last_evaluation = decision.as_evidence()
     fields = ["last_evaluation", "updated_at"]
     if not version.metrics and decision.candidate_metrics:
         version.metrics = _json_ready(decision.candidate_metrics)
         fields.append("metrics")
     version.save(update_fields=fields)
+    return decision
 
 
 @transaction.atomic
@@ -529,12 +513,7 @@ def apply_decision(
 ) -> PromotionDecision:
     """Store the verdict on the version and, when it says so, promote it with the verdict as
     evidence. Raises as promote_to_champion."""
-    record_evaluation(
-        version=version,
-        decision=dataclasses.replace(
-            decision, candidate={**decision.candidate, "id": version.pk, "version": version.version}
-        ),
-    )
+    decision = record_evaluation(version=version, decision=decision)
     if decision.promote and promote_if_better:
         promote_to_champion(version=version, actor=actor, reason=decision.reason, decision=decision)
     return decision
@@ -562,6 +541,8 @@ def evaluate_for_promotion(
             "challengers are judged for promotion.",
             object=candidate,
         )
+    if promote_if_better:
+        require_permission(actor, "mlops.promote_modelversion", action="promote a model version")
     if panel is None:
         panel = evaluation_panel(versions=[candidate], windows=windows)
     decision = judge_candidate(

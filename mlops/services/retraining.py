@@ -290,31 +290,44 @@ def _promising(decision: PromotionDecision) -> bool:
     )
 
 
+def _awaits_a_person(challenger: ModelVersion | None) -> bool:
+    """Whether a challenger waits for a person's review (an automatic retrain leaves it be):
+    it came from drift, new products or an experiment, or a person made it challenger."""
+    if challenger is None:
+        return False
+    if challenger.trigger not in AUTO_PROMOTING:
+        return True
+    made = challenger.transitions.filter(to_status=ModelVersion.Status.CHALLENGER).first()
+    return made is not None and made.actor_id is not None
+
+
 def settle_candidate(*, version: ModelVersion, decision: PromotionDecision, trigger: str) -> str:
     """Act on the verdict for a freshly registered candidate; returns the outcome word."""
-    evidence = decision.as_evidence()
     if trigger not in AUTO_PROMOTING:
-        record_evaluation(version=version, decision=decision)
+        decision = record_evaluation(version=version, decision=decision)
         make_challenger(
             version=version,
             actor=None,
             reason=f"Retrained after {Trigger(trigger).label.lower()}: waits for a person to "
             f"review and promote it. {decision.reason}",
-            evidence=evidence,
+            evidence=decision.as_evidence(),
         )
         return OUTCOME_CHALLENGER
     if decision.promote:
         try:
             with transaction.atomic():
-                apply_decision(version=version, decision=decision, actor=None)
+                decision = apply_decision(version=version, decision=decision, actor=None)
         except ChampionChanged as error:
-            make_challenger(version=version, actor=None, reason=str(error), evidence=evidence)
+            decision = record_evaluation(version=version, decision=decision)
+            make_challenger(
+                version=version, actor=None, reason=str(error), evidence=decision.as_evidence()
+            )
             return OUTCOME_CHALLENGER
         return OUTCOME_FIRST if decision.source == "first_model" else OUTCOME_PROMOTED
-    record_evaluation(version=version, decision=decision)
+    decision = record_evaluation(version=version, decision=decision)
+    evidence = decision.as_evidence()
     waiting = get_challenger_model(name=version.name, segment=version.segment)
-    # A challenger that waits for a person's review is not pushed out by an automatic retrain.
-    if _promising(decision) and (waiting is None or waiting.trigger in AUTO_PROMOTING):
+    if _promising(decision) and not _awaits_a_person(waiting):
         make_challenger(
             version=version,
             actor=None,

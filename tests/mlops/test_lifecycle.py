@@ -17,24 +17,9 @@ from mlops.services import (
     start_shadow,
 )
 from mlops.services.promotion import PromotionDecision
-from tests.mlops.factories import ModelVersionFactory, UserFactory
+from tests.mlops.factories import ModelVersionFactory
 
 Status = ModelVersion.Status
-
-
-@pytest.fixture
-def manager():
-    return UserFactory(username="manager", role="ml_manager")
-
-
-@pytest.fixture
-def scientist():
-    return UserFactory(username="scientist", role="data_scientist")
-
-
-@pytest.fixture
-def viewer():
-    return UserFactory(username="viewer", role="viewer")
 
 
 def status_of(version: ModelVersion) -> str:
