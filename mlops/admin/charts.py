@@ -1,0 +1,184 @@
+"""Line charts laid out on the server: the geometry an SVG template draws, no JS, no CDN."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+
+# Room around the plot for the axis labels (left, right, top, bottom), in SVG user units.
+MARGIN = (64, 34, 40, 56)
+NICE_STEPS = (1.0, 2.0, 2.5, 5.0, 10.0)
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line: a label for the legend, a CSS class for its colour, and its (day, value) points."""
+
+    label: str
+    css_class: str
+    points: list[tuple[dt.date, float | None]]
+
+
+@dataclass(frozen=True)
+class PlotPoint:
+    x: float
+    y: float
+    tooltip: str
+
+
+@dataclass(frozen=True)
+class PlotLine:
+    label: str
+    css_class: str
+    path: str
+    points: list[PlotPoint]
+
+
+@dataclass(frozen=True)
+class Tick:
+    position: float
+    label: str
+
+
+@dataclass(frozen=True)
+class LineChart:
+    """Everything `admin/mlops/includes/line_chart.html` needs to draw one chart."""
+
+    title: str
+    y_label: str
+    unit: str
+    width: int
+    height: int
+    left: float
+    right: float
+    top: float
+    bottom: float
+    x_ticks: list[Tick] = field(default_factory=list)
+    y_ticks: list[Tick] = field(default_factory=list)
+    lines: list[PlotLine] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not any(line.points for line in self.lines)
+
+    @property
+    def n_points(self) -> int:
+        return sum(len(line.points) for line in self.lines)
+
+    @property
+    def x_label_y(self) -> float:
+        return self.bottom + 40
+
+    @property
+    def y_label_x(self) -> float:
+        return 14.0
+
+    @property
+    def middle_y(self) -> float:
+        return (self.top + self.bottom) / 2
+
+    @property
+    def middle_x(self) -> float:
+        return (self.left + self.right) / 2
+
+
+def nice_ceiling(value: float) -> tuple[float, float]:
+    """The top of a y axis starting at zero that holds `value`, and its tick step (1-2-2.5-5)."""
+    if value <= 0 or math.isnan(value):
+        return 1.0, 0.25
+    rough_step = value / 4
+    magnitude = 10 ** math.floor(math.log10(rough_step))
+    step = next(s * magnitude for s in NICE_STEPS if s * magnitude >= rough_step)
+    top = math.ceil(value / step - 1e-9) * step
+    return top, step
+
+
+def _number(value: float, step: float) -> str:
+    """A tick label with as many decimals as the step needs (2.5 → one, 0.25 → two)."""
+    decimals = 0
+    while decimals < 6 and abs(round(step, decimals) - step) > 1e-9 * max(step, 1):
+        decimals += 1
+    return f"{value:.{decimals}f}"
+
+
+def line_chart(
+    *,
+    title: str,
+    y_label: str,
+    unit: str,
+    series: list[Series],
+    width: int = 560,
+    height: int = 280,
+) -> LineChart:
+    """Lay out `series` on shared axes: time on x (one tick per day that has a point), zero to
+    a rounded maximum on y, each known value a point with a tooltip."""
+    left, right = MARGIN[0], width - MARGIN[1]
+    top, bottom = MARGIN[2], height - MARGIN[3]
+    days = sorted({day for each in series for day, value in each.points if value is not None})
+    values = [value for each in series for _, value in each.points if value is not None]
+    chart = LineChart(
+        title=title,
+        y_label=y_label,
+        unit=unit,
+        width=width,
+        height=height,
+        left=left,
+        right=right,
+        top=top,
+        bottom=bottom,
+    )
+    if not days:
+        return chart
+    y_top, y_step = nice_ceiling(max(values))
+    first, last = days[0], days[-1]
+    span = max((last - first).days, 1)
+
+    def x_of(day: dt.date) -> float:
+        if first == last:
+            return (left + right) / 2
+        return left + (day - first).days / span * (right - left)
+
+    def y_of(value: float) -> float:
+        return bottom - value / y_top * (bottom - top)
+
+    every = max(1, math.ceil(len(days) / 7))  # at most ~7 date labels, so they never overlap
+    x_ticks = [
+        Tick(position=round(x_of(day), 1), label=day.strftime("%b %d"))
+        for index, day in enumerate(days)
+        if index % every == 0 or index == len(days) - 1
+    ]
+    n_steps = round(y_top / y_step)
+    y_ticks = [
+        Tick(position=round(y_of(k * y_step), 1), label=_number(k * y_step, y_step))
+        for k in range(n_steps + 1)
+    ]
+    lines = []
+    for each in series:
+        known = sorted((day, value) for day, value in each.points if value is not None)
+        points = [
+            PlotPoint(
+                x=round(x_of(day), 1),
+                y=round(y_of(value), 1),
+                tooltip=f"{each.label}, window ending {day:%Y-%m-%d}: {value:.2f}{unit}",
+            )
+            for day, value in known
+        ]
+        path = " ".join(
+            f"{'M' if index == 0 else 'L'}{point.x},{point.y}" for index, point in enumerate(points)
+        )
+        lines.append(PlotLine(label=each.label, css_class=each.css_class, path=path, points=points))
+    return LineChart(
+        title=title,
+        y_label=y_label,
+        unit=unit,
+        width=width,
+        height=height,
+        left=left,
+        right=right,
+        top=top,
+        bottom=bottom,
+        x_ticks=x_ticks,
+        y_ticks=y_ticks,
+        lines=lines,
+    )

@@ -1,0 +1,168 @@
+"""Tenant admin of what the jobs left behind: retrains and backtest results, read-only, filterable."""
+
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from config.admin_sites import tenant_admin
+from mlops.admin.review import evidence_pairs, format_metric
+from mlops.models import BacktestResult, ModelRetrainingLog
+
+OUTCOME_COLOURS = {
+    "succeeded": "#1a7f37",
+    "failed": "#b00020",
+    "running": "#1f5fa8",
+    "queued": "#5f6b7a",
+}
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written by jobs: people filter and read them, never add, edit or delete."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def pairs_table(data) -> str:
+    """A dict as a two-column table (nested keys joined with a dot), never raw JSON."""
+    pairs = evidence_pairs(data)
+    if not pairs:
+        return "—"
+    rows = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", pairs)
+    return format_html('<table class="arena-pairs">{}</table>', rows)
+
+
+def version_link(version):
+    if version is None:
+        return "—"
+    url = reverse("admin:mlops_modelversion_change", args=[version.pk])
+    return format_html('<a href="{}">{}</a>', url, version.version)
+
+
+@admin.register(ModelRetrainingLog, site=tenant_admin)
+class ModelRetrainingLogAdmin(ReadOnlyAdmin):
+    list_display = [
+        "created_at",
+        "name",
+        "segment",
+        "trigger",
+        "status_label",
+        "outcome",
+        "resulting",
+        "algorithm",
+        "rows",
+        "data_start",
+        "data_end",
+        "attempts",
+        "finished_at",
+    ]
+    list_filter = ["status", "trigger", "outcome", "segment", "algorithm"]
+    search_fields = ["name", "segment", "error"]
+    date_hierarchy = "created_at"
+    list_select_related = ["resulting_version", "requested_by"]
+    fieldsets = [
+        (None, {"fields": ["name", "segment", "trigger", "status", "outcome", "resulting"]}),
+        (
+            "Data and recipe",
+            {
+                "fields": [
+                    "rows",
+                    "data_start",
+                    "data_end",
+                    "window_days",
+                    "algorithm",
+                    "recipe",
+                    "artifact_sha256",
+                ]
+            },
+        ),
+        (
+            "Run",
+            {"fields": ["requested_by", "attempts", "created_at", "started_at", "finished_at"]},
+        ),
+        ("Why it ran, and what went wrong", {"fields": ["why", "error"]}),
+    ]
+    readonly_fields = ["resulting", "recipe", "why"]
+
+    @admin.display(description="Hyperparameters")
+    def recipe(self, log):
+        return pairs_table(log.hyperparameters)
+
+    @admin.display(description="Trigger details")
+    def why(self, log):
+        return pairs_table(log.trigger_metadata)
+
+    @admin.display(description="Status", ordering="status")
+    def status_label(self, log):
+        return format_html(
+            '<span class="arena-pill" style="background: {}">{}</span>',
+            OUTCOME_COLOURS.get(log.status, "#5f6b7a"),
+            log.get_status_display(),
+        )
+
+    @admin.display(description="Version")
+    def resulting(self, log):
+        return version_link(log.resulting_version)
+
+
+@admin.register(BacktestResult, site=tenant_admin)
+class BacktestResultAdmin(ReadOnlyAdmin):
+    list_display = [
+        "window_end",
+        "version",
+        "segment",
+        "kind",
+        "window_start",
+        "mae_shown",
+        "mape_shown",
+        "wape_shown",
+        "bias_shown",
+        "interval_shown",
+        "n_points",
+        "n_missing",
+    ]
+    list_filter = [
+        "kind",
+        "model_version__status",
+        "model_version__segment",
+        "model_version__algorithm",
+        "window_end",
+    ]
+    search_fields = ["model_version__version", "model_version__name"]
+    date_hierarchy = "window_end"
+    list_select_related = ["model_version"]
+    ordering = ["-window_end", "model_version__name", "model_version__segment"]
+
+    @admin.display(description="Version", ordering="model_version__version_number")
+    def version(self, row):
+        return version_link(row.model_version)
+
+    @admin.display(description="Segment", ordering="model_version__segment")
+    def segment(self, row):
+        return row.model_version.segment
+
+    @admin.display(description="MAE", ordering="mae")
+    def mae_shown(self, row):
+        return format_metric("mae", row.mae)
+
+    @admin.display(description="MAPE", ordering="mape")
+    def mape_shown(self, row):
+        return format_metric("mape", row.mape)
+
+    @admin.display(description="WAPE", ordering="wape")
+    def wape_shown(self, row):
+        return format_metric("wape", row.wape)
+
+    @admin.display(description="Bias", ordering="bias")
+    def bias_shown(self, row):
+        return format_metric("bias", row.bias)
+
+    @admin.display(description="Interval hit rate", ordering="interval_coverage")
+    def interval_shown(self, row):
+        return format_metric("interval_coverage", row.interval_coverage)

@@ -1,0 +1,322 @@
+"""What a model version's review page shows: backtest charts, metrics, the last decision, lineage."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from mlops.admin.charts import LineChart, Series, line_chart
+from mlops.models import GLOBAL_SEGMENT, BacktestResult, ModelTransition, ModelVersion
+from mlops.selectors import incumbent_for, transition_history
+
+CHART_DAYS = 90
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    label: str
+    kind: str  # "units": units per series-day; "pct": already in %; "share": 0..1 shown as %
+    help: str
+
+
+METRICS = (
+    Metric("mae", "MAE", "units", "Mean absolute error, units per series-day (lower is better)"),
+    Metric("mape", "MAPE", "pct", "Mean absolute % error over days with sales (lower is better)"),
+    Metric("wape", "WAPE", "pct", "Absolute error as % of units sold (lower is better)"),
+    Metric("bias", "Bias", "pct", "Over (+) or under (−) forecast, % of units sold"),
+    Metric("stockout_miss_rate", "Stock-out misses", "share", "Days a forecast stock ran out"),
+    Metric("overstock_rate", "Overstock", "share", "Days with over 1 unit and 20% too much"),
+    Metric("coverage", "Coverage", "share", "Active series the model forecasts"),
+    Metric("interval_coverage", "80% interval hit rate", "share", "Actuals inside the interval"),
+)
+METRICS_BY_KEY = {metric.key: metric for metric in METRICS}
+TEST_NAMES = {"wilcoxon_signed_rank_one_sided": "one-sided Wilcoxon signed-rank test"}
+CHECK_LABELS = {
+    "mae": "MAE improves enough",
+    "mape": "MAPE improves enough",
+    "coverage": "Coverage does not drop",
+    "confidence": "Paired test is confident enough",
+}
+
+
+def format_metric(key: str, value: Any) -> str:
+    """A metric value with its unit, or an em dash when unknown."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return "—"
+    metric = METRICS_BY_KEY.get(key)
+    if metric is None:
+        return f"{value:,.3g}" if isinstance(value, float) else f"{value:,}"
+    if metric.kind == "units":
+        return f"{value:.2f} units"
+    if metric.kind == "pct":
+        return f"{value:.1f}%"
+    return f"{value * 100:.1f}%"
+
+
+def format_pct(value: Any, *, signed: bool = True) -> str:
+    if not isinstance(value, int | float):
+        return "—"
+    return f"{value:+.1f}%" if signed else f"{value:.1f}%"
+
+
+def department_of(segment: str) -> str | None:
+    return segment.split(":", 1)[1] if segment != GLOBAL_SEGMENT else None
+
+
+# -- the 90-day walk-forward chart ----------------------------------------------------------------
+
+
+def walk_forward_rows(version: ModelVersion, *, days: int = CHART_DAYS) -> list[BacktestResult]:
+    """The version's weekly walk-forward results in the `days` up to its latest window."""
+    rows = BacktestResult.objects.filter(
+        model_version=version, kind=BacktestResult.Kind.WALK_FORWARD
+    ).order_by("window_end")
+    latest = rows.values_list("window_end", flat=True).last()
+    if latest is None:
+        return []
+    return list(rows.filter(window_end__gt=latest - dt.timedelta(days=days)))
+
+
+def _value(row: BacktestResult, key: str, department: str | None) -> float | None:
+    """A row's metric, or its department's when comparing a department model with a global one."""
+    if department is None:
+        return getattr(row, key)
+    per_department = (row.department_metrics or {}).get(department) or {}
+    value = per_department.get(key)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def comparison_champion(version: ModelVersion) -> ModelVersion | None:
+    """The champion serving the version's series now, unless that is the version itself."""
+    champion = incumbent_for(name=version.name, segment=version.segment)
+    return None if champion is None or champion.pk == version.pk else champion
+
+
+@dataclass(frozen=True)
+class WindowRow:
+    start: dt.date
+    end: dt.date
+    values: list[str]
+    champion_mae: str
+    champion_mape: str
+    n_points: int
+
+
+def backtest_section(version: ModelVersion) -> dict[str, Any]:
+    """Two charts (MAE, MAPE per window; this version and the champion on the same axes) and
+    the per-window table behind them."""
+    own = walk_forward_rows(version)
+    champion = comparison_champion(version)
+    champion_rows = walk_forward_rows(champion) if champion else []
+    # A department's model is compared with the global champion on that department's series.
+    champion_department = (
+        department_of(version.segment)
+        if champion is not None and champion.segment == GLOBAL_SEGMENT
+        else None
+    )
+    this_label = f"{version.version} (this version)"
+    champion_label = f"{champion.version} (champion)" if champion else ""
+    if champion_department:
+        champion_label += f", {champion_department} series"
+
+    def chart(key: str, title: str, y_label: str, unit: str) -> LineChart:
+        series = [
+            Series(this_label, "this-version", [(row.window_end, getattr(row, key)) for row in own])
+        ]
+        if champion_rows:
+            series.append(
+                Series(
+                    champion_label,
+                    "champion",
+                    [
+                        (row.window_end, _value(row, key, champion_department))
+                        for row in champion_rows
+                    ],
+                )
+            )
+        return line_chart(title=title, y_label=y_label, unit=unit, series=series)
+
+    by_end = {row.window_end: row for row in champion_rows}
+    table = [
+        WindowRow(
+            start=row.window_start,
+            end=row.window_end,
+            values=[format_metric(metric.key, getattr(row, metric.key)) for metric in METRICS],
+            champion_mae=format_metric(
+                "mae", _value(by_end[row.window_end], "mae", champion_department)
+            )
+            if row.window_end in by_end
+            else "—",
+            champion_mape=format_metric(
+                "mape", _value(by_end[row.window_end], "mape", champion_department)
+            )
+            if row.window_end in by_end
+            else "—",
+            n_points=row.n_points,
+        )
+        for row in own
+    ]
+    return {
+        "charts": [
+            chart("mae", "MAE per weekly window", "MAE (units per series-day)", " units"),
+            chart("mape", "MAPE per weekly window", "MAPE (%)", "%"),
+        ],
+        "champion": champion,
+        "windows": table,
+        "metrics": METRICS,
+        "days": CHART_DAYS,
+    }
+
+
+# -- metrics and the last promotion decision ------------------------------------------------------
+
+
+def metric_rows(values: dict[str, Any]) -> list[dict[str, str]]:
+    return [
+        {
+            "label": metric.label,
+            "help": metric.help,
+            "value": format_metric(metric.key, values.get(metric.key)),
+        }
+        for metric in METRICS
+        if metric.key in values
+    ]
+
+
+def decision_section(version: ModelVersion) -> dict[str, Any] | None:
+    """The last promotion decision as tables: verdict, each gate check with its numbers, both
+    sides' metrics on the same points, and the paired test."""
+    evaluation = version.last_evaluation or {}
+    if not evaluation:
+        return None
+    candidate = evaluation.get("candidate_metrics") or {}
+    champion = evaluation.get("champion_metrics") or {}
+    improvement = evaluation.get("improvement") or {}
+    thresholds = evaluation.get("thresholds") or {}
+    test = evaluation.get("test") or {}
+    checks = evaluation.get("checks") or {}
+    need_pct = thresholds.get("min_improvement_pct")
+    need_confidence = thresholds.get("min_confidence")
+    observed = {
+        "mae": f"{format_pct(improvement.get('mae_pct'))} (need ≥ {format_pct(need_pct, signed=False)})",
+        "mape": f"{format_pct(improvement.get('mape_pct'))} (need ≥ {format_pct(need_pct, signed=False)})",
+        "coverage": f"{format_metric('coverage', candidate.get('coverage'))} vs "
+        f"{format_metric('coverage', champion.get('coverage'))}",
+        "confidence": f"{test.get('confidence', 0):.3f} (need ≥ {need_confidence})"
+        if isinstance(test.get("confidence"), int | float)
+        else "—",
+    }
+    window = evaluation.get("window") or {}
+    champion_side = evaluation.get("champion") or {}
+    return {
+        "promote": bool(evaluation.get("promote")),
+        "reason": evaluation.get("reason", ""),
+        "source": evaluation.get("source", ""),
+        "evaluated_at": _parse_time(evaluation.get("evaluated_at")),
+        "champion_version": champion_side.get("version"),
+        "champion_id": champion_side.get("id"),
+        "replaces_id": evaluation.get("replaces_id"),
+        "n_points": evaluation.get("n_points"),
+        "n_series": evaluation.get("n_series"),
+        "window": {
+            "start": window.get("start"),
+            "end": window.get("end"),
+            "windows": window.get("windows"),
+        },
+        "checks": [
+            {
+                "label": CHECK_LABELS.get(name, name),
+                "passed": bool(passed),
+                "observed": observed.get(name, ""),
+            }
+            for name, passed in checks.items()
+        ],
+        "comparison": [
+            {
+                "label": metric.label,
+                "candidate": format_metric(metric.key, candidate.get(metric.key)),
+                "champion": format_metric(metric.key, champion.get(metric.key)),
+                "improvement": format_pct(improvement.get(f"{metric.key}_pct"))
+                if f"{metric.key}_pct" in improvement
+                else "",
+            }
+            for metric in METRICS
+            if metric.key in candidate or metric.key in champion
+        ],
+        "test": test,
+        "test_name": TEST_NAMES.get(test.get("name"), test.get("name")),
+        "thresholds": thresholds,
+    }
+
+
+def _parse_time(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+# -- lineage and history --------------------------------------------------------------------------
+
+
+def lineage_section(version: ModelVersion) -> dict[str, Any]:
+    return {
+        "parent": version.parent,
+        "trigger": version.get_trigger_display(),
+        "created_by": version.created_by,
+        "training_start": version.training_start,
+        "training_end": version.training_end,
+        "training_days": (version.training_end - version.training_start).days + 1
+        if version.training_start and version.training_end
+        else None,
+        "training_rows": version.training_rows,
+        "features": list(version.features or []),
+        "hyperparameters": sorted((version.hyperparameters or {}).items()),
+        "sha256": version.artifact_sha256,
+        "library_versions": sorted((version.library_versions or {}).items()),
+    }
+
+
+def evidence_pairs(evidence: Any, *, prefix: str = "", depth: int = 0) -> list[tuple[str, str]]:
+    """A transition's evidence as readable key/value pairs (nested keys joined with a dot);
+    long lists are counted rather than spelled out."""
+    if not isinstance(evidence, dict):
+        return []
+    pairs: list[tuple[str, str]] = []
+    for key, value in evidence.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            if depth < 2:
+                pairs.extend(evidence_pairs(value, prefix=f"{name}.", depth=depth + 1))
+            continue
+        if isinstance(value, list):
+            text = (
+                ", ".join(str(item) for item in value) if len(value) <= 4 else f"{len(value)} items"
+            )
+        elif isinstance(value, float):
+            text = f"{value:.4g}"
+        elif value is None or value == "":
+            continue
+        else:
+            text = str(value)
+        pairs.append((name, text))
+    return pairs
+
+
+def history_section(version: ModelVersion) -> list[dict[str, Any]]:
+    moves: list[ModelTransition] = list(transition_history(version))
+    return [
+        {
+            "at": move.created_at,
+            "from_status": move.from_status,
+            "to_status": move.to_status,
+            "actor": move.actor_label,
+            "reason": move.reason,
+            "evidence": evidence_pairs(move.evidence),
+        }
+        for move in moves
+    ]
