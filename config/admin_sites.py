@@ -13,13 +13,25 @@ class TenantAdminSite(AdminSite):
     site_header = "Forecast Arena"
     site_title = "Forecast Arena"
     index_title = "Models, backtests, alerts and experiments"
+    index_template = "admin/tenant_index.html"
 
     def each_context(self, request):
         context = super().each_context(request)
         tenant = getattr(request, "tenant", None)
         if tenant is not None:
             context["site_header"] = f"Forecast Arena — {tenant.name}"
+        user = getattr(request, "user", None)
+        if user is not None and user.is_active and user.has_perm("alerts.view_mlalert"):
+            from alerts.selectors import unread_alert_count
+
+            context["unread_alert_count"] = unread_alert_count()  # the header's badge
         return context
+
+    def index(self, request, extra_context=None):
+        """The home page: models side by side, unread alerts, retrains and next runs."""
+        from mlops.admin.home import home_context
+
+        return super().index(request, {**home_context(request), **(extra_context or {})})
 
 
 public_admin = PublicAdminSite(name="admin")
