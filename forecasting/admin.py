@@ -1,9 +1,15 @@
-"""Tenant admin for stores, products, sales and forecasts."""
+"""Tenant admin for stores, products, sales (with the import page) and forecasts."""
 
+from django import forms
+from django.conf import settings
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.urls import path
 
 from config.admin_sites import tenant_admin
 from forecasting.models import Forecast, Product, Sale, Store
+from forecasting.services import SalesImportError, import_sales
 
 
 @admin.register(Store, site=tenant_admin)
@@ -28,6 +34,63 @@ class SaleAdmin(admin.ModelAdmin):
     list_select_related = ["store", "product"]
     raw_id_fields = ["store", "product"]
     show_full_result_count = False  # counting millions of rows on every page is slow
+    change_list_template = "admin/forecasting/sale/change_list.html"
+
+    def get_urls(self):
+        return [
+            path(
+                "import/",
+                self.admin_site.admin_view(self.import_view),
+                name="forecasting_sale_import",
+            ),
+            *super().get_urls(),
+        ]
+
+    def import_view(self, request):
+        """Upload a CSV/Parquet file through the sales import; show its summary, or every row
+        at fault when the file is refused (then nothing was written)."""
+        if not request.user.has_perm("forecasting.add_sale"):
+            raise PermissionDenied
+        form = SalesImportForm(request.POST or None, request.FILES or None)
+        summary = refused = None
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                summary = import_sales(
+                    source=upload, create_missing=form.cleaned_data["create_missing"]
+                )
+            except SalesImportError as exc:
+                refused = exc
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Import sales",
+            "form": form,
+            "summary": summary,
+            "refused": refused,
+        }
+        return TemplateResponse(request, "admin/forecasting/sale/import.html", context)
+
+
+class SalesImportForm(forms.Form):
+    file = forms.FileField(
+        help_text="CSV or Parquet with columns date, store, product, quantity "
+        "(optional: on_promotion, price, department, store_name, product_name)."
+    )
+    create_missing = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Create stores and products that are not known yet",
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        limit = settings.SALES_UPLOAD_MAX_BYTES
+        if upload.size > limit:
+            raise forms.ValidationError(
+                f"The file is {upload.size:,} bytes; the limit is {limit:,} bytes."
+            )
+        return upload
 
 
 @admin.register(Forecast, site=tenant_admin)
