@@ -5,10 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from django.db.models import Max
-
-from forecasting.models import Sale
 from forecasting.panel import Panel
+from forecasting.selectors import load_sales_panel, sales_date_range
 from mlops.models import ModelVersion
 from mlops.selectors import incumbent_for
 
@@ -19,13 +17,12 @@ FORECAST_HISTORY_DAYS = 56
 
 
 def latest_sales_day() -> dt.date | None:
-    return Sale.objects.aggregate(last=Max("date"))["last"]
+    bounds = sales_date_range()
+    return bounds[1] if bounds else None
 
 
 def load_panel(*, start: dt.date, end: dt.date) -> Panel:
     """Every series' daily sales from `start` to `end`, both included."""
-    from forecasting.selectors import load_sales_panel
-
     return load_sales_panel(start=start, end=end)
 
 

@@ -1,0 +1,161 @@
+"""Request routing: segment champion, global fallback, sticky canary share, store pins, shadows."""
+
+import datetime as dt
+
+import pytest
+
+from forecasting.models import Product, Store
+from mlops.models import ModelVersion, ShadowPrediction
+from mlops.services import (
+    configure_routing,
+    log_shadow_prediction,
+    make_challenger,
+    pin_stores,
+    select_model_for_request,
+    start_shadow,
+    unpin_stores,
+)
+from mlops.services.routing import traffic_bucket
+from tests.mlops.factories import ModelVersionFactory
+
+Status = ModelVersion.Status
+
+
+@pytest.fixture
+def catalogue():
+    stores = [Store.objects.create(code=f"S{i:03d}") for i in range(40)]
+    grocery = [Product.objects.create(sku=f"G{i:03d}", department="Grocery") for i in range(25)]
+    phones = Product.objects.create(sku="E001", department="Electronics")
+    return {"stores": stores, "grocery": grocery, "phones": phones}
+
+
+def route(store, product, key="req-1"):
+    return select_model_for_request(store=store, product=product, key=key)
+
+
+def test_segment_champion_serves_its_department_and_the_global_champion_the_rest(catalogue):
+    global_champion = ModelVersionFactory(status=Status.CHAMPION)
+    electronics = ModelVersionFactory(segment="department:Electronics", status=Status.CHAMPION)
+    store = catalogue["stores"][0]
+
+    phones = route(store, catalogue["phones"])
+    bread = route(store, catalogue["grocery"][0])
+
+    assert phones.version == electronics and "segment champion" in phones.reason
+    assert bread.version == global_champion and "global champion" in bread.reason
+    assert phones.key == "req-1"
+
+
+def test_no_champion_means_no_version_and_says_why(catalogue):
+    decision = route(catalogue["stores"][0], catalogue["phones"])
+
+    assert decision.version is None
+    assert "no champion" in decision.reason
+
+
+def test_canary_takes_its_share_of_series_and_each_series_always_gets_the_same_answer(
+    catalogue, manager
+):
+    champion = ModelVersionFactory(status=Status.CHAMPION)
+    canary = ModelVersionFactory()
+    make_challenger(
+        version=canary, actor=manager, reason="try", routing_mode="canary", canary_weight=0.25
+    )
+    series = [(store, product) for store in catalogue["stores"] for product in catalogue["grocery"]]
+
+    first = [route(store, product).version.pk for store, product in series]
+    again = [route(store, product, key="req-2").version.pk for store, product in series]
+
+    assert first == again  # sticky per series, whatever the request
+    share = first.count(canary.pk) / len(series)
+    assert 0.21 <= share <= 0.29, share  # 1,000 series around the 25% weight
+    assert set(first) == {champion.pk, canary.pk}
+    # Outside its share the canary still answers in the shadow of the champion.
+    store, product = series[first.index(champion.pk)]
+    assert canary in route(store, product).shadow_versions
+
+
+def test_traffic_bucket_is_a_deterministic_hash_not_a_random_draw():
+    assert traffic_bucket(name="demand_forecast", store_id=3, product_id=7) == traffic_bucket(
+        name="demand_forecast", store_id=3, product_id=7
+    )
+    assert traffic_bucket(name="demand_forecast", store_id=3, product_id=7) != traffic_bucket(
+        name="other_model", store_id=3, product_id=7
+    )
+
+
+def test_canary_weight_zero_sends_no_traffic(catalogue, manager):
+    champion = ModelVersionFactory(status=Status.CHAMPION)
+    canary = ModelVersionFactory()
+    make_challenger(
+        version=canary, actor=manager, reason="x", routing_mode="canary", canary_weight=0.5
+    )
+    configure_routing(version=canary, routing_mode="shadow", actor=manager, reason="pause canary")
+
+    served = {route(store, catalogue["phones"]).version.pk for store in catalogue["stores"]}
+
+    assert served == {champion.pk}
+
+
+def test_shadow_versions_come_back_for_the_caller_to_log(catalogue, scientist):
+    champion = ModelVersionFactory(status=Status.CHAMPION)
+    shadow = ModelVersionFactory()
+    start_shadow(version=shadow, actor=scientist, reason="compare")
+    grocery_only = ModelVersionFactory(segment="department:Grocery")
+    start_shadow(version=grocery_only, actor=scientist, reason="compare")
+
+    phones = route(catalogue["stores"][0], catalogue["phones"])
+    bread = route(catalogue["stores"][0], catalogue["grocery"][0])
+
+    assert phones.version == champion
+    assert phones.shadow_versions == (shadow,)
+    assert set(bread.shadow_versions) == {shadow, grocery_only}
+
+
+def test_pinned_stores_are_served_by_their_version_until_unpinned(catalogue, manager, viewer):
+    champion = ModelVersionFactory(status=Status.CHAMPION)
+    rollout = ModelVersionFactory()
+    make_challenger(version=rollout, actor=manager, reason="Berlin first")
+    berlin, munich = catalogue["stores"][:2]
+    with pytest.raises(Exception, match="may not"):
+        pin_stores(stores=[berlin], version=rollout, actor=viewer, reason="x")
+
+    pin_stores(stores=[berlin], version=rollout, actor=manager, reason="Berlin pilot")
+
+    assert route(berlin, catalogue["phones"]).version == rollout
+    assert "pinned" in route(berlin, catalogue["phones"]).reason
+    assert route(munich, catalogue["phones"]).version == champion
+
+    unpin_stores(stores=[berlin], name="demand_forecast", actor=manager)
+    assert route(berlin, catalogue["phones"]).version == champion
+
+
+def test_a_pin_to_a_version_that_was_archived_is_ignored(catalogue, manager):
+    champion = ModelVersionFactory(status=Status.CHAMPION)
+    rollout = ModelVersionFactory(status=Status.CHALLENGER)
+    pin_stores(stores=catalogue["stores"][:1], version=rollout, actor=manager, reason="pilot")
+    make_challenger(version=ModelVersionFactory(), actor=manager, reason="newer")  # archives it
+
+    assert route(catalogue["stores"][0], catalogue["phones"]).version == champion
+
+
+def test_logging_a_shadow_prediction_twice_keeps_one_row(catalogue):
+    champion = ModelVersionFactory(status=Status.CHAMPION)
+    challenger = ModelVersionFactory(status=Status.CHALLENGER)
+    fields = {
+        "key": "req-9",
+        "store": catalogue["stores"][0],
+        "product": catalogue["phones"],
+        "target_date": dt.date(2026, 1, 5),
+        "champion_version": champion,
+        "champion_value": 4.0,
+        "challenger_version": challenger,
+        "challenger_value": 5.5,
+    }
+
+    first = log_shadow_prediction(**fields)
+    second = log_shadow_prediction(**fields)
+
+    assert first.pk == second.pk
+    assert ShadowPrediction.objects.count() == 1
+    assert (first.champion_value, first.challenger_value, first.actual) == (4.0, 5.5, None)
