@@ -2,6 +2,7 @@
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Case, IntegerField, Value, When
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import NoReverseMatch, path, reverse
@@ -12,8 +13,24 @@ from alerts.models import MLAlert, NotificationChannel, NotificationDelivery, No
 from alerts.selectors import OPEN_STATUSES, unread_alert_count
 from alerts.services import act_on_alert, enable_channel, mark_alert_read
 from config.admin_sites import tenant_admin
+from mlops.admin.review import decision_section
 
 SEVERITY_COLOURS = {"critical": "#b00020", "warning": "#a15c00", "info": "#1f5fa8"}
+
+
+def review_target(alert: MLAlert) -> tuple[str, str] | None:
+    """Where a person reviews what the alert is about: its model version's review page, or its
+    experiment's page; None for an alert about neither."""
+    try:
+        if alert.model_version_id:
+            url = reverse("admin:mlops_modelversion_change", args=[alert.model_version_id])
+            return url, f"Review {alert.model_version.version}"
+        if alert.experiment_id:
+            url = reverse("admin:experiments_modelexperiment_change", args=[alert.experiment_id])
+            return url, "Open the experiment"
+    except NoReverseMatch:
+        return None
+    return None
 
 
 class ReadOnlyAdminMixin:
@@ -53,15 +70,17 @@ def _disabled_channel_warning(request) -> None:
 @admin.register(MLAlert, site=tenant_admin)
 class MLAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
-        "title",
+        "title_shown",
         "severity_label",
         "alert_type",
         "status",
         "requires_action_label",
+        "review_link",
         "occurrences",
         "last_raised_at",
         "created_at",
     )
+    list_display_links = ("title_shown",)
     list_filter = ("status", "severity", "alert_type")
     search_fields = ("title", "message", "dedup_key")
     date_hierarchy = "created_at"
@@ -109,13 +128,38 @@ class MLAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "action_note",
     )
 
+    def get_ordering(self, request):
+        # The inbox lists unread alerts first, newest first within each group.
+        unread_first = Case(
+            When(status=MLAlert.Status.UNREAD, then=Value(0)),
+            default=Value(1),
+            output_field=IntegerField(),
+        )
+        return (unread_first.asc(), "-created_at", "-pk")
+
+    @admin.display(description="Alert", ordering="title")
+    def title_shown(self, alert):
+        if alert.status == MLAlert.Status.UNREAD:
+            return format_html('<strong class="arena-unread">{}</strong>', alert.title)
+        return alert.title
+
     @admin.display(description="Severity", ordering="severity")
     def severity_label(self, alert):
+        # Colour and word: the word carries the meaning for people who cannot tell the colours.
         return format_html(
-            '<strong style="color: {}">{}</strong>',
-            SEVERITY_COLOURS.get(alert.severity, "inherit"),
+            '<span class="arena-pill severity-{}" style="background: {}">{}</span>',
+            alert.severity,
+            SEVERITY_COLOURS.get(alert.severity, "#5f6b7a"),
             alert.get_severity_display(),
         )
+
+    @admin.display(description="Review")
+    def review_link(self, alert):
+        target = review_target(alert)
+        if target is None:
+            return "—"
+        url, label = target
+        return format_html('<a href="{}">{}</a>', url, label)
 
     @admin.display(description="Action required")
     def requires_action_label(self, alert):
@@ -159,6 +203,10 @@ class MLAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             alert = mark_alert_read(alert=alert, user=request.user)
         extra_context = {
             **(extra_context or {}),
+            "review": review_target(alert) if alert is not None else None,
+            "version_decision": decision_section(alert.model_version)
+            if alert is not None and alert.model_version_id
+            else None,
             "can_decide": alert is not None
             and alert.status in OPEN_STATUSES
             and self.has_act_permission(request),
