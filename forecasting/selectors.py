@@ -163,9 +163,10 @@ def sales_date_range() -> tuple[dt.date, dt.date] | None:
 def _copy_out(query: str, params: list, columns: dict[str, pa.DataType]) -> pa.Table:
     """Rows of `query` fetched with COPY ... TO STDOUT (CSV) and parsed by pyarrow."""
     data = bytearray()
+    # The raw psycopg cursor: Django's debug wrapper (DEBUG=True) takes no COPY parameters.
     with (
         connection.cursor() as cursor,
-        cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT CSV)", params) as copy,
+        cursor.cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT CSV)", params) as copy,
     ):
         # psycopg hands COPY output over one row at a time; text rows are cheaper to gather
         # than binary ones, and pyarrow parses them in parallel.
