@@ -44,7 +44,7 @@ class MLAlertListApi(generics.ListAPIView):
         summary="List ML alerts, newest first",
         description="Filter with `status`, `severity` and `alert_type` (each may repeat); "
         "order with `ordering`.",
-        responses={200: MLAlertSerializer(many=True), **error_responses(400)},
+        responses={200: MLAlertSerializer(many=True), **error_responses(400, 404)},
         tags=["ml-alerts"],
     )
     def get(self, request, *args, **kwargs):
@@ -112,7 +112,7 @@ class MLAlertActionApi(APIView):
         "dismissing one keeps or archives the challenger as the tenant's policy says. An alert "
         "already closed answers 409.",
         request=AlertActionSerializer,
-        responses={200: MLAlertSerializer, **error_responses(400, 404, 409)},
+        responses={200: MLAlertSerializer, **error_responses(400, 404, 409, 415)},
         tags=["ml-alerts"],
     )
     def patch(self, request, alert_id: int):

@@ -1,18 +1,57 @@
-"""What every API view shares: page-numbered lists and the permission a role needs.
+"""What every API view shares: strict page-numbered lists, query parameters read once each, and
+the permission a role needs.
 
 Kept free of view imports: DRF imports the pagination class while its own views load.
 """
 
+from rest_framework import exceptions
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import BasePermission
 
 
+def single_values(request, names) -> dict[str, str]:
+    """The query parameters `names` as one value each; a parameter given twice is a 400
+    (the API would otherwise read one of the two and ignore the other silently)."""
+    params = request.query_params
+    repeated = {
+        name: ["Give this parameter once."] for name in names if len(params.getlist(name)) > 1
+    }
+    if repeated:
+        raise exceptions.ValidationError(repeated)
+    return {name: params[name] for name in names if name in params}
+
+
+def validated_query(request, serializer_class) -> dict:
+    """The query parameters read by `serializer_class`, validated (400 with field errors).
+
+    Read as a plain dict, so that an empty value is an invalid value, not a missing one."""
+    query = serializer_class(data=single_values(request, serializer_class().fields))
+    query.is_valid(raise_exception=True)
+    return query.validated_data
+
+
 class Pagination(PageNumberPagination):
-    """`?page=2&page_size=100`; answers `{"count", "next", "previous", "results"}`."""
+    """`?page=2&page_size=100`; answers `{"count", "next", "previous", "results"}`. A page past
+    the end is a 404; a page size that is not a whole number from 1 to 500 is a 400."""
 
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    def get_page_size(self, request):
+        values = single_values(request, [self.page_query_param, self.page_size_query_param])
+        raw = values.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
+            raise exceptions.ValidationError(
+                {
+                    self.page_size_query_param: [
+                        f"Give a whole number from 1 to {self.max_page_size}."
+                    ]
+                }
+            )
+        return int(raw)
 
 
 class HasRequiredPermissions(BasePermission):

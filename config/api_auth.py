@@ -24,7 +24,7 @@ class AuthTokenApi(ObtainAuthToken):
         operation_id="auth_token",
         summary="Exchange this tenant's username and password for an API token",
         request=AuthTokenSerializer,
-        responses={200: TokenResponseSerializer, **error_responses(400)},
+        responses={200: TokenResponseSerializer, **error_responses(400, 415)},
         auth=[],
         tags=["auth"],
     )

@@ -54,14 +54,6 @@ class PayloadTooLarge(exceptions.APIException):
         self.details = details or {}
 
 
-class NotImplementedYet(exceptions.APIException):
-    """An endpoint of the contract whose service does not exist yet (never faked data)."""
-
-    status_code = status.HTTP_501_NOT_IMPLEMENTED
-    default_detail = "This endpoint is not available yet."
-    default_code = "not_implemented"
-
-
 class BadRequest(exceptions.APIException):
     """A request the service refused as invalid, with structured details."""
 
@@ -175,11 +167,11 @@ _DESCRIPTIONS = {
     400: "Invalid input: `details.fields` maps each field to its errors.",
     401: "No credentials, or bad ones (`WWW-Authenticate: Token`).",
     403: "Authenticated, but the user's role does not allow this.",
-    404: "No such object in this tenant.",
+    404: "No such object in this tenant (for a list: no such page).",
     409: "Illegal transition: `details.status` and `details.allowed_transitions` say what is "
     "allowed now.",
     413: "The upload is larger than the tenant's limit.",
-    501: "Not available yet.",
+    415: "The body is not JSON (or, for uploads, not multipart/form-data).",
 }
 
 

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from alerts import apis as alerts
 from config.api_auth import AuthTokenApi
 from config.api_errors import api_not_found
+from experiments import apis as experiments
 from forecasting import apis as forecasting
 from mlops import apis as mlops
 
@@ -53,6 +54,43 @@ urlpatterns = [
         "ml-alerts/<int:alert_id>/action",
         alerts.MLAlertActionApi.as_view(),
         name="api-ml-alert-action",
+    ),
+    # Experiments (spec section 9)
+    path("experiments", experiments.ExperimentListApi.as_view(), name="api-experiments"),
+    path(
+        "experiments/<int:experiment_id>",
+        experiments.ExperimentDetailApi.as_view(),
+        name="api-experiment",
+    ),
+    path(
+        "experiments/<int:experiment_id>/approve",
+        experiments.ExperimentApproveApi.as_view(),
+        name="api-experiment-approve",
+    ),
+    path(
+        "experiments/<int:experiment_id>/reject",
+        experiments.ExperimentRejectApi.as_view(),
+        name="api-experiment-reject",
+    ),
+    path(
+        "experiments/<int:experiment_id>/start",
+        experiments.ExperimentStartApi.as_view(),
+        name="api-experiment-start",
+    ),
+    path(
+        "experiments/<int:experiment_id>/shadow-testing",
+        experiments.ExperimentShadowTestingApi.as_view(),
+        name="api-experiment-shadow-testing",
+    ),
+    path(
+        "experiments/<int:experiment_id>/complete",
+        experiments.ExperimentCompleteApi.as_view(),
+        name="api-experiment-complete",
+    ),
+    path(
+        "experiments/<int:experiment_id>/results",
+        experiments.ExperimentResultsApi.as_view(),
+        name="api-experiment-results",
     ),
     # Forecasts and data
     path("forecasts", forecasting.ForecastApi.as_view(), name="api-forecasts"),

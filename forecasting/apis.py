@@ -11,7 +11,7 @@ from rest_framework import exceptions, parsers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import HasRequiredPermissions
+from config.api import HasRequiredPermissions, validated_query
 from config.api_errors import BadRequest, PayloadTooLarge, error_responses
 from forecasting.models import Forecast, Product, Store
 from forecasting.serializers import (
@@ -58,9 +58,7 @@ class ForecastApi(APIView):
         tags=["forecasts"],
     )
     def get(self, request):
-        query = ForecastQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        params = query.validated_data
+        params = validated_query(request, ForecastQuerySerializer)
         store = get_object_or_404(Store, code=params["store"])
         product = get_object_or_404(Product, sku=params["product"])
         header_key = request.headers.get("X-Request-ID", "").strip()[:90]
@@ -142,7 +140,7 @@ class SalesImportApi(APIView):
         "nothing and answers 400 with `details.errors` (row, column, value, reason) and "
         "`details.error_count` / `details.rows_at_fault`. Larger than the limit: 413.",
         request={"multipart/form-data": SalesImportRequestSerializer},
-        responses={201: SalesImportSummarySerializer, **error_responses(400, 413)},
+        responses={201: SalesImportSummarySerializer, **error_responses(400, 413, 415)},
         tags=["sales"],
     )
     def post(self, request):
