@@ -1,0 +1,185 @@
+"""Data for admin tests, built with the real services: sales, fitted versions, backtests, alerts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from forecasting import backtesting
+from forecasting.families import build_model
+from forecasting.services import import_sales
+from forecasting.synthetic import generate_sales
+from mlops.models import BacktestResult, ModelVersion
+from mlops.services import make_challenger, register_model_version
+from mlops.services.data import load_panel
+from mlops.services.promotion import evaluate_for_promotion
+from tests.tenancy import PASSWORD
+
+# Small enough to fit in a second, long enough for 90 days of weekly windows after a
+# training window.
+STORES, PRODUCTS, DAYS = 2, 4, 150
+CHALLENGER_RECIPES = {
+    "seasonal_naive": {"calibration_windows": 2},
+    "xgboost": {"n_estimators": 20, "max_depth": 3, "calibration_windows": 1},
+}
+# The challenger's chart rows are the champion's windows scaled by this (a 13-window XGBoost
+# walk-forward would cost a minute of refits per test; the chart only needs two series).
+CHALLENGER_ERROR_RATIO = 0.86
+
+
+def staff_user(role: str, username: str | None = None):
+    """A tenant user who may log in to the admin, in one role group."""
+    user = get_user_model().objects.create_user(
+        username or role, f"{username or role}@acme.example", PASSWORD, is_staff=True
+    )
+    user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@dataclass
+class Arena:
+    champion: ModelVersion
+    challenger: ModelVersion
+    last_day: dt.date
+
+
+def _register(*, algorithm: str, hyperparameters: dict, panel, parent=None) -> ModelVersion:
+    model = build_model(algorithm, **hyperparameters).fit(panel)
+    return register_model_version(
+        algorithm=algorithm,
+        model=model,
+        parent=parent,
+        training_start=panel.first_day.date(),
+        training_end=panel.last_day.date(),
+        training_rows=int((~np.isnan(panel.quantity)).sum()),
+    )
+
+
+def store_walk_forward(version: ModelVersion, *, panel, days: int = 90) -> list[BacktestResult]:
+    """The version's weekly walk-forward windows over the last `days` of `panel`, stored as the
+    weekly backtest stores them."""
+    cutoffs = backtesting.weekly_cutoffs(panel.last_day, days=days, window=7)
+    results = backtesting.walk_forward(
+        algorithm=version.algorithm,
+        hyperparameters=version.hyperparameters,
+        panel=panel,
+        cutoffs=cutoffs,
+        horizon=7,
+    )
+    rows = []
+    for window in results:
+        values = window.metrics
+        rows.append(
+            BacktestResult.objects.create(
+                model_version=version,
+                kind=BacktestResult.Kind.WALK_FORWARD,
+                window_start=window.start,
+                window_end=window.end,
+                department_metrics=window.department_metrics,
+                **{
+                    name: values.get(name)
+                    for name in (
+                        "mae",
+                        "mape",
+                        "wape",
+                        "bias",
+                        "stockout_miss_rate",
+                        "overstock_rate",
+                        "coverage",
+                        "interval_coverage",
+                        "n_points",
+                        "n_missing",
+                    )
+                },
+            )
+        )
+    return rows
+
+
+def scaled_copy(
+    version: ModelVersion, *, rows: list[BacktestResult], ratio: float
+) -> list[BacktestResult]:
+    """Walk-forward rows for `version` whose errors are `rows`' times `ratio` (per window, the
+    ratio wobbles a little so the two lines do not run parallel)."""
+    copies = []
+    for index, row in enumerate(rows):
+        factor = ratio * (1 + 0.04 * ((index % 3) - 1))
+        copies.append(
+            BacktestResult.objects.create(
+                model_version=version,
+                kind=BacktestResult.Kind.WALK_FORWARD,
+                window_start=row.window_start,
+                window_end=row.window_end,
+                mae=row.mae * factor,
+                mape=row.mape * factor if row.mape is not None else None,
+                wape=row.wape * factor if row.wape is not None else None,
+                bias=row.bias,
+                stockout_miss_rate=row.stockout_miss_rate,
+                overstock_rate=row.overstock_rate,
+                coverage=row.coverage,
+                interval_coverage=row.interval_coverage,
+                n_points=row.n_points,
+                n_missing=row.n_missing,
+            )
+        )
+    return copies
+
+
+def store_t_minus_1(version: ModelVersion, *, walk_forward: list[BacktestResult]) -> None:
+    """Daily T-1 rows for the last 30 days, taken from the walk-forward windows' errors (what
+    the daily backtest would have found for those days)."""
+    for row in walk_forward[-5:]:
+        day = row.window_start
+        while day <= row.window_end:
+            BacktestResult.objects.create(
+                model_version=version,
+                kind=BacktestResult.Kind.T_MINUS_1,
+                window_start=day,
+                window_end=day,
+                mae=row.mae,
+                mape=row.mape,
+                wape=row.wape,
+                n_points=max(1, row.n_points // 7),
+            )
+            day += dt.timedelta(days=1)
+
+
+def build_arena(
+    *, challenger_algorithm: str = "seasonal_naive", with_backtests: bool = True
+) -> Arena:
+    """Sales of 8 series; v1 (seasonal naive) champion, promoted as the first model; v2
+    challenger (a seasonal naive with other calibration, or a small XGBoost: slower, and a real
+    contest) judged against it by the promotion gate; 90 days of walk-forward results for both.
+    """
+    last_day = dt.date.today() - dt.timedelta(days=1)
+    import_sales(
+        source=generate_sales(
+            stores=STORES, products=PRODUCTS, days=DAYS, seed=11, end_date=last_day
+        )
+    )
+    panel = load_panel(start=last_day - dt.timedelta(days=DAYS - 1), end=last_day)
+    training = panel.until(last_day - dt.timedelta(days=28))
+    champion = _register(algorithm="seasonal_naive", hyperparameters={}, panel=training)
+    evaluate_for_promotion(candidate=champion, windows=2)  # the first model serves at once
+    challenger = _register(
+        algorithm=challenger_algorithm,
+        hyperparameters=CHALLENGER_RECIPES[challenger_algorithm],
+        panel=panel,
+        parent=champion,
+    )
+    evaluate_for_promotion(candidate=challenger, promote_if_better=False, windows=2)
+    challenger = make_challenger(
+        version=challenger, actor=None, reason="Scheduled retrain kept as challenger"
+    )
+    if with_backtests:
+        champion_rows = store_walk_forward(champion, panel=panel)
+        store_t_minus_1(champion, walk_forward=champion_rows)
+        challenger_rows = scaled_copy(challenger, rows=champion_rows, ratio=CHALLENGER_ERROR_RATIO)
+        store_t_minus_1(challenger, walk_forward=challenger_rows)
+    champion.refresh_from_db()
+    challenger.refresh_from_db()
+    return Arena(champion=champion, challenger=challenger, last_day=last_day)

@@ -1,0 +1,66 @@
+"""The admin in a real browser: a manager's day (review, promote, inbox, experiments) and a viewer's."""
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from alerts.models import MLAlert
+from alerts.services import raise_alert
+from mlops.models import ModelVersion
+from tests.admin.browser import log_in, screenshot, submit, wait_for
+from tests.admin.factories import build_arena, staff_user
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def test_manager_reviews_and_promotes_a_challenger_and_approves_an_alert(browser, acme_live):
+    arena = build_arena(challenger_algorithm="xgboost")
+    staff_user("ml_manager", "maria")
+    alert = raise_alert(
+        alert_type=MLAlert.AlertType.BACKTEST_DEGRADATION,
+        severity=MLAlert.Severity.WARNING,
+        title="Weekly backtest: MAE of v1 up 12% on Electronics",
+        message="The weekly walk-forward MAE of the champion rose 12% over four weeks.",
+        model_version=arena.champion,
+    )
+
+    log_in(browser, acme_live, "maria")
+    # Home: the champion and challenger cards carry the selector's numbers.
+    card = wait_for(browser, ".model-card[data-segment='global']")
+    assert arena.champion.version in card.find_element(By.CSS_SELECTOR, ".champion-side").text
+    assert "units" in card.find_element(By.CSS_SELECTOR, ".champion-side .mae-7d").text
+    assert arena.challenger.version in card.find_element(By.CSS_SELECTOR, ".challenger-side").text
+    badge = browser.find_element(By.ID, "unread-alerts-badge")
+    assert "1" in badge.text
+    screenshot(browser, "home")
+
+    # Review page: the backtest chart is drawn with a point per window for both versions.
+    card.find_element(By.LINK_TEXT, f"Review {arena.challenger.version}").click()
+    chart = wait_for(browser, "svg.line-chart")
+    assert len(chart.find_elements(By.CSS_SELECTOR, "circle.point.this-version")) >= 13
+    assert len(chart.find_elements(By.CSS_SELECTOR, "circle.point.champion")) >= 13
+    assert chart.find_element(By.CSS_SELECTOR, "path.series.this-version").get_attribute("d")
+    screenshot(browser, "review")
+
+    # Promote with a reason, after seeing the gate's numbers.
+    browser.find_element(By.ID, "action-promote").click()
+    wait_for(browser, "#gate-checks")
+    browser.find_element(By.NAME, "reason").send_keys("Lower error for four weeks running")
+    screenshot(browser, "promote-confirm")
+    submit(browser, "#confirm-transition")
+    assert "is now the champion" in browser.find_element(By.CSS_SELECTOR, ".messagelist").text
+    assert ModelVersion.objects.get(pk=arena.challenger.pk).status == "champion"
+    assert ModelVersion.objects.get(pk=arena.champion.pk).status == "archived"
+    browser.get(f"{acme_live}/admin/")
+    champion_side = wait_for(browser, ".model-card[data-segment='global'] .champion-side")
+    assert arena.challenger.version in champion_side.text
+
+    # Inbox: open the alert, approve it with a note.
+    browser.find_element(By.ID, "unread-alerts-badge").click()
+    wait_for(browser, "#result_list")
+    browser.find_element(By.LINK_TEXT, alert.title).click()
+    wait_for(browser, "#alert-decision")
+    browser.find_element(By.NAME, "note").send_keys("Expected after the promotion")
+    submit(browser, "#alert-decision button[value=approve]")
+    alert.refresh_from_db()
+    assert alert.status == MLAlert.Status.ACTIONED
+    assert alert.action_note == "Expected after the promotion"

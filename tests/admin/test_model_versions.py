@@ -1,0 +1,194 @@
+"""Model versions in the admin: the list, the review page, and promote / reject / roll back."""
+
+import re
+
+import pytest
+
+from mlops.models import ModelTransition, ModelVersion
+from mlops.services import promote_to_champion
+from tests.admin.conftest import logged_in
+from tests.admin.factories import build_arena
+from tests.mlops.factories import ModelVersionFactory
+
+Status = ModelVersion.Status
+
+
+def result_rows(html: str) -> str:
+    """The changelist's table of results, without its filters."""
+    return re.search(r'<table id="result_list">.*?</table>', html, flags=re.S).group(0)
+
+
+def status_of(version):
+    return ModelVersion.objects.get(pk=version.pk).status
+
+
+def review(version):
+    return f"/admin/mlops/modelversion/{version.pk}/change/"
+
+
+@pytest.fixture
+def arena():
+    return build_arena()
+
+
+def test_version_list_shows_status_segment_algorithm_metrics_and_filters_by_status(viewer):
+    ModelVersionFactory(
+        status=Status.CHAMPION, algorithm="seasonal_naive", metrics={"mae": 4.25, "mape": 31.0}
+    )
+    ModelVersionFactory(status=Status.CHALLENGER, segment="department:Grocery", algorithm="xgboost")
+    client = logged_in("vera")
+
+    page = result_rows(client.get("/admin/mlops/modelversion/").content.decode())
+    challengers = result_rows(
+        client.get("/admin/mlops/modelversion/?status__exact=challenger").content.decode()
+    )
+    by_algorithm = result_rows(
+        client.get("/admin/mlops/modelversion/?algorithm=seasonal_naive").content.decode()
+    )
+
+    assert "4.25 units" in page and "31.0%" in page
+    assert ">Champion</span>" in page and ">Challenger</span>" in page
+    assert "seasonal_naive" in page and "department:Grocery" in page
+    assert "xgboost" in challengers and "seasonal_naive" not in challengers
+    assert "seasonal_naive" in by_algorithm and "xgboost" not in by_algorithm
+
+
+def test_review_page_draws_both_versions_backtests_on_the_same_axes(arena, viewer):
+    page = logged_in("vera").get(review(arena.challenger)).content.decode()
+
+    charts = re.findall(r'<svg class="line-chart".*?</svg>', page, flags=re.S)
+    assert len(charts) == 2  # MAE and MAPE
+    mae_chart = charts[0]
+    assert mae_chart.count('class="point this-version"') >= 13 + 1  # 13 windows + legend
+    assert mae_chart.count('class="point champion"') >= 13 + 1
+    assert "MAE (units per series-day)" in mae_chart and "MAPE (%)" in charts[1]
+    assert f"{arena.challenger.version} (this version)" in mae_chart
+    assert f"{arena.champion.version} (champion)" in mae_chart
+
+
+def test_review_page_shows_metrics_decision_lineage_and_history(arena, viewer):
+    challenger = arena.challenger
+    page = logged_in("vera").get(review(challenger)).content.decode()
+
+    assert "Metrics at training (held out)" in page
+    mae = challenger.metrics["mae"]
+    assert f"{mae:.2f} units" in page
+    assert "Does not clear the promotion gate" in page or "Clears the promotion gate" in page
+    assert 'id="gate-checks"' in page and "Paired test is confident enough" in page
+    assert challenger.artifact_sha256 in page
+    assert f">{arena.champion.version}</a> (champion)" in page  # the parent
+    assert f"{challenger.training_rows}" in page
+    for feature in challenger.features:
+        assert feature in page
+    assert "candidate → <strong>challenger</strong>" in page
+    assert "Scheduled retrain kept as challenger" in page
+    assert "{&quot;" not in page and '{"' not in page  # no JSON dumps
+
+
+def test_manager_sees_promote_and_reject_on_a_challenger_viewer_and_scientist_see_none(
+    arena, manager, scientist, viewer
+):
+    for username, expected in (("maria", True), ("sam", False), ("vera", False)):
+        page = logged_in(username).get(review(arena.challenger)).content.decode()
+        assert ('id="action-promote"' in page) is expected, username
+        assert ('id="action-reject"' in page) is expected, username
+
+    champion_page = logged_in("maria").get(review(arena.champion)).content.decode()
+    assert 'id="action-promote"' not in champion_page  # the FSM allows no promotion of a champion
+
+
+def test_promote_page_shows_the_gate_numbers_and_asks_for_a_reason(arena, manager):
+    client = logged_in("maria")
+
+    page = client.get(f"{review(arena.challenger)[:-7]}promote/").content.decode()
+    refused = client.post(f"{review(arena.challenger)[:-7]}promote/", {"reason": ""})
+
+    assert 'id="gate-checks"' in page and 'id="gate-metrics"' in page
+    assert 'name="reason"' in page
+    assert refused.status_code == 200 and "This field is required" in refused.content.decode()
+    assert status_of(arena.challenger) == Status.CHALLENGER
+
+
+def test_manager_promotes_with_a_reason_and_the_move_is_recorded(arena, manager):
+    client = logged_in("maria")
+    url = f"{review(arena.challenger)[:-7]}promote/"
+    champion_id = client.get(url).context["form"].initial["champion_id"]
+
+    response = client.post(url, {"reason": "Better for four weeks", "champion_id": champion_id})
+
+    assert response.status_code == 302 and response["Location"] == review(arena.challenger)
+    assert status_of(arena.challenger) == Status.CHAMPION
+    assert status_of(arena.champion) == Status.ARCHIVED
+    move = arena.challenger.transitions.order_by("-pk").first()
+    assert (move.to_status, move.actor_label, move.reason) == (
+        "champion",
+        "maria",
+        "Better for four weeks",
+    )
+    assert move.evidence["via"] == "admin"
+    assert move.evidence["gate"]["checks"] == arena.challenger.last_evaluation["checks"]
+
+
+def test_promotion_confirmed_against_a_replaced_champion_is_refused(arena, manager):
+    client = logged_in("maria")
+    url = f"{review(arena.challenger)[:-7]}promote/"
+    seen = arena.champion.pk
+    newer = ModelVersionFactory(status=Status.CANDIDATE)
+    promote_to_champion(version=newer, actor=None, reason="Promoted meanwhile")
+
+    response = client.post(url, {"reason": "Looked good", "champion_id": seen})
+
+    assert response.status_code == 200
+    assert "The champion changed while you were reviewing" in response.content.decode()
+    assert status_of(arena.challenger) == Status.CHALLENGER
+
+
+def test_viewer_forging_a_promotion_post_gets_403_and_nothing_changes(arena, viewer, scientist):
+    moves_before = ModelTransition.objects.count()
+    for username in ("vera", "sam"):
+        client = logged_in(username)
+        for action in ("promote", "reject"):
+            response = client.post(
+                f"{review(arena.challenger)[:-7]}{action}/",
+                {"reason": "forged", "champion_id": arena.champion.pk},
+            )
+            assert response.status_code == 403, (username, action)
+        assert client.get(f"{review(arena.challenger)[:-7]}promote/").status_code == 403
+
+    assert status_of(arena.challenger) == Status.CHALLENGER
+    assert status_of(arena.champion) == Status.CHAMPION
+    assert ModelTransition.objects.count() == moves_before
+
+
+def test_manager_rejects_a_challenger(arena, manager):
+    response = logged_in("maria").post(
+        f"{review(arena.challenger)[:-7]}reject/", {"reason": "Worse on weekends"}
+    )
+
+    assert response.status_code == 302
+    assert status_of(arena.challenger) == Status.ARCHIVED
+    assert arena.challenger.transitions.order_by("-pk").first().reason == "Worse on weekends"
+
+
+def test_manager_rolls_back_a_promotion_from_the_champions_page(arena, manager):
+    client = logged_in("maria")
+    promote_to_champion(version=arena.challenger, actor=manager, reason="Trial")
+
+    page = client.get(review(arena.challenger)).content.decode()
+    response = client.post(
+        f"{review(arena.challenger)[:-7]}rollback/", {"reason": "Complaints from stores"}
+    )
+
+    assert f"Roll back to {arena.champion.version}" in page
+    assert response.status_code == 302 and response["Location"] == review(arena.champion)
+    assert status_of(arena.champion) == Status.CHAMPION
+    assert status_of(arena.challenger) == Status.ARCHIVED
+
+
+def test_a_move_the_state_does_not_allow_is_refused_without_change(arena, manager):
+    response = logged_in("maria").post(
+        f"{review(arena.champion)[:-7]}promote/", {"reason": "again"}
+    )
+
+    assert response.status_code == 302 and response["Location"] == review(arena.champion)
+    assert status_of(arena.champion) == Status.CHAMPION
