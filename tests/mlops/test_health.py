@@ -1,0 +1,113 @@
+"""Model health per segment, and the registry's history reads."""
+
+import datetime as dt
+
+from mlops.models import BacktestResult, ModelVersion
+from mlops.selectors import model_health, model_history, transition_history
+from mlops.services import make_challenger, promote_to_champion, reject_model_version
+from tests.mlops.factories import ModelVersionFactory
+
+Status = ModelVersion.Status
+LAST_DAY = dt.date(2026, 1, 31)
+
+
+def t_minus_1(version: ModelVersion, maes: list[float]) -> None:
+    """Daily T-1 results ending on LAST_DAY, oldest first."""
+    first = LAST_DAY - dt.timedelta(days=len(maes) - 1)
+    for offset, mae in enumerate(maes):
+        day = first + dt.timedelta(days=offset)
+        BacktestResult.objects.create(
+            model_version=version,
+            kind=BacktestResult.Kind.T_MINUS_1,
+            window_start=day,
+            window_end=day,
+            mae=mae,
+            n_points=100,
+        )
+
+
+def evaluated(version: ModelVersion, *, mae: float, promote: bool = True, confidence=0.97):
+    version.last_evaluation = {
+        "promote": promote,
+        "reason": "Beats the champion",
+        "candidate_metrics": {"mae": mae},
+        "test": {"confidence": confidence},
+        "evaluated_at": "2026-01-01T02:00:00+00:00",
+    }
+    version.save()
+    return version
+
+
+def test_health_reports_each_segment_with_champion_trend_and_challenger_standing(manager):
+    drifting = evaluated(ModelVersionFactory(), mae=10.0)
+    promote_to_champion(version=drifting, actor=manager, reason="baseline 10")
+    t_minus_1(drifting, [10.0] * 23 + [12.5] * 7)
+    challenger = evaluated(ModelVersionFactory(), mae=9.0, confidence=0.97)
+    make_challenger(version=challenger, actor=manager, reason="drift retrain")
+    t_minus_1(challenger, [9.5] * 7)
+    steady = evaluated(ModelVersionFactory(segment="department:Electronics"), mae=10.0)
+    promote_to_champion(version=steady, actor=manager, reason="segment")
+    t_minus_1(steady, [10.5] * 23 + [9.8] * 7)
+
+    health = model_health(name="demand_forecast")
+
+    assert [entry["segment"] for entry in health] == ["global", "department:Electronics"]
+    glob, electronics = health
+    assert glob["champion"]["version"] == drifting.version
+    assert glob["champion"]["status"] == "drifting"  # 25% worse than its baseline
+    assert glob["champion"]["mae_7d"] == 12.5
+    assert round(glob["champion"]["mae_30d"], 3) == round((23 * 10 + 7 * 12.5) / 30, 3)
+    assert glob["champion"]["trend"] == "degrading"
+    assert glob["champion"]["promoted_at"] is not None
+    assert glob["challenger"] == {
+        "id": challenger.pk,
+        "version": challenger.version,
+        "algorithm": challenger.algorithm,
+        "status": "shadow_testing",
+        "mae_7d": 9.5,
+        "promotion_eligible": True,
+        "confidence": 0.97,
+        "evaluation_reason": "Beats the champion",
+        "evaluated_at": "2026-01-01T02:00:00+00:00",
+        "canary_weight": 0.0,
+    }
+    assert electronics["champion"]["status"] == "healthy"
+    assert electronics["champion"]["trend"] == "improving"
+    assert electronics["challenger"] is None
+
+
+def test_health_of_a_champion_without_results_is_unknown_not_healthy(manager):
+    champion = ModelVersionFactory()
+    promote_to_champion(version=champion, actor=manager, reason="new")
+
+    (entry,) = model_health(name="demand_forecast")
+
+    assert entry["champion"]["status"] == "unknown"
+    assert entry["champion"]["mae_7d"] is None and entry["champion"]["trend"] is None
+
+
+def test_degraded_between_half_and_the_full_drift_threshold(manager):
+    champion = evaluated(ModelVersionFactory(), mae=10.0)
+    promote_to_champion(version=champion, actor=manager, reason="x")
+    t_minus_1(champion, [11.0] * 7)  # 10% worse: over half of the 15% threshold
+
+    (entry,) = model_health(name="demand_forecast")
+
+    assert entry["champion"]["status"] == "degraded"
+
+
+def test_history_lists_versions_and_their_moves_in_order(manager):
+    first, second = ModelVersionFactory(), ModelVersionFactory()
+    promote_to_champion(version=first, actor=manager, reason="one")
+    make_challenger(version=second, actor=manager, reason="two")
+    reject_model_version(version=second, actor=manager, reason="worse")
+
+    versions = list(model_history(name="demand_forecast"))
+    moves = list(transition_history(second))
+
+    assert [v.version for v in versions] == [second.version, first.version]
+    assert [(m.from_status, m.to_status) for m in moves] == [
+        ("candidate", "challenger"),
+        ("challenger", "archived"),
+    ]
+    assert list(model_history(name="another_model")) == []
