@@ -175,3 +175,25 @@ def test_registered_model_loads_back_and_a_tampered_artifact_is_refused(sales):
         handle.write(b"not the model")
     with pytest.raises(ArtifactIntegrityError, match="sha256"):
         load_model(version)
+
+
+def test_segment_retrain_is_judged_against_the_global_champion_on_its_own_series(sales):
+    naive_champion()
+    electronics = sales[sales["department"] == "Electronics"]
+    n_series = len(electronics.groupby(["store", "product"], observed=True))
+
+    log = retrain_forecast_model(
+        trigger=Trigger.EXPERIMENT,
+        segment="department:Electronics",
+        algorithm="xgboost",
+        hyperparameters=QUICK_XGBOOST,
+    )
+
+    assert log.status == LogStatus.SUCCEEDED, log.error
+    version = log.resulting_version
+    assert (version.segment, version.status) == ("department:Electronics", Status.CHALLENGER)
+    evaluation = version.last_evaluation
+    assert evaluation["champion"]["segment"] == "global"
+    assert evaluation["replaces_id"] is None  # the segment has no champion of its own yet
+    assert evaluation["n_series"] == n_series
+    assert log.rows == n_series * 240  # trained on its own department's series only
