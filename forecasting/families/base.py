@@ -230,3 +230,30 @@ def planned_promotions(*, panel: Panel, dates: pd.DatetimeIndex) -> np.ndarray:
     inside = (positions >= 0) & (positions < panel.n_days)
     flags[:, inside] = panel.on_promotion[:, positions[inside]]
     return flags
+
+
+def recent_history_with_future(
+    *,
+    history: Panel,
+    future_promotion: np.ndarray,
+    dates: pd.DatetimeIndex,
+    lookback_days: int,
+) -> tuple[np.ndarray, np.ndarray, pd.DatetimeIndex]:
+    """The `lookback_days` before dates[0] followed by the target days, as [series, day]
+    quantity (NaN where unknown, and on every target day) and promotions (the target days'
+    as planned), with the dates of those columns."""
+    horizon = len(dates)
+    quantity = np.full((history.n_series, lookback_days + horizon), np.nan, dtype=np.float32)
+    promotion = np.zeros_like(quantity)
+    # Days between the history's end and the first target day are unknown (left NaN).
+    gap = 0 if not history.n_days else (dates[0] - history.dates[-1]).days - 1
+    kept = max(0, min(lookback_days - gap, history.n_days))
+    if kept:
+        end = lookback_days - gap
+        quantity[:, end - kept : end] = history.quantity[:, history.n_days - kept :]
+        promotion[:, end - kept : end] = history.on_promotion[:, history.n_days - kept :]
+    promotion[:, lookback_days:] = future_promotion
+    all_dates = pd.date_range(
+        dates[0] - pd.Timedelta(days=lookback_days), periods=lookback_days + horizon, freq="D"
+    )
+    return quantity, promotion, all_dates

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -10,7 +11,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from forecasting.families.base import ForecastModel
+from forecasting.families.base import ForecastModel, recent_history_with_future
 from forecasting.features import CategoryEncodings
 from forecasting.panel import Panel
 
@@ -141,30 +142,20 @@ class LSTMModel(ForecastModel):
         lookback, trained_horizon = int(settings["lookback_days"]), int(settings["horizon"])
         if len(dates) > trained_horizon:
             raise ValueError(f"this lstm forecasts at most {trained_horizon} days")
-        # Recent history padded with unknown days up to the day before the first target date.
-        gap = 0 if not history.n_days else (dates[0] - history.dates[-1]).days - 1
-        quantity = np.full((history.n_series, lookback), np.nan, dtype=np.float32)
-        promotion = np.zeros_like(quantity)
-        kept = max(0, min(lookback - gap, history.n_days))
-        if kept:
-            end = lookback - gap
-            quantity[:, end - kept : end] = history.quantity[:, history.n_days - kept :]
-            promotion[:, end - kept : end] = history.on_promotion[:, history.n_days - kept :]
         planned = np.zeros((history.n_series, trained_horizon), dtype=np.float32)
         planned[:, : len(dates)] = future_promotion
-        all_promotion = np.concatenate([promotion, planned], axis=1)
-        weekday = pd.date_range(
-            end=dates[0] - pd.Timedelta(days=1), periods=lookback, freq="D"
-        ).day_of_week.to_numpy()
-        weekday = np.concatenate([weekday, (weekday[-1] + 1 + np.arange(trained_horizon)) % 7])
-        series = np.arange(history.n_series)
-        origins = np.full(history.n_series, lookback)
+        quantity, promotion, all_dates = recent_history_with_future(
+            history=history,
+            future_promotion=planned,
+            dates=pd.date_range(dates[0], periods=trained_horizon, freq="D"),
+            lookback_days=lookback,
+        )
         batch = _windows(
-            quantity=np.concatenate([quantity, np.full_like(planned, np.nan)], axis=1),
-            on_promotion=all_promotion,
-            weekday=weekday,
-            series=series,
-            origins=origins,
+            quantity=quantity,
+            on_promotion=promotion,
+            weekday=all_dates.day_of_week.to_numpy(),
+            series=np.arange(history.n_series),
+            origins=np.full(history.n_series, lookback),
             lookback=lookback,
             horizon=trained_horizon,
         )
@@ -201,13 +192,13 @@ class LSTMModel(ForecastModel):
         self.network = network.to(self.device).eval()
 
 
+@dataclass(frozen=True)
 class _Windows:
     """Network inputs for a batch of (series, origin) windows."""
 
-    def __init__(self, *, steps: np.ndarray, future_promotion: np.ndarray, scale: np.ndarray):
-        self.steps = steps
-        self.future_promotion = future_promotion
-        self.scale = scale
+    steps: np.ndarray  # [batch, lookback, STEP_INPUTS]
+    future_promotion: np.ndarray  # [batch, horizon]
+    scale: np.ndarray  # [batch]
 
 
 def _windows(

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from forecasting.families.base import ForecastModel
+from forecasting.families.base import ForecastModel, recent_history_with_future
 from forecasting.features import (
     FEATURE_NAMES,
     LOOKBACK_DAYS,
@@ -93,7 +93,10 @@ class XGBoostModel(ForecastModel):
     ) -> np.ndarray:
         horizon = len(dates)
         quantity, promotion, all_dates = recent_history_with_future(
-            history=history, future_promotion=future_promotion, dates=dates
+            history=history,
+            future_promotion=future_promotion,
+            dates=dates,
+            lookback_days=LOOKBACK_DAYS,
         )
         department_codes = self.encodings.department_codes(history.departments)
         store_codes = self.encodings.store_codes(history.stores)
@@ -123,26 +126,3 @@ class XGBoostModel(ForecastModel):
         self.booster = xgb.Booster()
         self.booster.load_model(bytearray(blobs[BOOSTER_FILE]))
         self.booster.set_param({"nthread": os.cpu_count() or 1})
-
-
-def recent_history_with_future(
-    *, history: Panel, future_promotion: np.ndarray, dates: pd.DatetimeIndex
-) -> tuple[np.ndarray, np.ndarray, pd.DatetimeIndex]:
-    """The last LOOKBACK_DAYS of quantity and promotions followed by the target days (quantity
-    NaN, promotions as planned), and the dates of those columns."""
-    horizon = len(dates)
-    n_series = history.n_series
-    quantity = np.full((n_series, LOOKBACK_DAYS + horizon), np.nan, dtype=np.float32)
-    promotion = np.zeros_like(quantity)
-    # Days between the history's end and the first target day are unknown (left NaN).
-    gap = 0 if not history.n_days else (dates[0] - history.dates[-1]).days - 1
-    kept = max(0, min(LOOKBACK_DAYS - gap, history.n_days))
-    if kept:
-        end = LOOKBACK_DAYS - gap
-        quantity[:, end - kept : end] = history.quantity[:, history.n_days - kept :]
-        promotion[:, end - kept : end] = history.on_promotion[:, history.n_days - kept :]
-    promotion[:, LOOKBACK_DAYS:] = future_promotion
-    all_dates = pd.date_range(
-        dates[0] - pd.Timedelta(days=LOOKBACK_DAYS), periods=LOOKBACK_DAYS + horizon, freq="D"
-    )
-    return quantity, promotion, all_dates
