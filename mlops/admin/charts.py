@@ -182,3 +182,136 @@ def line_chart(
         y_ticks=y_ticks,
         lines=lines,
     )
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    css_class: str
+    tooltip: str
+    label: str  # the value, written above the bar
+
+
+@dataclass(frozen=True)
+class BarChart:
+    """Everything `admin/mlops/includes/bar_chart.html` needs: groups of bars on one axis."""
+
+    title: str
+    y_label: str
+    width: int
+    height: int
+    left: float
+    right: float
+    top: float
+    bottom: float
+    x_ticks: list[Tick] = field(default_factory=list)
+    y_ticks: list[Tick] = field(default_factory=list)
+    bars: list[Bar] = field(default_factory=list)
+    legend: list[tuple[str, str]] = field(default_factory=list)  # (label, css class)
+
+    @property
+    def n_points(self) -> int:
+        return len(self.bars)
+
+    @property
+    def empty(self) -> bool:
+        return not self.bars
+
+    @property
+    def middle_y(self) -> float:
+        return (self.top + self.bottom) / 2
+
+    @property
+    def middle_x(self) -> float:
+        return (self.left + self.right) / 2
+
+    @property
+    def y_label_x(self) -> float:
+        return 14.0
+
+    @property
+    def x_label_y(self) -> float:
+        return self.bottom + 40
+
+
+def bar_chart(
+    *,
+    title: str,
+    y_label: str,
+    unit: str,
+    groups: list[tuple[str, list[tuple[str, str, float | None]]]],
+    x_label: str = "",
+    width: int = 560,
+    height: int = 280,
+) -> BarChart:
+    """Lay out one group of bars per label ((series label, css class, value) each), from zero
+    to a rounded maximum; unknown values leave a gap."""
+    left, right = MARGIN[0], width - MARGIN[1]
+    top, bottom = MARGIN[2], height - MARGIN[3]
+    values = [value for _, bars in groups for _, _, value in bars if value is not None]
+    legend: list[tuple[str, str]] = []
+    for _, bars in groups:
+        for label, css_class, _ in bars:
+            if (label, css_class) not in legend:
+                legend.append((label, css_class))
+    chart = BarChart(
+        title=title,
+        y_label=y_label,
+        width=width,
+        height=height,
+        left=left,
+        right=right,
+        top=top,
+        bottom=bottom,
+        legend=legend,
+    )
+    if not values:
+        return chart
+    y_top, y_step = nice_ceiling(max(values))
+    group_width = (right - left) / len(groups)
+    bar_width = min(48.0, group_width * 0.7 / max(len(legend), 1))
+    bars, x_ticks = [], []
+    for index, (group_label, members) in enumerate(groups):
+        centre = left + group_width * (index + 0.5)
+        x_ticks.append(Tick(position=round(centre, 1), label=group_label))
+        first = centre - bar_width * len(members) / 2
+        for position, (label, css_class, value) in enumerate(members):
+            if value is None:
+                continue
+            bar_height = value / y_top * (bottom - top)
+            bars.append(
+                Bar(
+                    x=round(first + position * bar_width + 1, 1),
+                    y=round(bottom - bar_height, 1),
+                    width=round(bar_width - 2, 1),
+                    height=round(bar_height, 1),
+                    css_class=css_class,
+                    tooltip=f"{group_label}, {label}: {value:.2f}{unit}",
+                    label=f"{value:.2f}" if value < 100 else f"{value:.0f}",
+                )
+            )
+    n_steps = round(y_top / y_step)
+    y_ticks = [
+        Tick(
+            position=round(bottom - k * y_step / y_top * (bottom - top), 1),
+            label=_number(k * y_step, y_step),
+        )
+        for k in range(n_steps + 1)
+    ]
+    return BarChart(
+        title=title,
+        y_label=y_label,
+        width=width,
+        height=height,
+        left=left,
+        right=right,
+        top=top,
+        bottom=bottom,
+        x_ticks=x_ticks,
+        y_ticks=y_ticks,
+        bars=bars,
+        legend=legend,
+    )
