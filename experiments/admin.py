@@ -1,17 +1,203 @@
-"""Tenant admin of experiments: the list, each experiment's log, and its next steps as actions."""
+"""Tenant admin of experiments: the list, the propose form, each experiment's page with its next
+steps as buttons, results per segment with a chart, and the decision; every step is a service."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.utils.html import format_html
-from django_fsm import TransitionNotAllowed
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
+from django_fsm import TransitionNotAllowed, has_transition_perm
 
 from config.admin_sites import tenant_admin
 from experiments import services
 from experiments.models import ExperimentEvent, ModelExperiment
+from experiments.selectors import experiment_results
+from forecasting.families import FAMILIES
+from forecasting.models import Product
+from mlops.admin.charts import bar_chart
+from mlops.admin.review import backtest_section, format_metric, format_pct
+
+# The buttons of an experiment's page: (key, FSM transition, label, needs a note).
+STEPS = (
+    ("approve", "approve", "Approve", False),
+    ("reject", "reject", "Reject", True),
+    ("start", "start", "Start training", False),
+    ("shadow", "start_shadow_testing", "Start shadow testing", False),
+    ("complete", "complete", "Complete with a decision…", False),
+)
+STEPS_BY_KEY = {step[0]: step for step in STEPS}
+
+
+def next_steps(experiment: ModelExperiment, user) -> list[dict[str, Any]]:
+    """The steps this user may take now: the FSM allows them from the experiment's status and
+    the user holds the transition's permission."""
+    return [
+        {"key": key, "label": label, "needs_note": needs_note}
+        for key, method, label, needs_note in STEPS
+        if has_transition_perm(getattr(experiment, method), user)
+    ]
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+class ProposeForm(forms.Form):
+    """A proposal with its configuration as plain fields (only those the type uses are kept)."""
+
+    name = forms.CharField(max_length=200)
+    hypothesis = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 70}))
+    experiment_type = forms.ChoiceField(choices=ModelExperiment.ExperimentType.choices)
+    model_name = forms.CharField(max_length=64, initial="demand_forecast")
+    success_metric = forms.ChoiceField(
+        choices=ModelExperiment.Metric.choices, initial=ModelExperiment.Metric.MAE
+    )
+    expected_improvement_pct = forms.FloatField(
+        initial=5.0, min_value=0, label="Expected improvement (%)"
+    )
+    algorithm = forms.ChoiceField(
+        required=False,
+        help_text="Algorithm, hyperparameters, segmentation and feature experiments; blank: "
+        "the champion's.",
+    )
+    hyperparameters = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 40, "placeholder": "max_depth = 6"}),
+        help_text="One per line: name = value.",
+    )
+    segments = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Segmentation: one model per chosen department.",
+    )
+    window_days = forms.IntegerField(
+        required=False, help_text="Training window: days of sales to train on."
+    )
+    features = forms.CharField(
+        required=False, help_text="Feature engineering: feature names, separated by commas."
+    )
+    CONFIGURATION_FIELDS = ("algorithm", "hyperparameters", "segments", "window_days", "features")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["algorithm"].choices = [("", "—"), *((name, name) for name in sorted(FAMILIES))]
+        departments = Product.objects.order_by("department").values_list("department", flat=True)
+        self.fields["segments"].choices = [(name, name) for name in departments.distinct()]
+
+    def clean_hyperparameters(self) -> dict[str, Any]:
+        parsed = {}
+        for number, line in enumerate(self.cleaned_data["hyperparameters"].splitlines(), 1):
+            if not line.strip():
+                continue
+            name, equals, value = line.partition("=")
+            if not equals or not name.strip():
+                raise forms.ValidationError(f"Line {number}: write name = value.")
+            parsed[name.strip()] = _parse_value(value.strip())
+        return parsed
+
+    def configuration(self) -> dict[str, Any]:
+        """The configuration keys the chosen type takes, from the fields that were filled in."""
+        data = self.cleaned_data
+        given = {
+            "algorithm": data.get("algorithm") or None,
+            "hyperparameters": data.get("hyperparameters") or None,
+            "segments": list(data.get("segments") or []) or None,
+            "window_days": data.get("window_days"),
+            "features": [f.strip() for f in (data.get("features") or "").split(",") if f.strip()]
+            or None,
+        }
+        accepted = services.CONFIGURATION_KEYS.get(data["experiment_type"], ())
+        return {key: value for key, value in given.items() if key in accepted and value is not None}
+
+
+class DecisionForm(forms.Form):
+    decision = forms.ChoiceField(choices=ModelExperiment.Decision.choices, widget=forms.RadioSelect)
+    rationale = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 70}))
+    adopted_versions = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Partial adopt: the versions to promote (the others are archived).",
+    )
+
+    def __init__(self, *args, experiment: ModelExperiment, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["adopted_versions"].choices = [
+            (str(version.pk), f"{version.version} ({version.segment})")
+            for version in experiment.model_versions.order_by("segment", "pk")
+        ]
+
+
+def results_view(experiment: ModelExperiment, results: dict[str, Any] | None) -> dict[str, Any]:
+    """The experiment's results as tables and a chart of the success metric per segment (the
+    experimental version beside the champion that served the same points), and each version's
+    walk-forward chart against its champion."""
+    metric = experiment.success_metric
+    label = ModelExperiment.Metric(metric).label
+    rows, groups = [], []
+    for segment, result in ((results or {}).get("segments") or {}).items():
+        baseline = result.get("baseline") or {}
+        experimental = result.get("experimental") or {}
+        improvement = result.get("improvement_pct") or {}
+        test = result.get("paired_test") or {}
+        rows.append(
+            {
+                "segment": segment,
+                "version": (result.get("version") or {}).get("version", ""),
+                "source": result.get("source", ""),
+                "reason": result.get("reason", ""),
+                "n_points": result.get("n_points"),
+                "metrics": [
+                    {
+                        "label": ModelExperiment.Metric(key).label,
+                        "baseline": format_metric(key, baseline.get(key)),
+                        "experimental": format_metric(key, experimental.get(key)),
+                        "improvement": format_pct(improvement.get(key)),
+                    }
+                    for key in ("mae", "mape", "wape")
+                ],
+                "confidence": test.get("confidence"),
+                "meets": bool(result.get("meets_success_criterion")),
+            }
+        )
+        groups.append(
+            (
+                segment,
+                [
+                    ("Champion (baseline)", "champion", baseline.get(metric)),
+                    ("Experimental version", "this-version", experimental.get(metric)),
+                ],
+            )
+        )
+    unit = " units" if metric == "mae" else "%"
+    y_label = f"{label} ({'units per series-day' if metric == 'mae' else '%'})"
+    return {
+        "rows": rows,
+        "chart": bar_chart(
+            title=f"{label} per segment, on the same points",
+            y_label=y_label,
+            unit=unit,
+            groups=groups,
+        )
+        if groups
+        else None,
+        "computed_at": (results or {}).get("computed_at"),
+        "backtests": [
+            {"version": version, "section": backtest_section(version)}
+            for version in experiment.model_versions.order_by("segment", "pk")
+        ],
+    }
 
 
 class ExperimentEventInline(admin.TabularInline):
@@ -49,7 +235,7 @@ class ModelExperimentAdmin(admin.ModelAdmin):
         "hypothesis",
         "experiment_type",
         "model_name",
-        "configuration",
+        "configuration_shown",
         "success_metric",
         "expected_improvement_pct",
         "status",
@@ -70,11 +256,165 @@ class ModelExperimentAdmin(admin.ModelAdmin):
     ]
     readonly_fields = fields
 
+    change_form_template = "admin/experiments/modelexperiment/change_form.html"
+
     def has_add_permission(self, request):
-        return False
+        # "Add" is the propose form, which goes through services.propose_experiment.
+        return request.user.has_perm(services.PROPOSE_PERMISSION)
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # every change is a step of the workflow (the buttons)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """The propose form."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = ProposeForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                experiment = services.propose_experiment(
+                    actor=request.user,
+                    name=data["name"],
+                    hypothesis=data["hypothesis"],
+                    experiment_type=data["experiment_type"],
+                    configuration=form.configuration(),
+                    success_metric=data["success_metric"],
+                    expected_improvement_pct=data["expected_improvement_pct"],
+                    model_name=data["model_name"],
+                )
+            except ValidationError as error:
+                for field, problems in error.message_dict.items():
+                    form.add_error(field if field in form.fields else None, problems)
+            else:
+                self.message_user(
+                    request, f"Proposed “{experiment.name}”; it waits for a manager's approval."
+                )
+                return HttpResponseRedirect(self._page(experiment))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Propose an experiment",
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/experiments/modelexperiment/propose.html", context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        experiment = self.get_object(request, object_id)
+        extra: dict[str, Any] = {}
+        if experiment is not None:
+            results = experiment.results or None
+            if results is None and request.GET.get("results") == "now":
+                results = experiment_results(experiment=experiment)
+            steps = next_steps(experiment, request.user)
+            extra = {
+                "steps": steps,
+                "takes_note": any(step["key"] in ("approve", "reject") for step in steps),
+                "results": results_view(experiment, results),
+                "results_live": not experiment.results,
+            }
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:object_id>/step/<str:step>/",
+                self.admin_site.admin_view(self.step_view),
+                name="experiments_modelexperiment_step",
+            ),
+            *super().get_urls(),
+        ]
+
+    @staticmethod
+    def _page(experiment: ModelExperiment) -> str:
+        return reverse("admin:experiments_modelexperiment_change", args=[experiment.pk])
+
+    def step_view(self, request, object_id, step):
+        """POST one step of the workflow (complete: GET shows the decision form). A user
+        without the step's permission gets 403, whatever they send."""
+        if step not in STEPS_BY_KEY:
+            raise PermissionDenied
+        experiment = get_object_or_404(ModelExperiment, pk=object_id)
+        _, method, label, _ = STEPS_BY_KEY[step]
+        field = ModelExperiment._meta.get_field("status")
+        permission = next(
+            t.permission for t in field.get_all_transitions(ModelExperiment) if t.name == method
+        )
+        if not request.user.has_perm(permission):
+            raise PermissionDenied
+        if step == "complete":
+            return self._complete(request, experiment)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        note = request.POST.get("note", "")
+        actions = {
+            "approve": lambda: services.approve_experiment(
+                experiment=experiment, actor=request.user, note=note
+            ),
+            "reject": lambda: services.reject_experiment(
+                experiment=experiment, actor=request.user, note=note
+            ),
+            "start": lambda: services.queue_start_experiment(
+                experiment=experiment, actor=request.user
+            ),
+            "shadow": lambda: services.start_shadow_testing(
+                experiment=experiment, actor=request.user
+            ),
+        }
+        done = {
+            "approve": "approved",
+            "reject": "rejected",
+            "start": "training queued; its versions appear here when trained",
+            "shadow": "shadow testing started",
+        }
+        try:
+            actions[step]()
+        except TransitionNotAllowed as error:
+            messages.error(request, f"Nothing was changed: {error}")
+        except ValidationError as error:
+            messages.error(request, "Nothing was changed: " + "; ".join(error.messages))
+        else:
+            messages.success(request, f"{experiment.name}: {done[step]}.")
+        return HttpResponseRedirect(self._page(experiment))
+
+    def _complete(self, request, experiment: ModelExperiment):
+        form = DecisionForm(request.POST or None, experiment=experiment)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                services.complete_experiment(
+                    experiment=experiment,
+                    actor=request.user,
+                    decision=data["decision"],
+                    rationale=data["rationale"],
+                    adopted_versions=[int(pk) for pk in data["adopted_versions"]] or None,
+                )
+            except TransitionNotAllowed as error:
+                messages.error(request, f"Nothing was changed: {error}")
+                return HttpResponseRedirect(self._page(experiment))
+            except ValidationError as error:
+                if hasattr(error, "error_dict"):
+                    for field, problems in error.message_dict.items():
+                        form.add_error(field if field in form.fields else None, problems)
+                else:
+                    form.add_error(None, error.messages)
+            except PermissionDenied as error:
+                form.add_error(None, str(error))
+            else:
+                messages.success(request, f"{experiment.name}: completed ({data['decision']}).")
+                return HttpResponseRedirect(self._page(experiment))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Complete “{experiment.name}”",
+            "original": experiment,
+            "form": form,
+            "results": results_view(experiment, experiment_results(experiment=experiment)),
+        }
+        return TemplateResponse(request, "admin/experiments/modelexperiment/complete.html", context)
 
     @admin.display(description="Model versions")
     def versions(self, obj: ModelExperiment) -> str:
@@ -84,7 +424,30 @@ class ModelExperimentAdmin(admin.ModelAdmin):
     def results_shown(self, obj: ModelExperiment) -> str:
         if not obj.results:
             return "—"
-        return format_html("<pre>{}</pre>", json.dumps(obj.results, indent=2))
+        metric = obj.success_metric
+        label = ModelExperiment.Metric(metric).label
+        lines = [
+            (
+                segment,
+                (result.get("version") or {}).get("version", ""),
+                label,
+                format_pct((result.get("improvement_pct") or {}).get(metric)),
+                result.get("source", ""),
+            )
+            for segment, result in (obj.results.get("segments") or {}).items()
+        ]
+        return format_html_join(mark_safe("<br>"), "{} {}: {} {} ({})", lines)
+
+    @admin.display(description="Configuration")
+    def configuration_shown(self, obj: ModelExperiment) -> str:
+        pairs = []
+        for key, value in (obj.configuration or {}).items():
+            if isinstance(value, dict):
+                value = ", ".join(f"{name} = {item}" for name, item in value.items())
+            elif isinstance(value, list):
+                value = ", ".join(str(item) for item in value)
+            pairs.append((key.replace("_", " "), value))
+        return format_html_join("", "<div><strong>{}</strong>: {}</div>", pairs) or "—"
 
     def _each(self, request, queryset, step, done: str) -> None:
         for experiment in queryset:
