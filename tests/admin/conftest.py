@@ -10,6 +10,12 @@ from tests.tenancy import PASSWORD
 
 
 @pytest.fixture(autouse=True)
+def artifact_storage(settings, tmp_path):
+    """Model artifacts registered by a test go to a folder of its own."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
+@pytest.fixture(autouse=True)
 def eager_celery(monkeypatch):
     """Alert deliveries queued on commit run at once instead of waiting in Redis for a worker."""
     monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
