@@ -9,11 +9,12 @@ from rest_framework import exceptions, generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import HasRequiredPermissions
-from config.api_errors import error_responses
+from config.api import HasRequiredPermissions, validated_query
+from config.api_errors import NotImplementedYet, error_responses
 from mlops import selectors
 from mlops.models import GLOBAL_SEGMENT, ModelRetrainingLog, ModelVersion, Trigger
 from mlops.serializers import (
+    BacktestTrendSerializer,
     ModelHealthSerializer,
     ModelVersionHistorySerializer,
     ModelVersionSerializer,
@@ -47,9 +48,7 @@ class NameQuerySerializer(serializers.Serializer):
 
 
 def model_name(request) -> str:
-    query = NameQuerySerializer(data=request.query_params)
-    query.is_valid(raise_exception=True)
-    return query.validated_data["name"]
+    return validated_query(request, NameQuerySerializer)["name"]
 
 
 def version_from_path(request, label: str) -> ModelVersion:
@@ -98,26 +97,29 @@ class ModelBacktestApi(APIView):
     @extend_schema(
         operation_id="models_backtest",
         summary="A version's backtest series over the last days, for charting",
+        description="One point per backtest window (walk-forward weeks by default, or T-1 "
+        "days, or shadow windows), oldest first, over the `days` up to its latest window.",
         parameters=[VERSION_PARAMETER, BacktestQuerySerializer],
-        responses={200: OpenApiTypes.OBJECT, **error_responses(400, 404, 501)},
+        responses={200: BacktestTrendSerializer, **error_responses(400, 404, 501)},
         tags=["models"],
     )
     def get(self, request, version: str):
-        query = BacktestQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        found = get_object_or_404(ModelVersion, name=query.validated_data["name"], version=version)
+        query = validated_query(request, BacktestQuerySerializer)
+        found = get_object_or_404(ModelVersion, name=query["name"], version=version)
         trend = getattr(selectors, "get_backtest_trend", None)
-        if trend is None:
-            from config.api_errors import NotImplementedYet
-
-            raise NotImplementedYet("The backtest trend selector is not available yet.")
-        return Response(
-            trend(
-                version=found,
-                days=query.validated_data["days"],
-                kind=query.validated_data["kind"],
-            )
-        )
+        if trend is None:  # the backtest selector has not landed in this tree yet
+            raise NotImplementedYet("The backtest trend is not available yet.")
+        points = trend(version=found, days=query["days"], kind=query["kind"])
+        body = {
+            "name": found.name,
+            "version": found.version,
+            "segment": found.segment,
+            "status": found.status,
+            "kind": query["kind"],
+            "days": query["days"],
+            "points": points,
+        }
+        return Response(BacktestTrendSerializer(body).data)
 
 
 class ModelVersionFilter(django_filters.FilterSet):
@@ -144,7 +146,7 @@ class ModelHistoryApi(generics.ListAPIView):
     @extend_schema(
         operation_id="models_history",
         summary="Every version with its status changes (who, when, why, evidence)",
-        responses={200: ModelVersionHistorySerializer(many=True), **error_responses(400)},
+        responses={200: ModelVersionHistorySerializer(many=True), **error_responses(400, 404)},
         tags=["models"],
     )
     def get(self, request, *args, **kwargs):
@@ -162,7 +164,7 @@ class ModelPromoteApi(APIView):
         "A version that cannot be promoted from its status answers 409.",
         parameters=[VERSION_PARAMETER, NAME_PARAMETER],
         request=PromoteSerializer,
-        responses={200: ModelVersionSerializer, **error_responses(400, 404, 409)},
+        responses={200: ModelVersionSerializer, **error_responses(400, 404, 409, 415)},
         tags=["models"],
     )
     def post(self, request, version: str):
@@ -192,7 +194,7 @@ class ModelRollbackApi(APIView):
         "champion to restore it answers 409.",
         parameters=[VERSION_PARAMETER, NAME_PARAMETER],
         request=ReasonSerializer,
-        responses={200: ModelVersionSerializer, **error_responses(400, 404, 409)},
+        responses={200: ModelVersionSerializer, **error_responses(400, 404, 409, 415)},
         tags=["models"],
     )
     def post(self, request, version: str):
@@ -218,7 +220,7 @@ class ModelRetrainApi(APIView):
         description="A retrain of the same name/segment still queued or running is answered "
         "instead of a second one. The answer's `Location` is the log entry to poll.",
         request=RetrainRequestSerializer,
-        responses={202: RetrainingLogSerializer, **error_responses(400)},
+        responses={202: RetrainingLogSerializer, **error_responses(400, 415)},
         tags=["models"],
     )
     def post(self, request):
@@ -271,7 +273,7 @@ class RetrainingLogListApi(generics.ListAPIView):
     @extend_schema(
         operation_id="models_retraining_log_list",
         summary="Retrains, newest first: trigger, status, outcome, resulting version",
-        responses={200: RetrainingLogSerializer(many=True), **error_responses(400)},
+        responses={200: RetrainingLogSerializer(many=True), **error_responses(400, 404)},
         tags=["models"],
     )
     def get(self, request, *args, **kwargs):

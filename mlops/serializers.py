@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from forecasting.families import FAMILIES
+from forecasting.serializers import FiniteFloatField
 from mlops.models import ModelRetrainingLog, ModelTransition, ModelVersion, validate_segment
 
 
@@ -187,3 +188,30 @@ class RetrainingLogSerializer(serializers.ModelSerializer):
             "finished_at",
         ]
         read_only_fields = fields
+
+
+class BacktestPointSerializer(serializers.Serializer):
+    """One backtest window: its dates, the metrics over its points, and how many there were."""
+
+    window_start = serializers.DateField()
+    window_end = serializers.DateField()
+    mae = FiniteFloatField(allow_null=True)
+    mape = FiniteFloatField(allow_null=True, help_text="%")
+    wape = FiniteFloatField(allow_null=True, help_text="%")
+    bias = FiniteFloatField(allow_null=True, help_text="%")
+    stockout_miss_rate = FiniteFloatField(allow_null=True)
+    overstock_rate = FiniteFloatField(allow_null=True)
+    interval_coverage = FiniteFloatField(allow_null=True, help_text="Share inside the 80% interval")
+    coverage = FiniteFloatField(allow_null=True)
+    n_points = serializers.IntegerField()
+    n_missing = serializers.IntegerField(help_text="Points without an actual")
+
+
+class BacktestTrendSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    version = serializers.CharField()
+    segment = serializers.CharField()
+    status = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["walk_forward", "t_minus_1", "shadow"])
+    days = serializers.IntegerField(help_text="Windows starting within these days up to the latest")
+    points = BacktestPointSerializer(many=True, help_text="Oldest first")

@@ -74,6 +74,44 @@ def test_health_needs_a_role(no_role):
     assert_error(client_for(no_role).get("/api/v1/models/health"), 403, "permission_denied")
 
 
+def test_backtest_trend_charts_the_last_90_days_of_walk_forward_windows(viewer, arena):
+    champion = arena["champion"]
+    last = dt.date(2026, 2, 16)
+    for week in range(16):  # 16 weekly windows, the oldest outside the 90 days
+        start = last - dt.timedelta(weeks=week)
+        BacktestResult.objects.create(
+            model_version=champion,
+            kind=BacktestResult.Kind.WALK_FORWARD,
+            window_start=start,
+            window_end=start + dt.timedelta(days=6),
+            mae=10.0 + week,
+            mape=float("nan"),
+            n_points=700,
+        )
+
+    response = client_for(viewer).get("/api/v1/models/backtest/v12")
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["version"], body["kind"], body["days"]) == ("v12", "walk_forward", 90)
+    starts = [point["window_start"] for point in body["points"]]
+    assert starts == sorted(starts) and len(starts) == 12  # started after 22 Feb - 90 days
+    assert body["points"][-1]["mae"] == 10.0
+    assert body["points"][-1]["mape"] is None  # not computable: null, never NaN
+    daily = client_for(viewer).get("/api/v1/models/backtest/v12?kind=t_minus_1&days=7").json()
+    assert len(daily["points"]) == 7
+
+
+def test_backtest_trend_validates_and_404s(viewer, arena):
+    client = client_for(viewer)
+    fields = assert_error(
+        client.get("/api/v1/models/backtest/v12?days=3&kind=yearly"), 400, "validation_error"
+    )["details"]["fields"]
+    assert set(fields) == {"days", "kind"}
+    assert_error(client.get("/api/v1/models/backtest/v404"), 404)
+    assert_error(client_for(None).get("/api/v1/models/backtest/v12"), 401)
+
+
 def test_history_lists_versions_with_their_transitions(manager, viewer, arena):
     client_for(manager).post("/api/v1/models/v13/promote", {"reason": "beats v12"}, format="json")
 
