@@ -7,12 +7,16 @@ from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 
 from forecasting.artifacts import ArtifactIntegrityError
+from forecasting.families import build_model
+from forecasting.selectors import load_sales_panel
 from mlops.models import ModelRetrainingLog, ModelTransition, ModelVersion, Trigger
 from mlops.services import (
     evaluate_for_promotion,
     get_challenger_model,
     get_champion_model,
     load_model,
+    promote_to_champion,
+    register_model_version,
     retrain_forecast_model,
 )
 from tests.mlops.conftest import QUICK_XGBOOST
@@ -118,11 +122,16 @@ def test_drift_retrain_becomes_challenger_and_is_promoted_only_by_a_person(sales
     assert move.evidence["champion"]["version"] == champion.version
 
 
-def test_scheduled_retrain_worse_than_the_champion_is_archived(sales):
-    first = retrain_forecast_model(
-        trigger=Trigger.SCHEDULED, algorithm="xgboost", hyperparameters=QUICK_XGBOOST
+def test_scheduled_retrain_worse_than_the_champion_is_archived(sales, manager):
+    panel = load_sales_panel(start=dt.date(2025, 5, 6), end=dt.date(2025, 12, 31))
+    champion = register_model_version(
+        algorithm="xgboost",
+        model=build_model("xgboost", **QUICK_XGBOOST).fit(panel),
+        training_start=dt.date(2025, 5, 6),
+        training_end=dt.date(2025, 12, 31),
+        training_rows=panel.quantity.size,
     )
-    assert first.outcome == "champion (first)", first.error
+    promote_to_champion(version=champion, actor=manager, reason="XGBoost baseline")
 
     log = retrain_forecast_model(trigger=Trigger.SCHEDULED, algorithm="seasonal_naive")
 
@@ -132,9 +141,10 @@ def test_scheduled_retrain_worse_than_the_champion_is_archived(sales):
     assert loser.status == Status.ARCHIVED
     assert loser.last_evaluation["promote"] is False
     move = loser.transitions.get()
+    assert move.actor_label == "system"
     assert "Does not clear the promotion gate" in move.reason
     assert move.evidence["improvement"]["mae_pct"] < 0
-    assert get_champion_model(name="demand_forecast").pk == first.resulting_version_id
+    assert get_champion_model(name="demand_forecast").pk == champion.pk
 
 
 def test_failure_after_training_keeps_the_artifact_and_the_log_and_registers_nothing(

@@ -15,7 +15,7 @@ from mlops.services import (
     start_shadow,
     unpin_stores,
 )
-from mlops.services.routing import traffic_bucket
+from mlops.services.routing import RoutingTable, traffic_bucket
 from tests.mlops.factories import ModelVersionFactory
 
 Status = ModelVersion.Status
@@ -62,16 +62,22 @@ def test_canary_takes_its_share_of_series_and_each_series_always_gets_the_same_a
         version=canary, actor=manager, reason="try", routing_mode="canary", canary_weight=0.25
     )
     series = [(store, product) for store in catalogue["stores"] for product in catalogue["grocery"]]
+    table = RoutingTable.load(name="demand_forecast")
 
-    first = [route(store, product).version.pk for store, product in series]
-    again = [route(store, product, key="req-2").version.pk for store, product in series]
+    served = [
+        table.route(store_id=store.pk, product_id=product.pk, department="Grocery").version.pk
+        for store, product in series
+    ]
 
-    assert first == again  # sticky per series, whatever the request
-    share = first.count(canary.pk) / len(series)
+    share = served.count(canary.pk) / len(series)
     assert 0.21 <= share <= 0.29, share  # 1,000 series around the 25% weight
-    assert set(first) == {champion.pk, canary.pk}
+    assert set(served) == {champion.pk, canary.pk}
+    # Sticky: every request for a series gets the answer its series got, whatever the key.
+    for (store, product), version_pk in list(zip(series, served, strict=True))[::40]:
+        assert route(store, product, key="req-2").version.pk == version_pk
+        assert route(store, product, key="req-3").version.pk == version_pk
     # Outside its share the canary still answers in the shadow of the champion.
-    store, product = series[first.index(champion.pk)]
+    store, product = series[served.index(champion.pk)]
     assert canary in route(store, product).shadow_versions
 
 
