@@ -1,5 +1,6 @@
 """The periodic jobs every tenant has, as django-celery-beat rows tagged with the tenant's schema."""
 
+import json
 import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
@@ -85,6 +86,8 @@ def ensure_default_schedules(*, tenant: Tenant) -> list[PeriodicTask]:
     if tenant.schema_name == "public":
         return []
     tasks = []
+    # Beat reads headers as JSON text; the schema header makes the job run in the tenant.
+    headers = json.dumps({"_schema_name": tenant.schema_name})
     for job in JOBS:
         crontab, _ = CrontabSchedule.objects.get_or_create(
             minute=job.minute,
@@ -94,15 +97,19 @@ def ensure_default_schedules(*, tenant: Tenant) -> list[PeriodicTask]:
             month_of_year="*",
             timezone=tenant.time_zone,
         )
-        task, _ = PeriodicTask.objects.get_or_create(
+        task, created = PeriodicTask.objects.get_or_create(
             name=periodic_task_name(job=job, tenant=tenant),
             defaults={
                 "task": job.task,
                 "crontab": crontab,
-                "headers": {"_schema_name": tenant.schema_name},
+                "headers": headers,
                 "description": job.description,
             },
         )
+        if not created and (task.headers, task.task) != (headers, job.task):
+            # Repair what routes the job; its timing and enabling are people's to keep.
+            task.headers, task.task = headers, job.task
+            task.save()
         tasks.append(task)
     return tasks
 

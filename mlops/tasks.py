@@ -16,20 +16,35 @@ RETRAIN_SOFT_TIME_LIMIT = 55 * 60
 RETRAIN_TIME_LIMIT = 60 * 60
 
 
+# While another retrain of the same model holds the lock, try again this much later.
+RETRAIN_LOCK_RETRY_SECONDS = 60
+
+
 @app.task(
+    bind=True,
     name="mlops.tasks.retrain_model",
     acks_late=True,
+    reject_on_worker_lost=True,  # a worker killed mid-retrain hands the retrain back
     soft_time_limit=RETRAIN_SOFT_TIME_LIMIT,
     time_limit=RETRAIN_TIME_LIMIT,
+    max_retries=None,
 )
-def retrain_model(log_id: int) -> dict:
-    """Run the queued retrain `log_id`; returns its status and outcome."""
+def retrain_model(self, log_id: int) -> dict:
+    """Run the queued retrain `log_id` (once, whatever the deliveries); returns its outcome."""
+    from mlops.locks import model_lock
     from mlops.services import retrain_forecast_model
 
     log = ModelRetrainingLog.objects.select_related("requested_by").get(pk=log_id)
-    if log.status == ModelRetrainingLog.Status.SUCCEEDED:
-        return {"log": log.pk, "status": log.status, "outcome": log.outcome}
-    log = retrain_forecast_model(trigger=log.trigger, log=log)
+    with model_lock(log.name) as acquired:
+        if not acquired:  # another retrain of this model runs in this tenant right now
+            raise self.retry(countdown=RETRAIN_LOCK_RETRY_SECONDS)
+        log.refresh_from_db()
+        if log.status in (ModelRetrainingLog.Status.SUCCEEDED, ModelRetrainingLog.Status.FAILED):
+            return {"log": log.pk, "status": log.status, "outcome": log.outcome}
+        if log.status == ModelRetrainingLog.Status.RUNNING:
+            # Running, yet nobody holds the lock: the attempt's worker died.
+            record_interrupted_attempt(log)
+        log = retrain_forecast_model(trigger=log.trigger, log=log)
     from alerts.services import notify_retrain_outcome
 
     notify_retrain_outcome(log=log)  # pending promotion after drift/new products; failures
@@ -39,6 +54,19 @@ def retrain_model(log_id: int) -> dict:
         "outcome": log.outcome,
         "version": log.resulting_version_id,
     }
+
+
+def record_interrupted_attempt(log: ModelRetrainingLog) -> None:
+    interrupted = log.trigger_metadata.setdefault("interrupted_attempts", [])
+    interrupted.append(
+        {
+            "attempt": log.attempts,
+            "started_at": log.started_at.isoformat() if log.started_at else None,
+            "noticed_at": timezone.now().isoformat(),
+            "reason": "the worker running it stopped before it finished",
+        }
+    )
+    log.save(update_fields=["trigger_metadata"])
 
 
 @app.task(name="mlops.tasks.weekly_retrain")
@@ -61,4 +89,72 @@ def daily_forecast() -> dict:
         "active_series": summary.active_series,
         "forecast_rows": summary.forecast_rows,
         "shadow_rows": summary.shadow_rows,
+    }
+
+
+# A walk-forward refits the recipe at 13 weekly cutoffs on up to two years of sales each.
+BACKTEST_SOFT_TIME_LIMIT = 110 * 60
+BACKTEST_TIME_LIMIT = 120 * 60
+
+
+@app.task(name="mlops.tasks.daily_backtest", acks_late=True)
+def daily_backtest() -> dict:
+    """T-1 backtest of yesterday (in the tenant's time zone); returns the versions scored."""
+    from datetime import timedelta
+
+    from mlops.services import backtest_yesterday
+
+    time_zone = zoneinfo.ZoneInfo(getattr(connection.tenant, "time_zone", None) or "UTC")
+    day = timezone.now().astimezone(time_zone).date() - timedelta(days=1)
+    rows = backtest_yesterday(day=day)
+    return {
+        "day": day.isoformat(),
+        "versions": [row.model_version_id for row in rows],
+        "points": sum(row.n_points for row in rows),
+        "missing": sum(row.n_missing for row in rows),
+    }
+
+
+@app.task(name="mlops.tasks.daily_drift_detection", acks_late=True)
+def daily_drift_detection() -> list[dict]:
+    """Check every champion for drift (alert and emergency retrain on drift); returns each
+    check's findings."""
+    from mlops.services import detect_drift_for_champions
+
+    return [result.as_dict() for result in detect_drift_for_champions()]
+
+
+@app.task(name="mlops.tasks.weekly_backtest")
+def weekly_backtest() -> list[int]:
+    """Queue the 90-day walk-forward of every champion and challenger, one task each (so that
+    more workers finish sooner); returns their version ids."""
+    from mlops.services.backtesting import weekly_backtest_versions
+
+    version_ids = [version.pk for version in weekly_backtest_versions()]
+    for version_id in version_ids:
+        backtest_version.delay(version_id)
+    return version_ids
+
+
+@app.task(
+    name="mlops.tasks.backtest_version",
+    acks_late=True,
+    soft_time_limit=BACKTEST_SOFT_TIME_LIMIT,
+    time_limit=BACKTEST_TIME_LIMIT,
+)
+def backtest_version(version_id: int) -> dict:
+    """Walk version `version_id` forward over the last 90 days, store the windows, and warn
+    when its latest week degraded; returns the window count and any alert id."""
+    from mlops.models import ModelVersion
+    from mlops.services import check_backtest_degradation, run_continuous_backtest
+
+    version = ModelVersion.objects.filter(pk=version_id).first()
+    if version is None:
+        return {"version": version_id, "windows": 0, "skipped": "version no longer exists"}
+    rows = run_continuous_backtest(version=version)
+    alert = check_backtest_degradation(version=version)
+    return {
+        "version": version_id,
+        "windows": len(rows),
+        "degradation_alert": alert.pk if alert else None,
     }

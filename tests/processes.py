@@ -50,9 +50,12 @@ def free_port() -> int:
 
 
 def purge_queue() -> None:
+    """Drop queued messages and those a killed worker left unacknowledged (kombu's redis keys)."""
     import redis
 
-    redis.Redis.from_url(settings.REDIS_URL).delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+    redis.Redis.from_url(settings.REDIS_URL).delete(
+        settings.CELERY_TASK_DEFAULT_QUEUE, "unacked", "unacked_index", "unacked_mutex"
+    )
 
 
 class ManagedProcess:

@@ -142,3 +142,11 @@ def test_run_job_command_queues_for_the_named_tenant(tenant, capsys):
     assert "Queued daily_backtest for globex" in capsys.readouterr().out
     assert [m["headers"]["_schema_name"] for m in _queued_messages()] == ["globex"]
     purge_queue()
+
+
+def test_default_jobs_carry_the_schema_as_json_headers_beat_can_read(tenant):
+    from django_celery_beat.schedulers import ModelEntry
+
+    for task in tenant_schedules(tenant=tenant):
+        entry = ModelEntry(task)
+        assert entry.options["headers"]["_schema_name"] == "acme"
