@@ -237,3 +237,60 @@ def served_by(*, store: Store, product: Product, date: dt.date) -> dict[str, Any
         "transition": _transition_data(role_move),
         "champion_transition": _transition_data(champion_move),
     }
+
+
+# -- backtests ----------------------------------------------------------------------------------
+
+TREND_FIELDS = (
+    "window_start",
+    "window_end",
+    "mae",
+    "mape",
+    "wape",
+    "bias",
+    "stockout_miss_rate",
+    "overstock_rate",
+    "interval_coverage",
+    "coverage",
+    "n_points",
+    "n_missing",
+)
+
+
+def get_backtest_trend(
+    *, version: ModelVersion, days: int = 90, kind: str = BacktestResult.Kind.WALK_FORWARD
+) -> list[dict[str, Any]]:
+    """The version's backtest results of `kind` whose windows start within the `days` up to its
+    latest one, oldest first: one dict per window with its dates, metrics and point counts (the
+    series behind the backtest charts and GET /models/backtest/{version})."""
+    rows = BacktestResult.objects.filter(model_version=version, kind=kind)
+    latest = rows.order_by("-window_end").values_list("window_end", flat=True).first()
+    if latest is None:
+        return []
+    return list(
+        rows.filter(window_start__gt=latest - dt.timedelta(days=days))
+        .order_by("window_start", "window_end")
+        .values(*TREND_FIELDS)
+    )
+
+
+def t_minus_1_results(
+    *,
+    version: ModelVersion,
+    after: dt.date | None = None,
+    until: dt.date | None = None,
+    days: int | None = None,
+) -> list[BacktestResult]:
+    """The version's daily T-1 results, oldest first: days after `after`, up to `until`, and
+    within the `days` that end on `until` (or on its latest result)."""
+    rows = BacktestResult.objects.filter(model_version=version, kind=BacktestResult.Kind.T_MINUS_1)
+    if after is not None:
+        rows = rows.filter(window_end__gt=after)
+    if until is not None:
+        rows = rows.filter(window_end__lte=until)
+    if days is not None:
+        end = until or rows.order_by("-window_end").values_list("window_end", flat=True).first()
+        if end is None:
+            return []
+        rows = rows.filter(window_end__gt=end - dt.timedelta(days=days))
+    return list(rows.order_by("window_end"))
