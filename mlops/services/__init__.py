@@ -1,6 +1,12 @@
 """Writes of the model registry and arena; the spec's service names, re-exported in one place."""
 
 from mlops.selectors import get_challenger_model, get_champion_model
+from mlops.services.backtesting import (
+    backtest_yesterday,
+    check_backtest_degradation,
+    run_continuous_backtest,
+)
+from mlops.services.drift import DriftResult, detect_drift, detect_drift_for_champions
 from mlops.services.forecasting import ForecastRunSummary, forecast_next_days
 from mlops.services.lifecycle import (
     ChampionChanged,
@@ -34,13 +40,18 @@ from mlops.services.routing import (
 
 __all__ = [
     "ChampionChanged",
+    "DriftResult",
     "ForecastRunSummary",
     "NothingToRollBack",
     "PromotionDecision",
     "RoutingDecision",
     "archive_version",
+    "backtest_yesterday",
+    "check_backtest_degradation",
     "configure_routing",
     "decide_promotion",
+    "detect_drift",
+    "detect_drift_for_champions",
     "evaluate_for_promotion",
     "forecast_next_days",
     "get_challenger_model",
@@ -55,6 +66,7 @@ __all__ = [
     "reject_model_version",
     "register_model_version",
     "retrain_forecast_model",
+    "run_continuous_backtest",
     "rollback_champion",
     "select_model_for_request",
     "start_shadow",

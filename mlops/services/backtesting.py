@@ -1,0 +1,437 @@
+"""Continuous backtests: the weekly 90-day walk-forward of a version's recipe, and the daily T-1
+comparison of stored forecasts with the sales that came in."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.db import connection, transaction
+
+from forecasting import metrics
+from forecasting.backtesting import WindowResult, walk_forward, weekly_cutoffs
+from forecasting.models import Forecast, Product, Sale, Store
+from forecasting.selectors import load_sales_panel
+from mlops.models import GLOBAL_SEGMENT, BacktestResult, ModelVersion, ShadowPrediction
+from mlops.services.data import latest_sales_day
+from mlops.services.promotion import Recipe
+
+logger = logging.getLogger(__name__)
+
+Kind = BacktestResult.Kind
+Status = ModelVersion.Status
+
+METRIC_FIELDS = (
+    "mae",
+    "mape",
+    "wape",
+    "bias",
+    "stockout_miss_rate",
+    "overstock_rate",
+    "coverage",
+    "interval_coverage",
+    "n_points",
+    "n_missing",
+)
+# Versions whose forecasts are scored every day: the one serving and those waiting beside it.
+T_MINUS_1_STATUSES = (Status.CHAMPION, Status.CHALLENGER, Status.SHADOW)
+# Versions the weekly walk-forward covers.
+WEEKLY_BACKTEST_STATUSES = (Status.CHAMPION, Status.CHALLENGER)
+# A window whose training history is shorter than this is skipped (nothing sensible to fit).
+MIN_TRAINING_DAYS = 14
+# backtest_degradation: the latest weekly window's MAE against the week before it.
+DEGRADATION_PCT = 10.0
+
+
+def _tenant_overstock_tolerance() -> float:
+    tenant = getattr(connection, "tenant", None)
+    return float(getattr(tenant, "overstock_tolerance", metrics.DEFAULT_OVERSTOCK_TOLERANCE))
+
+
+def _department_of(segment: str) -> str | None:
+    return None if segment == GLOBAL_SEGMENT else segment.split(":", 1)[1]
+
+
+def _json_number(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _result_fields(values: dict[str, Any]) -> dict[str, Any]:
+    fields = {name: _json_number(values.get(name)) for name in METRIC_FIELDS}
+    fields["n_points"] = int(fields["n_points"] or 0)
+    fields["n_missing"] = int(fields["n_missing"] or 0)
+    return fields
+
+
+def _department_json(breakdown: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {
+        str(department): {name: _json_number(value) for name, value in values.items()}
+        for department, values in sorted(breakdown.items())
+    }
+
+
+@transaction.atomic
+def store_backtest_results(
+    *, version: ModelVersion, kind: str, rows: list[dict[str, Any]]
+) -> list[BacktestResult]:
+    """Upsert one result per window (window_start, window_end, metric fields,
+    department_metrics) on (version, kind, window); a re-run replaces, never duplicates.
+    Returns the stored rows, oldest window first."""
+    if not rows:
+        return []
+    objects = [BacktestResult(model_version=version, kind=kind, **row) for row in rows]
+    BacktestResult.objects.bulk_create(
+        objects,
+        update_conflicts=True,
+        unique_fields=["model_version", "kind", "window_start", "window_end"],
+        update_fields=[*METRIC_FIELDS, "department_metrics", "created_at"],
+    )
+    return list(
+        BacktestResult.objects.filter(
+            model_version=version,
+            kind=kind,
+            window_start__in=[row["window_start"] for row in rows],
+        ).order_by("window_start", "window_end")
+    )
+
+
+# -- weekly walk-forward -------------------------------------------------------------------------
+
+
+def walk_forward_windows(
+    *, version: ModelVersion, days: int = 90, window: int = 7, end: dt.date | None = None
+) -> list[WindowResult]:
+    """The version's recipe walked forward over the weekly windows covering the `days` up to
+    `end` (default: the latest sales day): at each cutoff it is refit on its training window of
+    sales strictly before the cutoff and forecasts the next `window` days of its segment's
+    series. Windows with less than two weeks of history before the cutoff are left out.
+    Raises ValueError when there are no sales."""
+    end = end or latest_sales_day()
+    if end is None:
+        raise ValueError("There are no sales to backtest on.")
+    recipe = Recipe.of(version)
+    cutoffs = weekly_cutoffs(end, days=days, window=window)
+    department = _department_of(recipe.segment)
+    panel = load_sales_panel(
+        start=cutoffs[0] - dt.timedelta(days=recipe.window_days),
+        end=end,
+        departments=None if department is None else [department],
+    )
+    panel = panel.select(recipe.series_mask(panel)) if panel.n_series else panel
+    if panel.n_series == 0:
+        return []
+    tolerance = _tenant_overstock_tolerance()
+    results = []
+    for cutoff in cutoffs:
+        # Each window sees exactly what the version would have been trained on at the cutoff:
+        # its training window of days before it (the engine never reads past the cutoff).
+        history_start = pd.Timestamp(cutoff) - pd.Timedelta(days=recipe.window_days)
+        last_target = pd.Timestamp(cutoff) + pd.Timedelta(days=window - 1)
+        windowed = panel.window(history_start, last_target)
+        history = windowed.until(cutoff) if windowed.n_days else windowed
+        if history.n_days < MIN_TRAINING_DAYS or np.isnan(history.quantity).all():
+            continue
+        (result,) = walk_forward(
+            algorithm=recipe.algorithm,
+            hyperparameters=recipe.hyperparameters,
+            panel=windowed,
+            cutoffs=[cutoff],
+            horizon=window,
+            overstock_tolerance=tolerance,
+        )
+        results.append(result)
+    return results
+
+
+def run_continuous_backtest(
+    *, version: ModelVersion, days: int = 90, window: int = 7, end: dt.date | None = None
+) -> list[BacktestResult]:
+    """Walk the version's recipe forward over the 13 weekly windows of the last 90 days (see
+    `walk_forward_windows`) and store one walk_forward result per window with its
+    per-department breakdown, replacing an earlier run's windows that overlap these. Returns
+    the stored rows, oldest first. Raises ValueError when there are no sales."""
+    windows = walk_forward_windows(version=version, days=days, window=window, end=end)
+    rows = [
+        {
+            "window_start": result.start,
+            "window_end": result.end,
+            "department_metrics": _department_json(result.department_metrics),
+            **_result_fields(result.metrics),
+        }
+        for result in windows
+    ]
+    with transaction.atomic():
+        if rows:
+            # A run anchored on another day leaves windows that straddle these; they would
+            # count the same days twice in the trend.
+            BacktestResult.objects.filter(
+                model_version=version,
+                kind=Kind.WALK_FORWARD,
+                window_end__gte=rows[0]["window_start"],
+                window_start__lte=rows[-1]["window_end"],
+            ).exclude(
+                window_start__in=[row["window_start"] for row in rows],
+            ).delete()
+        stored = store_backtest_results(version=version, kind=Kind.WALK_FORWARD, rows=rows)
+    logger.info(
+        "Walk-forward of %s %s [%s]: %d windows",
+        version.name,
+        version.version,
+        version.segment,
+        len(stored),
+    )
+    return stored
+
+
+def check_backtest_degradation(*, version: ModelVersion):
+    """Raise a `backtest_degradation` warning when the version's latest weekly walk-forward
+    window has an MAE more than 10% above the window before it; returns the alert or None."""
+    from alerts.models import MLAlert
+    from alerts.services import raise_alert
+
+    latest, previous = (
+        list(
+            BacktestResult.objects.filter(
+                model_version=version, kind=Kind.WALK_FORWARD, mae__isnull=False
+            ).order_by("-window_end")[:2]
+        )
+        + [None, None]
+    )[:2]
+    if latest is None or previous is None or not previous.mae:
+        return None
+    change_pct = (latest.mae / previous.mae - 1.0) * 100.0
+    if change_pct <= DEGRADATION_PCT:
+        return None
+    where = (
+        version.name if version.segment == GLOBAL_SEGMENT else f"{version.name} [{version.segment}]"
+    )
+    return raise_alert(
+        alert_type=MLAlert.AlertType.BACKTEST_DEGRADATION,
+        severity=MLAlert.Severity.WARNING,
+        title=f"Backtest degradation: {where} {version.version} MAE {change_pct:+.1f}% week on week",
+        message=(
+            f"In the weekly walk-forward of {where} {version.version} ({version.status}), the "
+            f"week {latest.window_start}..{latest.window_end} has MAE {latest.mae:.3f}, "
+            f"{change_pct:.1f}% above the week before ({previous.mae:.3f}); the alert fires "
+            f"above {DEGRADATION_PCT:.0f}%. Investigate the data of that week or the model."
+        ),
+        metadata={
+            "version": version.version,
+            "status": version.status,
+            "window_start": latest.window_start.isoformat(),
+            "window_end": latest.window_end.isoformat(),
+            "mae": latest.mae,
+            "previous_mae": previous.mae,
+            "change_pct": round(change_pct, 2),
+            "threshold_pct": DEGRADATION_PCT,
+        },
+        dedup_key=f"backtest_degradation:modelversion:{version.pk}",
+        model_version=version,
+    )
+
+
+def weekly_backtest_versions() -> list[ModelVersion]:
+    """Every champion and challenger, the versions the weekly walk-forward covers."""
+    return list(
+        ModelVersion.objects.filter(status__in=WEEKLY_BACKTEST_STATUSES).order_by(
+            "name", "segment", "-version_number"
+        )
+    )
+
+
+# -- daily T-1 -----------------------------------------------------------------------------------
+
+
+def _latest_forecasts(*, day: dt.date, version_ids: list[int]) -> pd.DataFrame:
+    """Each version's forecasts for `day` from its latest run made on or before it (made on
+    `day` itself means made that morning from the sales before it: one day ahead)."""
+    forecast = Forecast._meta.db_table
+    product = Product._meta.db_table
+    sql = f"""
+        WITH latest AS (
+            SELECT model_version_id, MAX(made_on) AS made_on
+            FROM {forecast}
+            WHERE target_date = %(day)s AND made_on <= %(day)s
+              AND model_version_id = ANY(%(versions)s)
+            GROUP BY model_version_id
+        )
+        SELECT f.model_version_id, f.store_id, f.product_id, p.department, f.made_on,
+               f.value, f.lower, f.upper
+        FROM {forecast} f
+        JOIN latest l ON l.model_version_id = f.model_version_id AND l.made_on = f.made_on
+        JOIN {product} p ON p.id = f.product_id
+        WHERE f.target_date = %(day)s
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"day": day, "versions": version_ids})
+        rows = cursor.fetchall()
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "version_id",
+            "store_id",
+            "product_id",
+            "department",
+            "made_on",
+            "value",
+            "lower",
+            "upper",
+        ],
+    )
+
+
+def _actuals(*, day: dt.date, forecasts: pd.DataFrame) -> tuple[np.ndarray, list[int]]:
+    """The actual of each forecast row: the sale, 0 when its store reported other sales that
+    day, NaN when the store sent nothing (unknown, not zero). Also the stores that did not
+    report."""
+    sales = pd.DataFrame(
+        list(Sale.objects.filter(date=day).values_list("store_id", "product_id", "quantity")),
+        columns=["store_id", "product_id", "quantity"],
+    )
+    reported = set(sales["store_id"].unique().tolist())
+    known = forecasts[["store_id", "product_id"]].merge(
+        sales, on=["store_id", "product_id"], how="left"
+    )
+    actual = known["quantity"].to_numpy(dtype=np.float64, na_value=np.nan)
+    store_reported = forecasts["store_id"].isin(reported).to_numpy()
+    actual = np.where(np.isnan(actual) & store_reported, 0.0, actual)
+    actual[~store_reported] = np.nan
+    silent = sorted(set(forecasts["store_id"].unique().tolist()) - reported)
+    return actual, silent
+
+
+def _active_series(*, day: dt.date, department: str | None) -> pd.DataFrame:
+    """Series that sold anything in the 28 days before `day` (those a model should forecast)."""
+    sales = Sale.objects.filter(
+        date__gte=day - dt.timedelta(days=metrics.ACTIVE_SERIES_DAYS),
+        date__lt=day,
+        quantity__gt=0,
+    )
+    if department is not None:
+        sales = sales.filter(product__department=department)
+    return pd.DataFrame(
+        list(sales.values_list("store_id", "product_id", "product__department").distinct()),
+        columns=["store_id", "product_id", "department"],
+    )
+
+
+def _series_coverage(*, points: pd.DataFrame, active: pd.DataFrame) -> float | None:
+    """Share of the active series that have a forecast among `points`."""
+    forecast_keys = pd.MultiIndex.from_frame(points[["store_id", "product_id"]])
+    active_keys = pd.MultiIndex.from_frame(active[["store_id", "product_id"]])
+    return metrics.coverage(
+        active=np.ones(len(active_keys), dtype=bool), forecasted=active_keys.isin(forecast_keys)
+    )
+
+
+def _score_day(
+    *, points: pd.DataFrame, active: pd.DataFrame, tolerance: float
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Metrics of one version's points of one day, overall and per department."""
+
+    def score(frame: pd.DataFrame, active_here: pd.DataFrame) -> dict[str, Any]:
+        values = metrics.compute_all(
+            frame["actual"].to_numpy(),
+            frame["value"].to_numpy(dtype=np.float64),
+            lower=frame["lower"].to_numpy(dtype=np.float64),
+            upper=frame["upper"].to_numpy(dtype=np.float64),
+            overstock_tolerance=tolerance,
+        )
+        values["coverage"] = _series_coverage(points=frame, active=active_here)
+        return values
+
+    breakdown = {
+        str(department): score(group, active[active["department"] == department])
+        for department, group in points.groupby("department")
+    }
+    return score(points, active), breakdown
+
+
+def _fill_shadow_actuals(*, day: dt.date) -> int:
+    """Write the actual into every shadow prediction for `day` whose store reported (0 for a
+    product it did not sell); one UPDATE ... FROM. Returns the rows updated."""
+    shadow = ShadowPrediction._meta.db_table
+    sale = Sale._meta.db_table
+    sql = f"""
+        UPDATE {shadow} AS sp
+        SET actual = src.actual
+        FROM (
+            SELECT sp2.id, COALESCE(s.quantity, 0)::double precision AS actual
+            FROM {shadow} sp2
+            JOIN (SELECT DISTINCT store_id FROM {sale} WHERE date = %(day)s) reported
+              ON reported.store_id = sp2.store_id
+            LEFT JOIN {sale} s
+              ON s.store_id = sp2.store_id AND s.product_id = sp2.product_id
+             AND s.date = sp2.target_date
+            WHERE sp2.target_date = %(day)s
+        ) AS src
+        WHERE sp.id = src.id AND sp.actual IS DISTINCT FROM src.actual
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"day": day})
+        return cursor.rowcount
+
+
+def backtest_yesterday(*, day: dt.date) -> list[BacktestResult]:
+    """Score the forecasts stored for `day` (each version's latest run made on or before it)
+    against the day's sales, for the champion and every challenger and shadow version, as
+    t_minus_1 results (window_start = window_end = day; a re-run replaces them), and fill in
+    the actual of the day's shadow predictions. A store that sent no sales that day leaves its
+    points unknown (counted in n_missing, never scored as zero). Returns the stored rows."""
+    versions = {
+        version.pk: version
+        for version in ModelVersion.objects.filter(status__in=T_MINUS_1_STATUSES)
+    }
+    stored: list[BacktestResult] = []
+    with transaction.atomic():
+        updated = _fill_shadow_actuals(day=day)
+        forecasts = _latest_forecasts(day=day, version_ids=list(versions)) if versions else None
+        if forecasts is None or forecasts.empty:
+            logger.info("T-1 backtest of %s: no forecasts for that day", day)
+            return []
+        forecasts["actual"], silent = _actuals(day=day, forecasts=forecasts)
+        if silent:
+            codes = dict(Store.objects.filter(pk__in=silent).values_list("pk", "code"))
+            logger.warning(
+                "T-1 backtest of %s: %d store(s) sent no sales that day (%s); their forecasts "
+                "are counted as missing, not scored",
+                day,
+                len(silent),
+                ", ".join(str(codes.get(pk, pk)) for pk in silent[:20]),
+            )
+        tolerance = _tenant_overstock_tolerance()
+        active_cache: dict[str | None, pd.DataFrame] = {}
+        for version_id, points in forecasts.groupby("version_id", sort=True):
+            version = versions[int(version_id)]
+            department = _department_of(version.segment)
+            if department not in active_cache:
+                active_cache[department] = _active_series(day=day, department=department)
+            overall, breakdown = _score_day(
+                points=points, active=active_cache[department], tolerance=tolerance
+            )
+            stored += store_backtest_results(
+                version=version,
+                kind=Kind.T_MINUS_1,
+                rows=[
+                    {
+                        "window_start": day,
+                        "window_end": day,
+                        "department_metrics": _department_json(breakdown),
+                        **_result_fields(overall),
+                    }
+                ],
+            )
+    logger.info(
+        "T-1 backtest of %s: %d version(s) scored, %d shadow prediction(s) given actuals",
+        day,
+        len(stored),
+        updated,
+    )
+    return stored

@@ -1,0 +1,418 @@
+"""Drift detection: the champion's daily T-1 error against its error when it was promoted.
+
+Two rules, either one is drift:
+
+- Threshold rule (the specification's): the point-weighted mean MAE of the champion's T-1
+  results over the last 7 days is worse than its baseline MAE (its walk-forward MAE when it was
+  judged for promotion) by more than the tenant's `drift_threshold_pct` (default 15%). It needs
+  at least 4 of those 7 days.
+- Sequential rule: a one-sided CUSUM over the daily log-ratio
+  x_t = log(e_t / e_base), where e = sum|actual - forecast| / sum(forecast) is the error per
+  unit of forecast volume (the daily MAE ratio to baseline with the baseline rescaled to the
+  day's forecast volume, so that weekday and seasonal volume swings cancel while an
+  unforeseen level shift does not), computed from each day's wape and bias as
+  wape / (100 + bias). S_t = max(0, S_{t-1} + min(x_t, h) - k), drift when S > h, with
+  k = log(1.05) (a lasting rise of 10% is what the rule is tuned to catch; smaller steady
+  offsets, such as the gap between the one-day-ahead error and the seven-day walk-forward
+  baseline, drain away instead of accumulating) and h = max(0.10, 4 sigma), where sigma is the
+  day-to-day noise of x, estimated robustly from the champion's own days
+  (1.4826 * MAD of first differences / sqrt 2, insensitive to a level step). Capping each day's
+  contribution at h means one noisy day can never raise the alarm; two to three days of a
+  10-15% rise do. The rule runs from the first day after the champion's training data
+  (out-of-sample days only), over at most the last 90 days, once 7 such days exist.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from django.db import connection, transaction
+
+from mlops.models import (
+    GLOBAL_SEGMENT,
+    BacktestResult,
+    ModelRetrainingLog,
+    ModelVersion,
+    Trigger,
+)
+from mlops.selectors import baseline_mae, get_champion_model, t_minus_1_results
+
+logger = logging.getLogger(__name__)
+
+Status = ModelVersion.Status
+
+DEFAULT_THRESHOLD_PCT = 15.0
+RECENT_DAYS = 7
+MIN_RECENT_DAYS = 4
+LOOKBACK_DAYS = 90
+CUSUM_ALLOWANCE = math.log(1.05)
+CUSUM_MIN_THRESHOLD = 0.10
+CUSUM_SIGMAS = 4.0
+MIN_SEQUENTIAL_DAYS = 7
+# A normal distribution's standard deviation is 1.4826 times its median absolute deviation.
+MAD_TO_SIGMA = 1.4826
+AWAITING_DECISION = (Status.CANDIDATE, Status.SHADOW, Status.CHALLENGER)
+PENDING_RETRAIN = (ModelRetrainingLog.Status.QUEUED, ModelRetrainingLog.Status.RUNNING)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The champion's error when it was promoted: MAE and error per unit of forecast volume."""
+
+    mae: float | None
+    scaled_error: float | None
+    source: str
+
+
+@dataclass(frozen=True)
+class Cusum:
+    """The sequential rule's state on the last day."""
+
+    statistic: float
+    threshold: float
+    sigma: float
+    days: int
+
+    @property
+    def drifting(self) -> bool:
+        return self.statistic > self.threshold
+
+
+@dataclass
+class DriftResult:
+    """What one drift check found and did."""
+
+    name: str
+    segment: str
+    status: str  # drift / ok / no_champion / no_baseline / insufficient_data
+    as_of: dt.date | None = None
+    champion_id: int | None = None
+    champion_version: str | None = None
+    baseline_mae: float | None = None
+    baseline_source: str | None = None
+    recent_mae: float | None = None
+    recent_days: int = 0
+    drift_pct: float | None = None
+    threshold_pct: float = DEFAULT_THRESHOLD_PCT
+    threshold_rule: bool = False
+    cusum: float | None = None
+    cusum_threshold: float | None = None
+    cusum_sigma: float | None = None
+    sequential_rule: bool = False
+    rules: list[str] = field(default_factory=list)
+    alert_id: int | None = None
+    retrain_log_id: int | None = None
+    retrain_queued: bool = False
+    retrain_skipped_reason: str = ""
+
+    @property
+    def drifting(self) -> bool:
+        return self.status == "drift"
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["as_of"] = self.as_of.isoformat() if self.as_of else None
+        return data
+
+
+def scaled_error(*, wape: float | None, bias: float | None) -> float | None:
+    """sum|y - f| / sum f from wape (sum|y - f| / sum y, %) and bias (sum(f - y) / sum y, %)."""
+    if wape is None or bias is None or 100.0 + bias <= 0:
+        return None
+    return wape / (100.0 + bias)
+
+
+def champion_baseline(champion: ModelVersion) -> Baseline:
+    """The champion's walk-forward error when it was judged for promotion (its side of the
+    last evaluation, else its training metrics), else the mean of its weekly walk-forward
+    windows stored by the time it was promoted."""
+    evaluated = (champion.last_evaluation or {}).get("candidate_metrics") or {}
+    mae = baseline_mae(champion)
+    if mae:
+        source = "last_evaluation" if evaluated.get("mae") else "training_metrics"
+        numbers = evaluated if evaluated.get("mae") else (champion.metrics or {})
+        return Baseline(
+            mae=float(mae),
+            scaled_error=scaled_error(wape=numbers.get("wape"), bias=numbers.get("bias")),
+            source=source,
+        )
+    windows = BacktestResult.objects.filter(
+        model_version=champion,
+        kind=BacktestResult.Kind.WALK_FORWARD,
+        mae__isnull=False,
+        n_points__gt=0,
+    )
+    if champion.promoted_at is not None:
+        windows = windows.filter(created_at__lte=champion.promoted_at)
+    rows = list(windows.only("mae", "wape", "bias", "n_points"))
+    points = sum(row.n_points for row in rows)
+    if not points:
+        return Baseline(mae=None, scaled_error=None, source="none")
+    scaled = [
+        (scaled_error(wape=row.wape, bias=row.bias), row.n_points)
+        for row in rows
+        if scaled_error(wape=row.wape, bias=row.bias) is not None
+    ]
+    return Baseline(
+        mae=sum(row.mae * row.n_points for row in rows) / points,
+        scaled_error=(
+            sum(value * n for value, n in scaled) / sum(n for _, n in scaled) if scaled else None
+        ),
+        source="walk_forward",
+    )
+
+
+def daily_log_ratios(rows: list[BacktestResult], baseline: Baseline) -> list[float]:
+    """x_t of the sequential rule for each T-1 day (days without the numbers are left out):
+    against the scaled baseline when known, else the plain MAE ratio."""
+    ratios = []
+    for row in rows:
+        if baseline.scaled_error:
+            value = scaled_error(wape=row.wape, bias=row.bias)
+            if value:
+                ratios.append(math.log(value / baseline.scaled_error))
+        elif baseline.mae and row.mae:
+            ratios.append(math.log(row.mae / baseline.mae))
+    return ratios
+
+
+def sequential_statistic(log_ratios: list[float]) -> Cusum | None:
+    """The one-sided CUSUM of the daily log-ratios (oldest first) and its threshold; None with
+    fewer than MIN_SEQUENTIAL_DAYS days."""
+    if len(log_ratios) < MIN_SEQUENTIAL_DAYS:
+        return None
+    values = np.asarray(log_ratios, dtype=np.float64)
+    steps = np.diff(values)
+    sigma = float(MAD_TO_SIGMA * np.median(np.abs(steps - np.median(steps))) / math.sqrt(2.0))
+    threshold = max(CUSUM_MIN_THRESHOLD, CUSUM_SIGMAS * sigma)
+    statistic = 0.0
+    for value in values:
+        statistic = max(0.0, statistic + min(value, threshold) - CUSUM_ALLOWANCE)
+    return Cusum(statistic=statistic, threshold=threshold, sigma=sigma, days=len(values))
+
+
+def _tenant_threshold_pct() -> float:
+    tenant = getattr(connection, "tenant", None)
+    return float(getattr(tenant, "drift_threshold_pct", DEFAULT_THRESHOLD_PCT))
+
+
+def _where(name: str, segment: str) -> str:
+    return name if segment == GLOBAL_SEGMENT else f"{name} [{segment}]"
+
+
+def detect_drift(
+    *, name: str = "demand_forecast", segment: str = GLOBAL_SEGMENT, as_of: dt.date | None = None
+) -> DriftResult:
+    """Compare the champion's T-1 error up to `as_of` (default: its latest T-1 day) with its
+    baseline under the threshold and sequential rules. On drift, raise one critical
+    `drift_detected` alert (one open alert per name/segment/champion; a repeat for the same day
+    changes nothing) and queue an emergency retrain (trigger drift_detected), unless one is
+    queued or running or its challenger still waits for a person. Returns what it found."""
+    result = DriftResult(name=name, segment=segment, status="ok")
+    result.threshold_pct = _tenant_threshold_pct()
+    champion = get_champion_model(name=name, segment=segment)
+    if champion is None:
+        result.status = "no_champion"
+        return result
+    result.champion_id, result.champion_version = champion.pk, champion.version
+
+    rows = t_minus_1_results(
+        version=champion, after=champion.training_end, until=as_of, days=LOOKBACK_DAYS
+    )
+    rows = [row for row in rows if row.n_points > 0]
+    if not rows:
+        result.as_of = as_of
+        result.status = "insufficient_data"
+        return result
+    result.as_of = as_of = as_of or rows[-1].window_end
+
+    baseline = champion_baseline(champion)
+    result.baseline_mae, result.baseline_source = baseline.mae, baseline.source
+    if not baseline.mae:
+        result.status = "no_baseline"
+        return result
+
+    recent = [
+        row
+        for row in rows
+        if row.window_end > as_of - dt.timedelta(days=RECENT_DAYS) and row.mae is not None
+    ]
+    result.recent_days = len(recent)
+    if recent:
+        points = sum(row.n_points for row in recent)
+        result.recent_mae = sum(row.mae * row.n_points for row in recent) / points
+        result.drift_pct = (result.recent_mae / baseline.mae - 1.0) * 100.0
+    result.threshold_rule = bool(
+        result.recent_days >= MIN_RECENT_DAYS and result.drift_pct > result.threshold_pct
+    )
+
+    cusum = sequential_statistic(daily_log_ratios(rows, baseline))
+    if cusum is not None:
+        result.cusum, result.cusum_threshold = cusum.statistic, cusum.threshold
+        result.cusum_sigma = cusum.sigma
+        result.sequential_rule = cusum.drifting
+
+    result.rules = [
+        rule
+        for rule, fired in (("threshold", result.threshold_rule), ("cusum", result.sequential_rule))
+        if fired
+    ]
+    if not result.rules:
+        if result.recent_days < MIN_RECENT_DAYS and cusum is None:
+            result.status = "insufficient_data"
+        return result
+    result.status = "drift"
+    _act_on_drift(result=result, champion=champion)
+    return result
+
+
+@transaction.atomic
+def _act_on_drift(*, result: DriftResult, champion: ModelVersion) -> None:
+    """Raise (or keep) the drift alert and queue the emergency retrain, filling in `result`."""
+    from alerts.models import MLAlert
+    from alerts.selectors import OPEN_STATUSES
+    from alerts.services import raise_alert
+    from mlops.services.retraining import queue_retrain
+
+    key = f"drift_detected:{result.name}:{result.segment}:{champion.pk}"
+    open_alert = (
+        MLAlert.objects.select_for_update().filter(dedup_key=key, status__in=OPEN_STATUSES).first()
+    )
+    if open_alert is not None and open_alert.metadata.get("as_of") == result.as_of.isoformat():
+        # The same day checked again (a re-run job): nothing new to say or to do.
+        result.alert_id = open_alert.pk
+        result.retrain_log_id = open_alert.metadata.get("retrain_log_id")
+        result.retrain_skipped_reason = "already checked for this day"
+        return
+
+    waiting = (
+        ModelVersion.objects.filter(
+            name=result.name,
+            segment=result.segment,
+            trigger=Trigger.DRIFT_DETECTED,
+            status__in=AWAITING_DECISION,
+        )
+        .order_by("-version_number")
+        .first()
+    )
+    pending = (
+        ModelRetrainingLog.objects.filter(
+            name=result.name,
+            segment=result.segment,
+            trigger=Trigger.DRIFT_DETECTED,
+            status__in=PENDING_RETRAIN,
+        )
+        .order_by("-created_at")
+        .first()
+    )
+    numbers = {
+        "baseline_mae": _rounded(result.baseline_mae),
+        "recent_mae": _rounded(result.recent_mae),
+        "drift_pct": _rounded(result.drift_pct, 2),
+        "threshold_pct": result.threshold_pct,
+        "champion_version": champion.version,
+        "champion_id": champion.pk,
+        "rules": ", ".join(result.rules),
+        "cusum": _rounded(result.cusum),
+        "cusum_threshold": _rounded(result.cusum_threshold),
+        "as_of": result.as_of.isoformat(),
+        "recent_days": result.recent_days,
+    }
+    if waiting is not None:
+        result.retrain_skipped_reason = (
+            f"{waiting.version} from an earlier drift retrain still waits for a decision"
+        )
+    elif pending is not None:
+        result.retrain_log_id = pending.pk
+        result.retrain_skipped_reason = f"retrain #{pending.pk} is already {pending.status}"
+    else:
+        log = queue_retrain(
+            trigger=Trigger.DRIFT_DETECTED,
+            name=result.name,
+            segment=result.segment,
+            trigger_metadata=numbers,
+        )
+        result.retrain_log_id = log.pk
+        # queue_retrain hands back a retrain of another trigger already pending instead.
+        result.retrain_queued = log.trigger == Trigger.DRIFT_DETECTED
+        if not result.retrain_queued:
+            result.retrain_skipped_reason = (
+                f"{log.get_trigger_display().lower()} retrain #{log.pk} is already {log.status}"
+            )
+
+    where = _where(result.name, result.segment)
+    change = f"{result.drift_pct:+.1f}%" if result.drift_pct is not None else "n/a"
+    why = {
+        "threshold": (
+            f"its MAE over the last {result.recent_days} day(s) is {result.recent_mae:.3f} "
+            f"against a baseline of {result.baseline_mae:.3f} ({change}, over the "
+            f"{result.threshold_pct:g}% threshold)"
+        ),
+        "cusum": (
+            f"its daily error has stayed above its baseline long enough for the sequential "
+            f"test to fire (CUSUM {result.cusum:.3f} > {result.cusum_threshold:.3f}; 7-day MAE "
+            f"{change})"
+            if result.cusum is not None
+            else ""
+        ),
+    }
+    if result.retrain_queued:
+        next_step = (
+            f"An emergency retrain (#{result.retrain_log_id}) was queued; its result will wait "
+            "as challenger for a person to review and promote."
+        )
+    else:
+        next_step = f"No new retrain was queued: {result.retrain_skipped_reason}."
+    if waiting is not None:
+        next_step += f" Approving this alert promotes {waiting.version}."
+    alert = raise_alert(
+        alert_type=MLAlert.AlertType.DRIFT_DETECTED,
+        severity=MLAlert.Severity.CRITICAL,
+        title=f"Model drift detected — {where} {champion.version}: MAE {change}",
+        message=(
+            f"Champion {champion.version} of {where} has degraded as of {result.as_of}: "
+            + "; ".join(why[rule] for rule in result.rules)
+            + f". {next_step}"
+        ),
+        metadata={
+            **numbers,
+            "retrain_log_id": result.retrain_log_id,
+            "retrain_queued": result.retrain_queued,
+            **(
+                {"challenger_version": waiting.version, "new_version": waiting.version}
+                if waiting is not None
+                else {}
+            ),
+        },
+        dedup_key=key,
+        model_version=waiting,
+    )
+    result.alert_id = alert.pk
+    logger.warning(
+        "Drift of %s %s as of %s (%s): MAE %s, retrain %s",
+        where,
+        champion.version,
+        result.as_of,
+        ", ".join(result.rules),
+        change,
+        result.retrain_log_id,
+    )
+
+
+def _rounded(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def detect_drift_for_champions(*, as_of: dt.date | None = None) -> list[DriftResult]:
+    """`detect_drift` for every name/segment that has a champion."""
+    groups = (
+        ModelVersion.objects.filter(status=Status.CHAMPION)
+        .values_list("name", "segment")
+        .order_by("name", "segment")
+    )
+    return [detect_drift(name=name, segment=segment, as_of=as_of) for name, segment in groups]
