@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,8 @@ from mlops.models import ModelVersion, ShadowPrediction
 from mlops.services.data import FORECAST_HISTORY_DAYS, load_panel
 from mlops.services.registry import load_model
 from mlops.services.routing import ACTIVE_STATUSES, RoutingTable, covers
+
+logger = logging.getLogger(__name__)
 
 FORECAST_COLUMNS = (
     "model_version_id",
@@ -60,6 +63,7 @@ class ForecastRunSummary:
     shadow_rows: int = 0
     unrouted_series: int = 0
     versions: list[dict[str, Any]] = field(default_factory=list)
+    failed_versions: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -136,7 +140,15 @@ def forecast_next_days(
             mask = np.array([covers(version, str(d)) for d in series_department], dtype=bool)
             if not mask.any():
                 continue
-            forecasts = load_model(version).predict(panel.select(mask), day, horizon=horizon)
+            try:
+                forecasts = load_model(version).predict(panel.select(mask), day, horizon=horizon)
+            except Exception as error:
+                # One broken version (a lost artifact) must not stop the others' forecasts.
+                logger.exception("%s could not forecast %s", version, day)
+                summary.failed_versions.append(
+                    {"id": version.pk, "version": version.version, "error": repr(error)}
+                )
+                continue
             full = np.full((panel.n_series, horizon), np.nan, dtype=np.float64)
             full[mask] = forecasts.values
             values[version.pk] = full

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed, can_proceed
 
-from mlops.models import ModelTransition, ModelVersion
+from mlops.models import GLOBAL_SEGMENT, ModelTransition, ModelVersion
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -125,6 +125,34 @@ def _sync(version: ModelVersion, fresh: ModelVersion) -> ModelVersion:
     return fresh
 
 
+def _check_still_valid(
+    target: ModelVersion, decision: PromotionDecision, *, current: ModelVersion | None
+) -> None:
+    """Raise ChampionChanged unless the champions the decision was made against still hold:
+    the group's own champion, and (for a segment judged against the global champion) that one."""
+    current_id = current.pk if current else None
+    judged_against = (decision.champion or {}).get("id")
+    if current is None and judged_against is not None and target.segment != GLOBAL_SEGMENT:
+        serving = (
+            ModelVersion.objects.filter(
+                name=target.name, segment=GLOBAL_SEGMENT, status=Status.CHAMPION
+            )
+            .values_list("pk", flat=True)
+            .first()
+        )
+    else:
+        serving = current_id
+    if current_id != decision.replaces_id or (
+        judged_against is not None and serving != judged_against
+    ):
+        raise ChampionChanged(
+            f"{target.version} was judged against champion id {judged_against or decision.replaces_id}"
+            f", but the champion serving its series is now id {serving}; evaluate it again.",
+            object=target,
+            method=target.promote,
+        )
+
+
 @transaction.atomic
 def promote_to_champion(
     *,
@@ -147,14 +175,7 @@ def promote_to_champion(
     _ensure_can(target, "promote", action="promote")
     champions = [v for v in group.values() if v.status == Status.CHAMPION]
     if decision is not None:
-        current = champions[0].pk if champions else None
-        if current != decision.replaces_id:
-            raise ChampionChanged(
-                f"{target.version} was judged against champion id {decision.replaces_id}, but "
-                f"the champion is now id {current}; evaluate it again.",
-                object=target,
-                method=target.promote,
-            )
+        _check_still_valid(target, decision, current=champions[0] if champions else None)
         evidence = {**decision.as_evidence(), **(evidence or {})}
     now = timezone.now()
     for old in champions:

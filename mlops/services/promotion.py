@@ -243,6 +243,15 @@ def promotion_thresholds(tenant: Tenant) -> dict[str, float]:
 
 
 # -- evidence from walk-forward windows ----------------------------------------------------------
+#
+# Why refit both recipes instead of scoring the two stored artifacts on recent days: a fresh
+# candidate was trained on data up to yesterday, so any recent window is inside its training
+# data while the champion, trained weeks ago, sees it for the first time. Scoring the artifacts
+# would reward the candidate for having seen the answers. Refitting each recipe (algorithm,
+# hyperparameters, training-window length, segment) on the days before each cutoff gives both
+# sides the same information and the same target days. Shadow predictions with actuals are the
+# other fair source; they need weeks of a version running beside the champion, which a
+# retrain that is judged the night it is trained does not have.
 
 
 @dataclass(frozen=True)

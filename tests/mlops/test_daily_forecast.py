@@ -142,3 +142,13 @@ def test_served_by_names_the_version_and_the_move_that_made_it_champion(arena):
     assert move["reason"] == "Baseline"
     assert answer["value"] == row.value
     assert served_by(store=row.store, product=row.product, date=DAY - dt.timedelta(days=30)) is None
+
+
+def test_a_version_that_cannot_load_does_not_stop_the_others(arena):
+    arena["shadow"].artifact.storage.delete(arena["shadow"].artifact.name)
+
+    summary = forecast_next_days(day=DAY)
+
+    assert [failed["version"] for failed in summary.failed_versions] == [arena["shadow"].version]
+    served = Forecast.objects.filter(made_on=DAY, served=True).count()
+    assert served == summary.active_series * 7

@@ -248,8 +248,9 @@ def test_canary_needs_a_manager_and_its_routing_change_is_logged(scientist, mana
     assert move.evidence["routing"] == {"routing_mode": "canary", "canary_weight": 0.2}
 
 
-def _decision_against(champion_id):
+def _decision_against(champion_id, *, judged_against=None):
     return PromotionDecision(
+        champion={"id": judged_against} if judged_against else {},
         promote=True,
         reason="better",
         checks={},
@@ -272,6 +273,21 @@ def test_decision_made_against_a_replaced_champion_is_refused():
     with pytest.raises(ChampionChanged):
         promote_to_champion(
             version=candidate, actor=None, reason="x", decision=_decision_against(judged_against.pk)
+        )
+    assert status_of(candidate) == Status.CANDIDATE
+
+
+def test_segment_decision_made_against_a_replaced_global_champion_is_refused():
+    judged_against = ModelVersionFactory(status=Status.ARCHIVED)
+    ModelVersionFactory(status=Status.CHAMPION)  # the global champion now
+    candidate = ModelVersionFactory(segment="department:Electronics")
+
+    with pytest.raises(ChampionChanged):
+        promote_to_champion(
+            version=candidate,
+            actor=None,
+            reason="x",
+            decision=_decision_against(None, judged_against=judged_against.pk),
         )
     assert status_of(candidate) == Status.CANDIDATE
 
