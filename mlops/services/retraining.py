@@ -32,6 +32,7 @@ from mlops.services.promotion import (
     PromotionDecision,
     Recipe,
     apply_decision,
+    current_tenant,
     judge_candidate,
     record_evaluation,
 )
@@ -218,7 +219,7 @@ def retrain_forecast_model(
             candidate=recipe,
             candidate_version=None,
             panel=panel,
-            tenant=_tenant(),
+            tenant=current_tenant(),
             windows=evaluation_windows,
         )
         with transaction.atomic():
@@ -245,12 +246,6 @@ def retrain_forecast_model(
     return log
 
 
-def _tenant():
-    from django.db import connection
-
-    return connection.tenant
-
-
 def _train(
     *,
     log: ModelRetrainingLog,
@@ -264,6 +259,8 @@ def _train(
         raise ValueError("There are no sales to train on.")
     longest = max(recipe.window_days, window_days_of(incumbent) if incumbent else 0)
     start = end - dt.timedelta(days=longest + evaluation_windows * 7 - 1)
+    # Every series, not only the segment's: a segment candidate is judged against the global
+    # champion, whose recipe refits on all of them.
     panel = load_panel(start=start, end=end)
     first_day = end - dt.timedelta(days=recipe.window_days - 1)
     training = panel.select(recipe.series_mask(panel)).window(first_day, end)
