@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 
@@ -153,6 +154,30 @@ def next_runs(tenant) -> list[dict[str, Any]]:
     return sorted(runs, key=lambda run: (run["next_run"] is None, run["next_run"] or now))
 
 
+EXPERIMENT_STAGES = (
+    ("proposed", "Waiting for approval"),
+    ("approved", "Approved, not started"),
+    ("in_progress", "Training"),
+    ("shadow_testing", "Shadow testing"),
+)
+
+
+def open_experiments() -> list[dict[str, Any]]:
+    """How many experiments wait at each open stage, with a link to the filtered list."""
+    from experiments.models import ModelExperiment
+
+    counts = dict(ModelExperiment.objects.values_list("status").annotate(n=Count("pk")).order_by())
+    changelist = reverse("admin:experiments_modelexperiment_changelist")
+    return [
+        {
+            "word": word,
+            "count": counts.get(status, 0),
+            "url": f"{changelist}?status__exact={status}",
+        }
+        for status, word in EXPERIMENT_STAGES
+    ]
+
+
 def home_context(request) -> dict[str, Any]:
     """What the home page shows, limited to what the user may view."""
     user = request.user
@@ -161,6 +186,8 @@ def home_context(request) -> dict[str, Any]:
         context["model_cards"] = model_cards()
     if user.has_perm("alerts.view_mlalert"):
         context["unread"] = unread_alerts()
+    if user.has_perm("experiments.view_modelexperiment"):
+        context["experiments"] = open_experiments()
     if user.has_perm("mlops.view_modelretraininglog"):
         context["retrains"] = recent_retrains()
     if user.has_perm("mlops.view_tenantschedule") or user.has_perm("mlops.manage_schedules"):
