@@ -8,12 +8,13 @@ from dataclasses import dataclass
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.utils import timezone
 
 from forecasting import backtesting
 from forecasting.families import build_model
 from forecasting.services import import_sales
 from forecasting.synthetic import generate_sales
-from mlops.models import BacktestResult, ModelVersion
+from mlops.models import BacktestResult, ModelRetrainingLog, ModelVersion, Trigger
 from mlops.services import make_challenger, register_model_version
 from mlops.services.data import load_panel
 from mlops.services.promotion import evaluate_for_promotion
@@ -148,6 +149,28 @@ def store_t_minus_1(version: ModelVersion, *, walk_forward: list[BacktestResult]
             day += dt.timedelta(days=1)
 
 
+def record_retrain(version: ModelVersion, *, panel) -> ModelRetrainingLog:
+    """The retraining log row a scheduled retrain leaves for the version it registered."""
+    now = timezone.now()
+    return ModelRetrainingLog.objects.create(
+        name=version.name,
+        segment=version.segment,
+        trigger=Trigger.SCHEDULED,
+        status=ModelRetrainingLog.Status.SUCCEEDED,
+        attempts=1,
+        started_at=now,
+        finished_at=now,
+        rows=version.training_rows,
+        data_start=version.training_start,
+        data_end=version.training_end,
+        resulting_version=version,
+        outcome="challenger",
+        algorithm=version.algorithm,
+        hyperparameters=version.hyperparameters,
+        window_days=panel.n_days,
+    )
+
+
 def build_arena(
     *, challenger_algorithm: str = "seasonal_naive", with_backtests: bool = True
 ) -> Arena:
@@ -175,6 +198,7 @@ def build_arena(
     challenger = make_challenger(
         version=challenger, actor=None, reason="Scheduled retrain kept as challenger"
     )
+    record_retrain(challenger, panel=panel)
     if with_backtests:
         champion_rows = store_walk_forward(champion, panel=panel)
         store_t_minus_1(champion, walk_forward=champion_rows)

@@ -5,16 +5,29 @@ from selenium.webdriver.common.by import By
 
 from alerts.models import MLAlert
 from alerts.services import raise_alert
-from mlops.models import ModelVersion
+from experiments.models import ModelExperiment
+from experiments.services import propose_experiment
+from mlops.models import ModelTransition, ModelVersion
 from tests.admin.browser import log_in, screenshot, submit, wait_for
 from tests.admin.factories import build_arena, staff_user
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def test_manager_reviews_and_promotes_a_challenger_and_approves_an_alert(browser, acme_live):
+def test_manager_reviews_and_promotes_a_challenger_approves_an_alert_and_an_experiment(
+    browser, acme_live
+):
     arena = build_arena(challenger_algorithm="xgboost")
     staff_user("ml_manager", "maria")
+    scientist = staff_user("data_scientist", "sam")
+    experiment = propose_experiment(
+        actor=scientist,
+        name="Deeper trees",
+        hypothesis="Deeper trees catch promotion weekends better.",
+        experiment_type="hyperparameters",
+        configuration={"algorithm": "xgboost", "hyperparameters": {"max_depth": 6}},
+        expected_improvement_pct=5.0,
+    )
     alert = raise_alert(
         alert_type=MLAlert.AlertType.BACKTEST_DEGRADATION,
         severity=MLAlert.Severity.WARNING,
@@ -64,3 +77,45 @@ def test_manager_reviews_and_promotes_a_challenger_and_approves_an_alert(browser
     alert.refresh_from_db()
     assert alert.status == MLAlert.Status.ACTIONED
     assert alert.action_note == "Expected after the promotion"
+
+    # Experiments: a manager approves a proposal with a note.
+    browser.get(f"{acme_live}/admin/experiments/modelexperiment/{experiment.pk}/change/")
+    wait_for(browser, "#experiment-steps")
+    browser.find_element(By.ID, "id_note").send_keys("Go ahead, two weeks of shadow")
+    submit(browser, "#step-approve")
+    assert "approved" in browser.find_element(By.CSS_SELECTOR, ".messagelist").text
+    experiment.refresh_from_db()
+    assert experiment.status == ModelExperiment.Status.APPROVED
+    assert experiment.approved_by.username == "maria"
+
+
+def test_viewer_sees_no_transition_buttons_and_a_hand_forged_post_is_refused(browser, acme_live):
+    arena = build_arena()
+    staff_user("viewer", "vera")
+    moves = ModelTransition.objects.count()
+
+    log_in(browser, acme_live, "vera")
+    browser.get(f"{acme_live}/admin/mlops/modelversion/{arena.challenger.pk}/change/")
+    wait_for(browser, "svg.line-chart")
+    assert not browser.find_elements(By.ID, "transition-buttons")
+    assert not browser.find_elements(By.CSS_SELECTOR, "[id^=action-]")
+
+    # A promotion form forged in the page, posted with the viewer's own session and CSRF token.
+    status, body = browser.execute_script(
+        """
+        const token = document.cookie.split('; ').find(c => c.startsWith('csrftoken=')).split('=')[1];
+        const body = new URLSearchParams({csrfmiddlewaretoken: token, reason: 'forged',
+                                          champion_id: arguments[1]});
+        const response = await fetch(arguments[0], {method: 'POST', body: body,
+                                                     credentials: 'same-origin'});
+        return [response.status, await response.text()];
+        """,
+        f"/admin/mlops/modelversion/{arena.challenger.pk}/promote/",
+        str(arena.champion.pk),
+    )
+
+    assert status == 403
+    assert "CSRF" not in body  # refused for want of the permission, not for a bad token
+    assert ModelVersion.objects.get(pk=arena.challenger.pk).status == "challenger"
+    assert ModelVersion.objects.get(pk=arena.champion.pk).status == "champion"
+    assert ModelTransition.objects.count() == moves

@@ -101,3 +101,22 @@ def test_home_still_lists_every_section_of_the_admin(viewer):
 
     for section in ("Model versions", "Backtest results", "Model retraining logs", "Stores"):
         assert section in html
+
+
+def test_home_counts_open_experiments_by_stage(viewer):
+    from tests.experiments.factories import ExperimentFactory
+
+    ExperimentFactory.create_batch(2)
+    ExperimentFactory(status="shadow_testing")
+    ExperimentFactory(status="completed")
+
+    html = logged_in("vera").get("/admin/").content.decode()
+
+    summary = re.search(r'id="experiments-summary">.*?</section>', html, re.S)[0]
+    counts = dict(re.findall(r'">([^<]+)</a></td><td class="num"><strong>(\d+)<', summary))
+    assert counts == {
+        "Waiting for approval": "2",
+        "Approved, not started": "0",
+        "Training": "0",
+        "Shadow testing": "1",
+    }
