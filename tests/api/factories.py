@@ -1,44 +1,10 @@
-"""Factories for API tests: users in a role, model versions, alerts, stores and products."""
-
-import factory
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+"""Factories for API tests: the registry's user and version factories, and alerts raised through
+the alert service."""
 
 from alerts.services import raise_alert
-from mlops.models import ModelVersion
-from tests.tenancy import PASSWORD
+from tests.mlops.factories import ModelVersionFactory, UserFactory
 
-
-class UserFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = get_user_model()
-        django_get_or_create = ("username",)
-        skip_postgeneration_save = True
-
-    username = factory.Sequence(lambda n: f"apiuser{n}")
-    email = factory.LazyAttribute(lambda user: f"{user.username}@example.com")
-    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
-
-    @factory.post_generation
-    def role(self, create, extracted, **kwargs):
-        if create and extracted:
-            self.groups.add(Group.objects.get(name=extracted))
-        if create:
-            self.save()
-
-
-class ModelVersionFactory(factory.django.DjangoModelFactory):
-    """A version row as the registry leaves it; `status` may be set at creation."""
-
-    class Meta:
-        model = ModelVersion
-
-    name = "demand_forecast"
-    version_number = factory.Sequence(lambda n: n + 1)
-    version = factory.LazyAttribute(lambda v: f"v{v.version_number}")
-    segment = "global"
-    algorithm = "seasonal_naive"
-    status = ModelVersion.Status.CANDIDATE
+__all__ = ["ModelVersionFactory", "UserFactory", "make_alert"]
 
 
 def make_alert(**overrides):
