@@ -54,14 +54,6 @@ class PayloadTooLarge(exceptions.APIException):
         self.details = details or {}
 
 
-class NotImplementedYet(exceptions.APIException):
-    """An endpoint of the contract whose service has not landed yet (never faked data)."""
-
-    status_code = status.HTTP_501_NOT_IMPLEMENTED
-    default_detail = "This endpoint is not available yet."
-    default_code = "not_implemented"
-
-
 class BadRequest(exceptions.APIException):
     """A request the service refused as invalid, with structured details."""
 
@@ -180,7 +172,6 @@ _DESCRIPTIONS = {
     "allowed now.",
     413: "The upload is larger than the tenant's limit.",
     415: "The body is not JSON (or, for uploads, not multipart/form-data).",
-    501: "Not available yet.",
 }
 
 

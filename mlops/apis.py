@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import HasRequiredPermissions, validated_query
-from config.api_errors import NotImplementedYet, error_responses
+from config.api_errors import error_responses
 from mlops import selectors
 from mlops.models import GLOBAL_SEGMENT, ModelRetrainingLog, ModelVersion, Trigger
 from mlops.serializers import (
@@ -100,16 +100,13 @@ class ModelBacktestApi(APIView):
         description="One point per backtest window (walk-forward weeks by default, or T-1 "
         "days, or shadow windows), oldest first, over the `days` up to its latest window.",
         parameters=[VERSION_PARAMETER, BacktestQuerySerializer],
-        responses={200: BacktestTrendSerializer, **error_responses(400, 404, 501)},
+        responses={200: BacktestTrendSerializer, **error_responses(400, 404)},
         tags=["models"],
     )
     def get(self, request, version: str):
         query = validated_query(request, BacktestQuerySerializer)
         found = get_object_or_404(ModelVersion, name=query["name"], version=version)
-        trend = getattr(selectors, "get_backtest_trend", None)
-        if trend is None:  # the backtest selector has not landed in this tree yet
-            raise NotImplementedYet("The backtest trend is not available yet.")
-        points = trend(version=found, days=query["days"], kind=query["kind"])
+        points = selectors.get_backtest_trend(version=found, days=query["days"], kind=query["kind"])
         body = {
             "name": found.name,
             "version": found.version,
