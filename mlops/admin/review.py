@@ -8,7 +8,7 @@ from typing import Any
 
 from mlops.admin.charts import LineChart, Series, line_chart
 from mlops.models import GLOBAL_SEGMENT, BacktestResult, ModelTransition, ModelVersion
-from mlops.selectors import incumbent_for, transition_history
+from mlops.selectors import get_backtest_trend, incumbent_for, transition_history
 
 CHART_DAYS = 90
 
@@ -68,24 +68,41 @@ def department_of(segment: str) -> str | None:
 # -- the 90-day walk-forward chart ----------------------------------------------------------------
 
 
-def walk_forward_rows(version: ModelVersion, *, days: int = CHART_DAYS) -> list[BacktestResult]:
-    """The version's weekly walk-forward results in the `days` up to its latest window."""
-    rows = BacktestResult.objects.filter(
-        model_version=version, kind=BacktestResult.Kind.WALK_FORWARD
-    ).order_by("window_end")
-    latest = rows.values_list("window_end", flat=True).last()
-    if latest is None:
-        return []
-    return list(rows.filter(window_end__gt=latest - dt.timedelta(days=days)))
+def walk_forward_rows(version: ModelVersion) -> list[dict[str, Any]]:
+    """The version's weekly walk-forward windows that overlap the last CHART_DAYS, oldest first
+    (the weekly backtest's 13 windows cover 91 days; the selector counts window starts)."""
+    return get_backtest_trend(
+        version=version, days=CHART_DAYS + 6, kind=BacktestResult.Kind.WALK_FORWARD
+    )
 
 
-def _value(row: BacktestResult, key: str, department: str | None) -> float | None:
-    """A row's metric, or its department's when comparing a department model with a global one."""
-    if department is None:
-        return getattr(row, key)
-    per_department = (row.department_metrics or {}).get(department) or {}
-    value = per_department.get(key)
-    return float(value) if isinstance(value, int | float) else None
+def department_rows(
+    champion: ModelVersion, *, department: str, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The champion's windows restricted to one department's series (from each window's
+    per-department metrics), so a department's model is compared on its own series."""
+    per_window = dict(
+        BacktestResult.objects.filter(
+            model_version=champion,
+            kind=BacktestResult.Kind.WALK_FORWARD,
+            window_end__in=[row["window_end"] for row in rows],
+        ).values_list("window_end", "department_metrics")
+    )
+    sliced = []
+    for row in rows:
+        values = (per_window.get(row["window_end"]) or {}).get(department) or {}
+        sliced.append(
+            {
+                **row,
+                **{
+                    metric.key: values.get(metric.key)
+                    if isinstance(values.get(metric.key), int | float)
+                    else None
+                    for metric in METRICS
+                },
+            }
+        )
+    return sliced
 
 
 def comparison_champion(version: ModelVersion) -> ModelVersion | None:
@@ -116,6 +133,10 @@ def backtest_section(version: ModelVersion) -> dict[str, Any]:
         if champion is not None and champion.segment == GLOBAL_SEGMENT
         else None
     )
+    if champion_department:
+        champion_rows = department_rows(
+            champion, department=champion_department, rows=champion_rows
+        )
     this_label = f"{version.version} (this version)"
     champion_label = f"{champion.version} (champion)" if champion else ""
     if champion_department:
@@ -123,38 +144,28 @@ def backtest_section(version: ModelVersion) -> dict[str, Any]:
 
     def chart(key: str, title: str, y_label: str, unit: str) -> LineChart:
         series = [
-            Series(this_label, "this-version", [(row.window_end, getattr(row, key)) for row in own])
+            Series(this_label, "this-version", [(row["window_end"], row[key]) for row in own])
         ]
         if champion_rows:
             series.append(
                 Series(
                     champion_label,
                     "champion",
-                    [
-                        (row.window_end, _value(row, key, champion_department))
-                        for row in champion_rows
-                    ],
+                    [(row["window_end"], row[key]) for row in champion_rows],
                 )
             )
         return line_chart(title=title, y_label=y_label, unit=unit, series=series)
 
-    by_end = {row.window_end: row for row in champion_rows}
+    by_end = {row["window_end"]: row for row in champion_rows}
+    empty: dict[str, Any] = {}
     table = [
         WindowRow(
-            start=row.window_start,
-            end=row.window_end,
-            values=[format_metric(metric.key, getattr(row, metric.key)) for metric in METRICS],
-            champion_mae=format_metric(
-                "mae", _value(by_end[row.window_end], "mae", champion_department)
-            )
-            if row.window_end in by_end
-            else "—",
-            champion_mape=format_metric(
-                "mape", _value(by_end[row.window_end], "mape", champion_department)
-            )
-            if row.window_end in by_end
-            else "—",
-            n_points=row.n_points,
+            start=row["window_start"],
+            end=row["window_end"],
+            values=[format_metric(metric.key, row[metric.key]) for metric in METRICS],
+            champion_mae=format_metric("mae", by_end.get(row["window_end"], empty).get("mae")),
+            champion_mape=format_metric("mape", by_end.get(row["window_end"], empty).get("mape")),
+            n_points=row["n_points"],
         )
         for row in own
     ]

@@ -192,3 +192,34 @@ def test_a_move_the_state_does_not_allow_is_refused_without_change(arena, manage
 
     assert response.status_code == 302 and response["Location"] == review(arena.champion)
     assert status_of(arena.champion) == Status.CHAMPION
+
+
+def test_a_department_model_is_charted_against_the_global_champion_on_its_own_series(viewer):
+    import datetime as dt
+
+    from mlops.models import BacktestResult
+
+    champion = ModelVersionFactory(status=Status.CHAMPION)
+    challenger = ModelVersionFactory(status=Status.CHALLENGER, segment="department:Electronics")
+    for week in range(3):
+        end = dt.date(2026, 3, 7) + dt.timedelta(days=7 * week)
+        window = {
+            "kind": "walk_forward",
+            "window_start": end - dt.timedelta(days=6),
+            "window_end": end,
+        }
+        BacktestResult.objects.create(
+            model_version=champion,
+            mae=9.0,
+            mape=40.0,
+            department_metrics={"Electronics": {"mae": 2.5, "mape": 20.0}},
+            **window,
+        )
+        BacktestResult.objects.create(model_version=challenger, mae=2.0, mape=15.0, **window)
+
+    page = logged_in("vera").get(review(challenger)).content.decode()
+
+    mae_chart = re.findall(r'<svg class="line-chart".*?</svg>', page, flags=re.S)[0]
+    assert f"{champion.version} (champion), Electronics series" in mae_chart
+    assert "window ending 2026-03-07: 2.50 units" in mae_chart  # the department's error
+    assert "9.00 units" not in mae_chart
