@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pa_parquet
 from django.db import connection, transaction
+from django_tenants.utils import get_public_schema_name
 
 from forecasting.models import Product, Sale, Store
 
@@ -127,9 +128,11 @@ def import_sales(
 
     `source` is a path, a binary file object or a DataFrame with the import columns;
     `file_format` ("csv" or "parquet") defaults to the file name's suffix. Unknown stores and
-    products are created unless `create_missing` is false. Raises SalesImportError (and writes
-    nothing) when any row is at fault.
+    products are created unless `create_missing` is false; `chunk_rows` rows go to COPY at a
+    time. Raises SalesImportError (and writes nothing) when any row is at fault.
     """
+    if connection.schema_name == get_public_schema_name():
+        raise RuntimeError("Sales belong to a tenant: enter its schema before importing.")
     started = time.perf_counter()
     frame = _read_source(source, file_format)
     sales = _validate(frame, create_missing=create_missing)

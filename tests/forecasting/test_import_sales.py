@@ -168,3 +168,10 @@ def test_a_dataframe_goes_through_the_same_validation():
     summary = import_sales(source=frame.iloc[:1])
 
     assert summary.inserted == 1
+
+
+def test_import_outside_a_tenant_schema_is_refused():
+    from django_tenants.utils import schema_context
+
+    with schema_context("public"), pytest.raises(RuntimeError, match="tenant"):
+        import_sales(source=io.BytesIO(CSV.encode()), file_format="csv")
