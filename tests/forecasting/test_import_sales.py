@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pandas as pd
 import pytest
+from django_tenants.utils import schema_context
 
 from forecasting.models import Product, Sale, Store
 from forecasting.services import SalesImportError, import_sales
@@ -171,7 +172,5 @@ def test_a_dataframe_goes_through_the_same_validation():
 
 
 def test_import_outside_a_tenant_schema_is_refused():
-    from django_tenants.utils import schema_context
-
     with schema_context("public"), pytest.raises(RuntimeError, match="tenant"):
         import_sales(source=io.BytesIO(CSV.encode()), file_format="csv")
