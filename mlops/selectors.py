@@ -7,7 +7,7 @@ import zoneinfo
 from typing import Any
 
 from django.db import connection
-from django.db.models import QuerySet, Sum
+from django.db.models import QuerySet
 
 from forecasting.models import Forecast, Product, Store
 from mlops.models import GLOBAL_SEGMENT, BacktestResult, ModelTransition, ModelVersion
@@ -57,20 +57,14 @@ def _current_tenant():
 
 
 def _t_minus_1_mae(version: ModelVersion, *, end: dt.date, days: int) -> float | None:
-    """Point-weighted MAE of the version's T-1 results ending in the `days` up to `end`."""
-    rows = BacktestResult.objects.filter(
-        model_version=version,
-        kind=BacktestResult.Kind.T_MINUS_1,
-        window_end__gt=end - dt.timedelta(days=days),
-        window_end__lte=end,
-        mae__isnull=False,
-        n_points__gt=0,
-    )
-    totals = rows.aggregate(points=Sum("n_points"))
-    if not totals["points"]:
-        return None
-    weighted = sum(row.mae * row.n_points for row in rows.only("mae", "n_points"))
-    return weighted / totals["points"]
+    """Point-weighted MAE of the version's T-1 results in the `days` up to `end`."""
+    rows = [
+        row
+        for row in t_minus_1_results(version=version, until=end, days=days)
+        if row.mae is not None and row.n_points
+    ]
+    points = sum(row.n_points for row in rows)
+    return sum(row.mae * row.n_points for row in rows) / points if points else None
 
 
 def _latest_t_minus_1(version: ModelVersion) -> dt.date | None:
