@@ -52,7 +52,8 @@ def transition_history(version: ModelVersion) -> QuerySet[ModelTransition]:
     return version.transitions.order_by("created_at", "pk").select_related("actor")
 
 
-def _current_tenant():
+def current_tenant():
+    """The tenant whose schema the connection is in (None outside one)."""
     return getattr(connection, "tenant", None)
 
 
@@ -98,7 +99,7 @@ def _champion_status(mae_7d: float | None, baseline: float | None) -> str:
     (over the threshold); unknown without recent T-1 results or a baseline."""
     if mae_7d is None or not baseline:
         return "unknown"
-    tenant = _current_tenant()
+    tenant = current_tenant()
     threshold = float(getattr(tenant, "drift_threshold_pct", 15.0))
     worse_pct = (mae_7d / baseline - 1.0) * 100.0
     if worse_pct > threshold:
@@ -203,7 +204,7 @@ def served_by(*, store: Store, product: Product, date: dt.date) -> dict[str, Any
     if forecast is None:
         return None
     version = forecast.model_version
-    tenant = _current_tenant()
+    tenant = current_tenant()
     tz = zoneinfo.ZoneInfo(getattr(tenant, "time_zone", None) or "UTC")
     end_of_made_on = dt.datetime.combine(
         forecast.made_on + dt.timedelta(days=1), dt.time.min, tzinfo=tz

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed
 from scipy import stats
@@ -17,7 +17,7 @@ from scipy import stats
 from forecasting import backtesting, metrics
 from forecasting.panel import Panel
 from mlops.models import GLOBAL_SEGMENT, ModelVersion
-from mlops.selectors import get_champion_model, incumbent_for
+from mlops.selectors import current_tenant, get_champion_model, incumbent_for
 from mlops.services.data import evaluation_panel, window_days_of
 from mlops.services.lifecycle import promote_to_champion, require_permission
 
@@ -398,10 +398,6 @@ def version_summary(version: ModelVersion | None, recipe: Recipe | None = None) 
             hyperparameters=recipe.hyperparameters,
         )
     return summary
-
-
-def current_tenant() -> Tenant:
-    return connection.tenant
 
 
 def first_model_decision(*, name: str, segment: str, points: dict[str, Any]) -> PromotionDecision:

@@ -14,7 +14,7 @@ from django.utils import timezone
 from forecasting import artifacts
 from forecasting.families import build_model
 from mlops.models import GLOBAL_SEGMENT, ModelRetrainingLog, ModelVersion, Trigger
-from mlops.selectors import get_challenger_model, incumbent_for
+from mlops.selectors import current_tenant, get_challenger_model, incumbent_for
 from mlops.services.data import (
     DEFAULT_WINDOW_DAYS,
     latest_sales_day,
@@ -32,7 +32,6 @@ from mlops.services.promotion import (
     PromotionDecision,
     Recipe,
     apply_decision,
-    current_tenant,
     judge_candidate,
     record_evaluation,
 )
