@@ -11,7 +11,12 @@ from django_fsm import TransitionNotAllowed
 
 from alerts.models import MLAlert, NotificationChannel, NotificationDelivery, NotificationPreference
 from alerts.selectors import OPEN_STATUSES, unread_alert_count
-from alerts.services import act_on_alert, enable_channel, mark_alert_read
+from alerts.services import (
+    DECIDES_A_CHALLENGER,
+    act_on_alert,
+    enable_channel,
+    mark_alert_read,
+)
 from config.admin_sites import tenant_admin
 from mlops.admin.review import decision_section
 
@@ -76,9 +81,7 @@ class MLAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "status",
         "requires_action_label",
         "review_link",
-        "occurrences",
         "last_raised_at",
-        "created_at",
     )
     list_display_links = ("title_shown",)
     list_filter = ("status", "severity", "alert_type")
@@ -139,9 +142,10 @@ class MLAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Alert", ordering="title")
     def title_shown(self, alert):
+        repeats = f" (×{alert.occurrences})" if alert.occurrences > 1 else ""
         if alert.status == MLAlert.Status.UNREAD:
-            return format_html('<strong class="arena-unread">{}</strong>', alert.title)
-        return alert.title
+            return format_html('<strong class="arena-unread">{}</strong>{}', alert.title, repeats)
+        return format_html("{}{}", alert.title, repeats)
 
     @admin.display(description="Severity", ordering="severity")
     def severity_label(self, alert):
@@ -159,7 +163,7 @@ class MLAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if target is None:
             return "—"
         url, label = target
-        return format_html('<a href="{}">{}</a>', url, label)
+        return format_html('<a class="nowrap" href="{}">{}</a>', url, label)
 
     @admin.display(description="Action required")
     def requires_action_label(self, alert):
@@ -205,7 +209,9 @@ class MLAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             **(extra_context or {}),
             "review": review_target(alert) if alert is not None else None,
             "version_decision": decision_section(alert.model_version)
-            if alert is not None and alert.model_version_id
+            if alert is not None
+            and alert.model_version_id
+            and alert.alert_type in DECIDES_A_CHALLENGER
             else None,
             "can_decide": alert is not None
             and alert.status in OPEN_STATUSES
