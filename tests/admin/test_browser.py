@@ -70,8 +70,10 @@ def test_manager_reviews_and_promotes_a_challenger_approves_an_alert_and_an_expe
     # Inbox: open the alert, approve it with a note.
     browser.find_element(By.ID, "unread-alerts-badge").click()
     wait_for(browser, "#result_list")
+    screenshot(browser, "inbox")
     browser.find_element(By.LINK_TEXT, alert.title).click()
     wait_for(browser, "#alert-decision")
+    screenshot(browser, "alert")
     browser.find_element(By.NAME, "note").send_keys("Expected after the promotion")
     submit(browser, "#alert-decision button[value=approve]")
     alert.refresh_from_db()
@@ -81,6 +83,7 @@ def test_manager_reviews_and_promotes_a_challenger_approves_an_alert_and_an_expe
     # Experiments: a manager approves a proposal with a note.
     browser.get(f"{acme_live}/admin/experiments/modelexperiment/{experiment.pk}/change/")
     wait_for(browser, "#experiment-steps")
+    screenshot(browser, "experiment")
     browser.find_element(By.ID, "id_note").send_keys("Go ahead, two weeks of shadow")
     submit(browser, "#step-approve")
     assert "approved" in browser.find_element(By.CSS_SELECTOR, ".messagelist").text
