@@ -189,7 +189,7 @@ def _copy_series(query: str, params: list) -> tuple[np.ndarray, np.ndarray, np.n
     data = bytearray()
     with (
         connection.cursor() as cursor,
-        cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT BINARY)", params) as copy,
+        cursor.cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT BINARY)", params) as copy,
     ):
         for message in copy:
             data += message
