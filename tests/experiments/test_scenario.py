@@ -3,8 +3,6 @@ generated days, judged by the system and partially adopted (Electronics only).""
 
 import datetime as dt
 
-from django.db import connection
-
 from alerts.models import MLAlert
 from experiments.models import ModelExperiment
 from experiments.selectors import experiment_events, experiment_results
@@ -20,6 +18,7 @@ from forecasting.synthetic import generate_sales
 from mlops.models import ModelVersion, ShadowPrediction, Trigger
 from mlops.selectors import transition_history
 from mlops.services import forecast_next_days, retrain_forecast_model, select_model_for_request
+from mlops.services.backtesting import backtest_yesterday
 from tests.mlops.factories import load_sales
 
 # 45 series over 400 days: Electronics (weekend-heavy, promotion-driven) is 9 of them.
@@ -33,18 +32,6 @@ QUICK_XGBOOST = {"n_estimators": 30, "max_depth": 3, "calibration_windows": 1}
 SHADOW_WEEKS = 4
 DEPARTMENTS = ("Apparel", "Electronics", "Grocery")
 Status = ModelVersion.Status
-
-
-def fill_shadow_actuals() -> int:
-    """Put each day's sales beside the shadow predictions of that day; returns rows filled."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {ShadowPrediction._meta.db_table} AS shadow SET actual = sale.quantity "
-            "FROM forecasting_sale AS sale WHERE sale.store_id = shadow.store_id "
-            "AND sale.product_id = shadow.product_id AND sale.date = shadow.target_date "
-            "AND shadow.actual IS NULL"
-        )
-        return cursor.rowcount
 
 
 def moves(version: ModelVersion) -> list[tuple[str, str, str]]:
@@ -98,7 +85,10 @@ def test_department_segmentation_is_trained_shadow_tested_and_electronics_adopte
     for week in range(SHADOW_WEEKS):
         summary = forecast_next_days(day=shadow_start + dt.timedelta(days=7 * week))
         assert summary.shadow_rows > 0 and summary.unrouted_series == 0
-    assert fill_shadow_actuals() == 45 * 7 * SHADOW_WEEKS
+    # Each morning the T-1 backtest puts the day's sales beside that day's shadow answers.
+    for offset in range(7 * SHADOW_WEEKS):
+        backtest_yesterday(day=shadow_start + dt.timedelta(days=offset))
+    assert ShadowPrediction.objects.filter(actual__isnull=False).count() == 45 * 7 * SHADOW_WEEKS
 
     # The system's results, per department, from the shadow predictions.
     results = experiment_results(experiment=experiment)
