@@ -98,9 +98,9 @@ def _text(reply: bytes | str) -> str:
 
 
 def _current_tenant():
-    from django.db import connection
+    from tenants.selectors import current_tenant
 
-    return connection.tenant
+    return current_tenant()
 
 
 # --- The email itself ---------------------------------------------------------------------

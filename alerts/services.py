@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -239,7 +239,9 @@ def _dismiss_challenger(*, alert: MLAlert, user, note: str) -> dict:
         ModelVersion.Status.SHADOW,
         ModelVersion.Status.CHALLENGER,
     )
-    policy = getattr(connection.tenant, "dismissed_challenger", "keep")
+    from tenants.selectors import current_tenant
+
+    policy = getattr(current_tenant(), "dismissed_challenger", "keep")
     if policy != "archive" or version.status not in waiting:
         return {"version": version.version, "result": "kept", "policy": policy}
     from mlops.services import reject_model_version

@@ -6,7 +6,6 @@ import datetime as dt
 import zoneinfo
 from typing import Any
 
-from django.db import connection
 from django.db.models import QuerySet
 
 from forecasting.models import Forecast, Product, Store
@@ -54,7 +53,9 @@ def transition_history(version: ModelVersion) -> QuerySet[ModelTransition]:
 
 def current_tenant():
     """The tenant whose schema the connection is in (None outside one)."""
-    return getattr(connection, "tenant", None)
+    from tenants.selectors import current_tenant as tenant_of_connection
+
+    return tenant_of_connection()
 
 
 def _t_minus_1_mae(version: ModelVersion, *, end: dt.date, days: int) -> float | None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import zoneinfo
 
-from django.db import connection
 from django.utils import timezone
 
 from config.celery import app
 from mlops.models import ModelRetrainingLog
+from tenants.selectors import current_tenant
 
 # A retrain reads two years of sales, fits, and refits both recipes over the evaluation
 # windows; past the soft limit the retrain fails (and says so in its log) instead of hanging.
@@ -82,7 +82,7 @@ def daily_forecast() -> dict:
     """Forecast the next 7 days from today (in the tenant's time zone); returns the counts."""
     from mlops.services import forecast_next_days
 
-    time_zone = zoneinfo.ZoneInfo(getattr(connection.tenant, "time_zone", None) or "UTC")
+    time_zone = zoneinfo.ZoneInfo(getattr(current_tenant(), "time_zone", None) or "UTC")
     summary = forecast_next_days(day=timezone.now().astimezone(time_zone).date())
     return {
         "day": summary.day.isoformat(),
@@ -104,7 +104,7 @@ def daily_backtest() -> dict:
 
     from mlops.services import backtest_yesterday
 
-    time_zone = zoneinfo.ZoneInfo(getattr(connection.tenant, "time_zone", None) or "UTC")
+    time_zone = zoneinfo.ZoneInfo(getattr(current_tenant(), "time_zone", None) or "UTC")
     day = timezone.now().astimezone(time_zone).date() - timedelta(days=1)
     rows = backtest_yesterday(day=day)
     return {

@@ -47,7 +47,9 @@ DEGRADATION_PCT = 10.0
 
 
 def _tenant_overstock_tolerance() -> float:
-    tenant = getattr(connection, "tenant", None)
+    from tenants.selectors import current_tenant
+
+    tenant = current_tenant()
     return float(getattr(tenant, "overstock_tolerance", metrics.DEFAULT_OVERSTOCK_TOLERANCE))
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from django_tenants.utils import schema_context
+from django_tenants.utils import tenant_context
 
 from mlops.demo import DEFAULT_SIZE, QUICK_SIZE, Narrator, play
 from tenants.models import Tenant
@@ -39,7 +39,7 @@ class Command(BaseCommand):
                 time_zone="Europe/London",
                 admin_password=DEMO_PASSWORD,
             )
-        with schema_context(DEMO_SLUG):
+        with tenant_context(result.tenant):
             from mlops.models import ModelVersion
 
             if ModelVersion.objects.exists():
