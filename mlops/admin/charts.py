@@ -1,4 +1,4 @@
-"""Line charts laid out on the server: the geometry an SVG template draws, no JS, no CDN."""
+"""Charts laid out on the server: the geometry an SVG template draws, no JS, no CDN."""
 
 from __future__ import annotations
 
@@ -9,6 +9,87 @@ from dataclasses import dataclass, field
 # Room around the plot for the axis labels (left, right, top, bottom), in SVG user units.
 MARGIN = (64, 34, 40, 56)
 NICE_STEPS = (1.0, 2.0, 2.5, 5.0, 10.0)
+
+
+@dataclass(frozen=True)
+class Tick:
+    position: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A chart's canvas: its title, the plot area inside the margins, and the axes' ticks."""
+
+    title: str
+    y_label: str
+    width: int
+    height: int
+    x_ticks: list[Tick] = field(default_factory=list)
+    y_ticks: list[Tick] = field(default_factory=list)
+
+    @property
+    def left(self) -> float:
+        return MARGIN[0]
+
+    @property
+    def right(self) -> float:
+        return self.width - MARGIN[1]
+
+    @property
+    def top(self) -> float:
+        return MARGIN[2]
+
+    @property
+    def bottom(self) -> float:
+        return self.height - MARGIN[3]
+
+    @property
+    def middle_x(self) -> float:
+        return (self.left + self.right) / 2
+
+    @property
+    def middle_y(self) -> float:
+        return (self.top + self.bottom) / 2
+
+    @property
+    def x_label_y(self) -> float:
+        return self.bottom + 40
+
+    @property
+    def y_label_x(self) -> float:
+        return 14.0
+
+    def y_of(self, value: float, y_top: float) -> float:
+        return self.bottom - value / y_top * (self.bottom - self.top)
+
+    def value_ticks(self, y_top: float, y_step: float) -> list[Tick]:
+        return [
+            Tick(position=round(self.y_of(k * y_step, y_top), 1), label=_number(k * y_step, y_step))
+            for k in range(round(y_top / y_step) + 1)
+        ]
+
+
+def nice_ceiling(value: float) -> tuple[float, float]:
+    """The top of a y axis starting at zero that holds `value`, and its tick step (1-2-2.5-5)."""
+    if value <= 0 or math.isnan(value):
+        return 1.0, 0.25
+    rough_step = value / 4
+    magnitude = 10 ** math.floor(math.log10(rough_step))
+    step = next(s * magnitude for s in NICE_STEPS if s * magnitude >= rough_step)
+    top = math.ceil(value / step - 1e-9) * step
+    return top, step
+
+
+def _number(value: float, step: float) -> str:
+    """A tick label with as many decimals as the step needs (2.5 → one, 0.25 → two)."""
+    decimals = 0
+    while decimals < 6 and abs(round(step, decimals) - step) > 1e-9 * max(step, 1):
+        decimals += 1
+    return f"{value:.{decimals}f}"
+
+
+# -- line charts ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -36,26 +117,10 @@ class PlotLine:
 
 
 @dataclass(frozen=True)
-class Tick:
-    position: float
-    label: str
-
-
-@dataclass(frozen=True)
-class LineChart:
+class LineChart(Frame):
     """Everything `admin/mlops/includes/line_chart.html` needs to draw one chart."""
 
-    title: str
-    y_label: str
-    unit: str
-    width: int
-    height: int
-    left: float
-    right: float
-    top: float
-    bottom: float
-    x_ticks: list[Tick] = field(default_factory=list)
-    y_ticks: list[Tick] = field(default_factory=list)
+    unit: str = ""
     lines: list[PlotLine] = field(default_factory=list)
 
     @property
@@ -65,41 +130,6 @@ class LineChart:
     @property
     def n_points(self) -> int:
         return sum(len(line.points) for line in self.lines)
-
-    @property
-    def x_label_y(self) -> float:
-        return self.bottom + 40
-
-    @property
-    def y_label_x(self) -> float:
-        return 14.0
-
-    @property
-    def middle_y(self) -> float:
-        return (self.top + self.bottom) / 2
-
-    @property
-    def middle_x(self) -> float:
-        return (self.left + self.right) / 2
-
-
-def nice_ceiling(value: float) -> tuple[float, float]:
-    """The top of a y axis starting at zero that holds `value`, and its tick step (1-2-2.5-5)."""
-    if value <= 0 or math.isnan(value):
-        return 1.0, 0.25
-    rough_step = value / 4
-    magnitude = 10 ** math.floor(math.log10(rough_step))
-    step = next(s * magnitude for s in NICE_STEPS if s * magnitude >= rough_step)
-    top = math.ceil(value / step - 1e-9) * step
-    return top, step
-
-
-def _number(value: float, step: float) -> str:
-    """A tick label with as many decimals as the step needs (2.5 → one, 0.25 → two)."""
-    decimals = 0
-    while decimals < 6 and abs(round(step, decimals) - step) > 1e-9 * max(step, 1):
-        decimals += 1
-    return f"{value:.{decimals}f}"
 
 
 def line_chart(
@@ -112,35 +142,22 @@ def line_chart(
     height: int = 280,
 ) -> LineChart:
     """Lay out `series` on shared axes: time on x (one tick per day that has a point), zero to
-    a rounded maximum on y, each known value a point with a tooltip."""
-    left, right = MARGIN[0], width - MARGIN[1]
-    top, bottom = MARGIN[2], height - MARGIN[3]
+    a rounded maximum on y, each known value a point with a tooltip. `unit` is written after
+    each value (" units", "%")."""
+    frame = Frame(title=title, y_label=y_label, width=width, height=height)
     days = sorted({day for each in series for day, value in each.points if value is not None})
-    values = [value for each in series for _, value in each.points if value is not None]
-    chart = LineChart(
-        title=title,
-        y_label=y_label,
-        unit=unit,
-        width=width,
-        height=height,
-        left=left,
-        right=right,
-        top=top,
-        bottom=bottom,
-    )
     if not days:
-        return chart
-    y_top, y_step = nice_ceiling(max(values))
+        return LineChart(title=title, y_label=y_label, width=width, height=height, unit=unit)
+    y_top, y_step = nice_ceiling(
+        max(value for each in series for _, value in each.points if value is not None)
+    )
     first, last = days[0], days[-1]
     span = max((last - first).days, 1)
 
     def x_of(day: dt.date) -> float:
         if first == last:
-            return (left + right) / 2
-        return left + (day - first).days / span * (right - left)
-
-    def y_of(value: float) -> float:
-        return bottom - value / y_top * (bottom - top)
+            return frame.middle_x
+        return frame.left + (day - first).days / span * (frame.right - frame.left)
 
     every = max(1, math.ceil(len(days) / 7))  # at most ~7 date labels, so they never overlap
     x_ticks = [
@@ -148,18 +165,13 @@ def line_chart(
         for index, day in enumerate(days)
         if index % every == 0 or index == len(days) - 1
     ]
-    n_steps = round(y_top / y_step)
-    y_ticks = [
-        Tick(position=round(y_of(k * y_step), 1), label=_number(k * y_step, y_step))
-        for k in range(n_steps + 1)
-    ]
     lines = []
     for each in series:
         known = sorted((day, value) for day, value in each.points if value is not None)
         points = [
             PlotPoint(
                 x=round(x_of(day), 1),
-                y=round(y_of(value), 1),
+                y=round(frame.y_of(value, y_top), 1),
                 tooltip=f"{each.label}, window ending {day:%Y-%m-%d}: {value:.2f}{unit}",
             )
             for day, value in known
@@ -171,17 +183,16 @@ def line_chart(
     return LineChart(
         title=title,
         y_label=y_label,
-        unit=unit,
         width=width,
         height=height,
-        left=left,
-        right=right,
-        top=top,
-        bottom=bottom,
         x_ticks=x_ticks,
-        y_ticks=y_ticks,
+        y_ticks=frame.value_ticks(y_top, y_step),
+        unit=unit,
         lines=lines,
     )
+
+
+# -- bar charts -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -192,49 +203,22 @@ class Bar:
     height: float
     css_class: str
     tooltip: str
-    label: str  # the value, written above the bar
 
 
 @dataclass(frozen=True)
-class BarChart:
+class BarChart(Frame):
     """Everything `admin/mlops/includes/bar_chart.html` needs: groups of bars on one axis."""
 
-    title: str
-    y_label: str
-    width: int
-    height: int
-    left: float
-    right: float
-    top: float
-    bottom: float
-    x_ticks: list[Tick] = field(default_factory=list)
-    y_ticks: list[Tick] = field(default_factory=list)
     bars: list[Bar] = field(default_factory=list)
     legend: list[tuple[str, str]] = field(default_factory=list)  # (label, css class)
-
-    @property
-    def n_points(self) -> int:
-        return len(self.bars)
 
     @property
     def empty(self) -> bool:
         return not self.bars
 
     @property
-    def middle_y(self) -> float:
-        return (self.top + self.bottom) / 2
-
-    @property
-    def middle_x(self) -> float:
-        return (self.left + self.right) / 2
-
-    @property
-    def y_label_x(self) -> float:
-        return 14.0
-
-    @property
-    def x_label_y(self) -> float:
-        return self.bottom + 40
+    def n_points(self) -> int:
+        return len(self.bars)
 
 
 def bar_chart(
@@ -243,75 +227,49 @@ def bar_chart(
     y_label: str,
     unit: str,
     groups: list[tuple[str, list[tuple[str, str, float | None]]]],
-    x_label: str = "",
     width: int = 560,
     height: int = 280,
 ) -> BarChart:
     """Lay out one group of bars per label ((series label, css class, value) each), from zero
-    to a rounded maximum; unknown values leave a gap."""
-    left, right = MARGIN[0], width - MARGIN[1]
-    top, bottom = MARGIN[2], height - MARGIN[3]
-    values = [value for _, bars in groups for _, _, value in bars if value is not None]
+    to a rounded maximum; an unknown value leaves a gap."""
+    frame = Frame(title=title, y_label=y_label, width=width, height=height)
     legend: list[tuple[str, str]] = []
-    for _, bars in groups:
-        for label, css_class, _ in bars:
+    for _, members in groups:
+        for label, css_class, _ in members:
             if (label, css_class) not in legend:
                 legend.append((label, css_class))
-    chart = BarChart(
-        title=title,
-        y_label=y_label,
-        width=width,
-        height=height,
-        left=left,
-        right=right,
-        top=top,
-        bottom=bottom,
-        legend=legend,
-    )
+    values = [value for _, members in groups for _, _, value in members if value is not None]
     if not values:
-        return chart
+        return BarChart(title=title, y_label=y_label, width=width, height=height, legend=legend)
     y_top, y_step = nice_ceiling(max(values))
-    group_width = (right - left) / len(groups)
+    group_width = (frame.right - frame.left) / len(groups)
     bar_width = min(48.0, group_width * 0.7 / max(len(legend), 1))
     bars, x_ticks = [], []
     for index, (group_label, members) in enumerate(groups):
-        centre = left + group_width * (index + 0.5)
+        centre = frame.left + group_width * (index + 0.5)
         x_ticks.append(Tick(position=round(centre, 1), label=group_label))
         first = centre - bar_width * len(members) / 2
         for position, (label, css_class, value) in enumerate(members):
             if value is None:
                 continue
-            bar_height = value / y_top * (bottom - top)
+            top = frame.y_of(value, y_top)
             bars.append(
                 Bar(
                     x=round(first + position * bar_width + 1, 1),
-                    y=round(bottom - bar_height, 1),
+                    y=round(top, 1),
                     width=round(bar_width - 2, 1),
-                    height=round(bar_height, 1),
+                    height=round(frame.bottom - top, 1),
                     css_class=css_class,
                     tooltip=f"{group_label}, {label}: {value:.2f}{unit}",
-                    label=f"{value:.2f}" if value < 100 else f"{value:.0f}",
                 )
             )
-    n_steps = round(y_top / y_step)
-    y_ticks = [
-        Tick(
-            position=round(bottom - k * y_step / y_top * (bottom - top), 1),
-            label=_number(k * y_step, y_step),
-        )
-        for k in range(n_steps + 1)
-    ]
     return BarChart(
         title=title,
         y_label=y_label,
         width=width,
         height=height,
-        left=left,
-        right=right,
-        top=top,
-        bottom=bottom,
         x_ticks=x_ticks,
-        y_ticks=y_ticks,
+        y_ticks=frame.value_ticks(y_top, y_step),
         bars=bars,
         legend=legend,
     )

@@ -10,12 +10,12 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from forecasting import backtesting
 from forecasting.families import build_model
 from forecasting.services import import_sales
 from forecasting.synthetic import generate_sales
 from mlops.models import BacktestResult, ModelRetrainingLog, ModelVersion, Trigger
 from mlops.services import make_challenger, register_model_version
+from mlops.services.backtesting import run_continuous_backtest, store_backtest_results
 from mlops.services.data import load_panel
 from mlops.services.promotion import evaluate_for_promotion
 from tests.tenancy import PASSWORD
@@ -60,93 +60,60 @@ def _register(*, algorithm: str, hyperparameters: dict, panel, parent=None) -> M
     )
 
 
-def store_walk_forward(version: ModelVersion, *, panel, days: int = 90) -> list[BacktestResult]:
-    """The version's weekly walk-forward windows over the last `days` of `panel`, stored as the
-    weekly backtest stores them."""
-    cutoffs = backtesting.weekly_cutoffs(panel.last_day, days=days, window=7)
-    results = backtesting.walk_forward(
-        algorithm=version.algorithm,
-        hyperparameters=version.hyperparameters,
-        panel=panel,
-        cutoffs=cutoffs,
-        horizon=7,
-    )
-    rows = []
-    for window in results:
-        values = window.metrics
-        rows.append(
-            BacktestResult.objects.create(
-                model_version=version,
-                kind=BacktestResult.Kind.WALK_FORWARD,
-                window_start=window.start,
-                window_end=window.end,
-                department_metrics=window.department_metrics,
-                **{
-                    name: values.get(name)
-                    for name in (
-                        "mae",
-                        "mape",
-                        "wape",
-                        "bias",
-                        "stockout_miss_rate",
-                        "overstock_rate",
-                        "coverage",
-                        "interval_coverage",
-                        "n_points",
-                        "n_missing",
-                    )
-                },
-            )
-        )
-    return rows
+SCALED_FIELDS = ("mae", "mape", "wape")
+COPIED_FIELDS = (
+    "bias",
+    "stockout_miss_rate",
+    "overstock_rate",
+    "coverage",
+    "interval_coverage",
+    "n_points",
+    "n_missing",
+)
 
 
 def scaled_copy(
     version: ModelVersion, *, rows: list[BacktestResult], ratio: float
 ) -> list[BacktestResult]:
-    """Walk-forward rows for `version` whose errors are `rows`' times `ratio` (per window, the
-    ratio wobbles a little so the two lines do not run parallel)."""
+    """Walk-forward results for `version` whose errors are `rows`' times `ratio` (per window the
+    ratio wobbles a little, so the two lines do not run parallel), stored by the backtest
+    service."""
     copies = []
     for index, row in enumerate(rows):
         factor = ratio * (1 + 0.04 * ((index % 3) - 1))
         copies.append(
-            BacktestResult.objects.create(
-                model_version=version,
-                kind=BacktestResult.Kind.WALK_FORWARD,
-                window_start=row.window_start,
-                window_end=row.window_end,
-                mae=row.mae * factor,
-                mape=row.mape * factor if row.mape is not None else None,
-                wape=row.wape * factor if row.wape is not None else None,
-                bias=row.bias,
-                stockout_miss_rate=row.stockout_miss_rate,
-                overstock_rate=row.overstock_rate,
-                coverage=row.coverage,
-                interval_coverage=row.interval_coverage,
-                n_points=row.n_points,
-                n_missing=row.n_missing,
-            )
+            {
+                "window_start": row.window_start,
+                "window_end": row.window_end,
+                **{
+                    name: getattr(row, name) * factor if getattr(row, name) is not None else None
+                    for name in SCALED_FIELDS
+                },
+                **{name: getattr(row, name) for name in COPIED_FIELDS},
+            }
         )
-    return copies
+    return store_backtest_results(
+        version=version, kind=BacktestResult.Kind.WALK_FORWARD, rows=copies
+    )
 
 
 def store_t_minus_1(version: ModelVersion, *, walk_forward: list[BacktestResult]) -> None:
-    """Daily T-1 rows for the last 30 days, taken from the walk-forward windows' errors (what
-    the daily backtest would have found for those days)."""
-    for row in walk_forward[-5:]:
-        day = row.window_start
-        while day <= row.window_end:
-            BacktestResult.objects.create(
-                model_version=version,
-                kind=BacktestResult.Kind.T_MINUS_1,
-                window_start=day,
-                window_end=day,
-                mae=row.mae,
-                mape=row.mape,
-                wape=row.wape,
-                n_points=max(1, row.n_points // 7),
+    """Daily T-1 results for the last five weeks, at the errors of the walk-forward windows
+    that cover them (what the daily backtest would have found for those days)."""
+    rows = []
+    for window in walk_forward[-5:]:
+        day = window.window_start
+        while day <= window.window_end:
+            rows.append(
+                {
+                    "window_start": day,
+                    "window_end": day,
+                    **{name: getattr(window, name) for name in SCALED_FIELDS},
+                    "n_points": max(1, window.n_points // 7),
+                }
             )
             day += dt.timedelta(days=1)
+    store_backtest_results(version=version, kind=BacktestResult.Kind.T_MINUS_1, rows=rows)
 
 
 def record_retrain(version: ModelVersion, *, panel) -> ModelRetrainingLog:
@@ -200,7 +167,7 @@ def build_arena(
     )
     record_retrain(challenger, panel=panel)
     if with_backtests:
-        champion_rows = store_walk_forward(champion, panel=panel)
+        champion_rows = run_continuous_backtest(version=champion)
         store_t_minus_1(champion, walk_forward=champion_rows)
         challenger_rows = scaled_copy(challenger, rows=champion_rows, ratio=CHALLENGER_ERROR_RATIO)
         store_t_minus_1(challenger, walk_forward=challenger_rows)

@@ -1,0 +1,74 @@
+"""Server-drawn charts: rounded axes, points inside the plot, gaps for unknown values."""
+
+import datetime as dt
+
+import pytest
+
+from mlops.admin.charts import Series, bar_chart, line_chart, nice_ceiling
+
+pytestmark = pytest.mark.nodb
+
+
+@pytest.mark.parametrize(
+    ("value", "top", "labels"),
+    [
+        (9.7, 10.0, ["0.0", "2.5", "5.0", "7.5", "10.0"]),
+        (150.0, 150.0, ["0", "50", "100", "150"]),
+        (0.9, 1.0, ["0.00", "0.25", "0.50", "0.75", "1.00"]),
+        (13.2, 15.0, ["0", "5", "10", "15"]),
+    ],
+)
+def test_y_axis_runs_from_zero_to_a_round_top_with_readable_ticks(value, top, labels):
+    chart = line_chart(
+        title="t", y_label="y", unit="", series=[Series("a", "a", [(dt.date(2026, 1, 1), value)])]
+    )
+
+    assert nice_ceiling(value)[0] == pytest.approx(top)
+    assert [tick.label for tick in chart.y_ticks] == labels
+    assert chart.y_ticks[0].position == chart.bottom and chart.y_ticks[-1].position == chart.top
+
+
+def test_line_points_span_the_plot_by_date_and_skip_unknown_values():
+    days = [dt.date(2026, 1, 1) + dt.timedelta(days=7 * k) for k in range(4)]
+    chart = line_chart(
+        title="MAE",
+        y_label="MAE (units)",
+        unit=" units",
+        series=[
+            Series("v2", "this-version", list(zip(days, [4.0, 5.0, None, 8.0], strict=True))),
+            Series("v1", "champion", list(zip(days, [6.0, 6.0, 6.0, 6.0], strict=True))),
+        ],
+    )
+
+    mine, champion = chart.lines
+    assert len(mine.points) == 3 and chart.n_points == 7
+    assert mine.points[0].x == chart.left and mine.points[-1].x == chart.right
+    assert mine.points[-1].y == chart.top  # 8.0 is the axis top
+    assert all(chart.top <= p.y <= chart.bottom for line in chart.lines for p in line.points)
+    assert mine.path.startswith("M64.0,") and mine.path.count("L") == 2
+    assert mine.points[1].tooltip == "v2, window ending 2026-01-08: 5.00 units"
+
+
+def test_bars_share_one_axis_and_an_unknown_value_leaves_a_gap():
+    chart = bar_chart(
+        title="MAE per segment",
+        y_label="MAE",
+        unit=" units",
+        groups=[
+            ("Electronics", [("Champion", "champion", 4.0), ("Experimental", "this-version", 2.0)]),
+            ("Grocery", [("Champion", "champion", 3.0), ("Experimental", "this-version", None)]),
+        ],
+    )
+
+    assert len(chart.bars) == 3
+    assert chart.legend == [("Champion", "champion"), ("Experimental", "this-version")]
+    tallest = max(chart.bars, key=lambda bar: bar.height)
+    assert tallest.y == chart.top and tallest.y + tallest.height == chart.bottom
+    half = next(bar for bar in chart.bars if bar.tooltip.endswith("2.00 units"))
+    assert half.height == pytest.approx(tallest.height / 2, abs=0.1)
+    assert [tick.label for tick in chart.x_ticks] == ["Electronics", "Grocery"]
+
+
+def test_a_chart_without_values_says_it_is_empty():
+    assert line_chart(title="t", y_label="y", unit="", series=[Series("a", "a", [])]).empty
+    assert bar_chart(title="t", y_label="y", unit="", groups=[]).empty
