@@ -170,8 +170,7 @@ def _copy_out(query: str, params: list, columns: dict[str, pa.DataType]) -> pa.T
         connection.cursor() as cursor,
         cursor.cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT CSV)", params) as copy,
     ):
-        # psycopg hands COPY output over one row at a time; text rows are cheaper to gather
-        # than binary ones, and pyarrow parses them in parallel.
+        # One message per row: meant for small results (see _copy_series for big ones).
         for row in copy:
             data += row
     if not data:
@@ -187,6 +186,7 @@ def _copy_series(query: str, params: list) -> tuple[np.ndarray, np.ndarray, np.n
     """Rows (store_id bigint, product_id bigint, count bigint, text) of `query`, fetched with
     binary COPY; returns the three integer columns and all the texts joined."""
     data = bytearray()
+    # The raw psycopg cursor, as in _copy_out.
     with (
         connection.cursor() as cursor,
         cursor.cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT BINARY)", params) as copy,
