@@ -260,9 +260,14 @@ def _check_features(value: Any, algorithm: str | None, problems: list[str]) -> N
 
 
 def clean_configuration(
-    *, experiment_type: str, configuration: Any, model_name: str
+    *, experiment_type: str, configuration: Any, model_name: str, complete: bool = True
 ) -> tuple[dict[str, Any], list[str]]:
-    """The configuration as stored, and what is wrong with it (empty when it is valid)."""
+    """The configuration as stored, and what is wrong with it (empty when it is valid).
+
+    With `complete` false (a proposal), the setting that defines the experiment may still be
+    missing — a hypothesis can be approved before its recipe is settled — but whatever is given
+    must be valid. Starting the experiment needs it complete.
+    """
     if experiment_type not in CONFIGURATION_KEYS:
         return {}, []  # the experiment type's own error says it
     if not isinstance(configuration, dict):
@@ -276,7 +281,7 @@ def clean_configuration(
             f"{', '.join(accepted)}."
         )
     required = accepted[0]
-    if required not in configuration:
+    if complete and required not in configuration:
         problems.append(f"{required}: required for a {experiment_type} experiment.")
     given = {key: value for key, value in configuration.items() if key in accepted}
     if "algorithm" in given:
@@ -323,7 +328,10 @@ def propose_experiment(
     except ValidationError as error:
         errors.update(error.message_dict)
     experiment.configuration, problems = clean_configuration(
-        experiment_type=experiment_type, configuration=configuration, model_name=model_name
+        complete=False,
+        experiment_type=experiment_type,
+        configuration=configuration,
+        model_name=model_name,
     )
     if problems:
         errors["configuration"] = problems
@@ -439,6 +447,11 @@ def _begin_training(*, experiment: ModelExperiment, actor: AbstractBaseUser) -> 
     require_permission(actor, RUN_PERMISSION, action="start an experiment")
     fresh = _locked(experiment)
     _ensure_can(fresh, "start", action="start")
+    required = CONFIGURATION_KEYS.get(fresh.experiment_type, ("",))[0]
+    if required and required not in (fresh.configuration or {}):
+        raise ValidationError(
+            {"configuration": [f"{required}: set it before starting the experiment."]}
+        )
     plans = training_plan(fresh)
     _move(
         fresh,

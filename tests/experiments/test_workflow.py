@@ -484,3 +484,32 @@ def test_a_decision_must_fit_the_versions_it_names(
         )
 
     assert ModelExperiment.objects.get(pk=shadow_tested["experiment"].pk).status == "shadow_testing"
+
+
+def test_a_proposal_may_leave_its_recipe_open_but_cannot_start_without_it(tenant):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.core.exceptions import ValidationError as DjangoValidationError
+
+    from experiments.services import approve_experiment, propose_experiment, start_experiment
+    from tests.mlops.factories import ModelVersionFactory
+
+    ModelVersionFactory(status="champion")
+    users = {}
+    for role in ("data_scientist", "ml_manager"):
+        user = get_user_model().objects.create_user(f"{role}-open", password="x")
+        user.groups.add(Group.objects.get(name=role))
+        users[role] = user
+    experiment = propose_experiment(
+        actor=users["data_scientist"],
+        name="Google Trends feature",
+        hypothesis="Search interest leads demand by a week.",
+        experiment_type="feature_engineering",
+        configuration={},
+        expected_improvement_pct=5,
+    )
+    approve_experiment(experiment=experiment, actor=users["ml_manager"])
+    with pytest.raises(DjangoValidationError, match="features"):
+        start_experiment(experiment=experiment, actor=users["data_scientist"])
+    experiment.refresh_from_db()
+    assert experiment.status == "approved"

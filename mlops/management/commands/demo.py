@@ -1,5 +1,6 @@
 """manage.py demo: provision the `demo` tenant, generate its sales and play the three scenarios."""
 
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -29,6 +30,7 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=42)
 
     def handle(self, *args, quick, reset, seed, **options):
+        logging.disable(logging.INFO)  # the narration says what happens; keep warnings
         narrator = Narrator(self.stdout)
         if reset:
             self._reset(narrator)
