@@ -94,17 +94,33 @@ class HistoryStatistics:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Mean and sample standard deviation over the `window` days before each day in
         [first_day, last_day), from the known values only (NaN when too few are known)."""
-        ends = np.arange(first_day, last_day)
-        starts = np.maximum(ends - window, 0)
-        count = (self.known_count[:, ends] - self.known_count[:, starts]).astype(np.float64)
-        total = self.total[:, ends] - self.total[:, starts]
-        squares = self.total_of_squares[:, ends] - self.total_of_squares[:, starts]
+        length = last_day - first_day
+
+        def over_window(running: np.ndarray) -> np.ndarray:
+            return running[:, first_day:last_day] - _clamped_columns(
+                running, start=first_day - window, length=length
+            )
+
+        count = over_window(self.known_count).astype(np.float64)
+        total = over_window(self.total)
+        squares = over_window(self.total_of_squares)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = np.where(count > 0, total / count, np.nan)
             variance = np.where(
                 count > 1, (squares - total * total / np.maximum(count, 1)) / (count - 1), np.nan
             )
         return mean, np.sqrt(np.maximum(variance, 0.0))
+
+
+def _clamped_columns(values: np.ndarray, *, start: int, length: int) -> np.ndarray:
+    """values[:, start:start + length] with columns before 0 read as column 0 (slices, not a
+    gather, because this runs over millions of cells)."""
+    if start >= 0:
+        return values[:, start : start + length]
+    before = min(-start, length)
+    return np.concatenate(
+        [np.repeat(values[:, :1], before, axis=1), values[:, : max(start + length, 0)]], axis=1
+    )
 
 
 def build_features(
@@ -116,30 +132,40 @@ def build_features(
     store_codes: np.ndarray,
     first_day: int,
     last_day: int,
-    statistics: HistoryStatistics | None = None,
+    keep_rows: np.ndarray | None = None,
 ) -> np.ndarray:
     """Feature matrix [n_series * n_target_days, len(FEATURE_NAMES)] (float32, series-major
-    rows) for the target days [first_day, last_day) of the given [series, day] arrays."""
+    rows) for the target days [first_day, last_day) of the given [series, day] arrays; only
+    the rows where the flat boolean `keep_rows` is True when it is given.
+
+    The matrix is column-major (Fortran order): each feature is one contiguous column, filled
+    by one vectorised copy, and XGBoost bins contiguous columns faster than rows.
+    """
     n_series = quantity.shape[0]
     n_target_days = last_day - first_day
     if n_target_days <= 0:
         return np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)
-    statistics = statistics or HistoryStatistics.of(quantity)
-    # Column-major: each feature is one contiguous column, filled by one vectorised copy.
-    features = np.empty((n_series * n_target_days, len(FEATURE_NAMES)), np.float32, order="F")
+    statistics = HistoryStatistics.of(quantity[:, :last_day])
+    n_rows = n_series * n_target_days if keep_rows is None else int(keep_rows.sum())
+    features = np.empty((n_rows, len(FEATURE_NAMES)), np.float32, order="F")
+
+    def put(column: int, values: np.ndarray) -> None:
+        flat = values.reshape(-1)
+        features[:, column] = flat if keep_rows is None else flat[keep_rows]
+
     column = 0
     for lag in LAGS:
-        features[:, column] = _shifted(quantity, first_day - lag, n_target_days).reshape(-1)
+        put(column, _shifted(quantity, first_day - lag, n_target_days))
         column += 1
     rolling = [
         statistics.rolling(window=window, first_day=first_day, last_day=last_day)
         for window in ROLLING_WINDOWS
     ]
     for mean, _ in rolling:
-        features[:, column] = mean.reshape(-1)
+        put(column, mean)
         column += 1
     for _, standard_deviation in rolling:
-        features[:, column] = standard_deviation.reshape(-1)
+        put(column, standard_deviation)
         column += 1
     target_dates = dates[first_day:last_day]
     calendar = (
@@ -149,11 +175,11 @@ def build_features(
         target_dates.isocalendar().week.to_numpy(),
     )
     for values in calendar:
-        features[:, column] = np.tile(np.asarray(values, dtype=np.float32), n_series)
+        put(column, np.tile(np.asarray(values, dtype=np.float32), n_series))
         column += 1
-    features[:, column] = on_promotion[:, first_day:last_day].reshape(-1)
-    features[:, column + 1] = np.repeat(department_codes, n_target_days)
-    features[:, column + 2] = np.repeat(store_codes, n_target_days)
+    put(column, on_promotion[:, first_day:last_day])
+    put(column + 1, np.repeat(department_codes, n_target_days))
+    put(column + 2, np.repeat(store_codes, n_target_days))
     return features
 
 
@@ -172,6 +198,7 @@ def panel_features(
     encodings: CategoryEncodings,
     first_day: int = 0,
     last_day: int | None = None,
+    keep_rows: np.ndarray | None = None,
 ) -> np.ndarray:
     """`build_features` for days [first_day, last_day) of a panel (default: all its days)."""
     return build_features(
@@ -182,17 +209,20 @@ def panel_features(
         store_codes=encodings.store_codes(panel.stores),
         first_day=first_day,
         last_day=panel.n_days if last_day is None else last_day,
+        keep_rows=keep_rows,
     )
 
 
 def training_rows(
     *, panel: Panel, encodings: CategoryEncodings, first_day: int = LOOKBACK_DAYS
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Features and targets of every (series, day) from `first_day` on whose actual is known."""
+    """Features (column-major) and targets of every (series, day) from `first_day` on whose
+    actual is known."""
     first_day = min(first_day, max(panel.n_days - 1, 0))
-    features = panel_features(panel=panel, encodings=encodings, first_day=first_day)
     target = panel.quantity[:, first_day:].reshape(-1)
     known = ~np.isnan(target)
-    if known.all():
-        return features, target
-    return features[known], target[known]
+    keep_rows = None if known.all() else known
+    features = panel_features(
+        panel=panel, encodings=encodings, first_day=first_day, keep_rows=keep_rows
+    )
+    return features, target if keep_rows is None else target[keep_rows]

@@ -75,11 +75,12 @@ class XGBoostModel(ForecastModel):
         if not target.size:
             raise ValueError("no known sales to train on")
         parameters = self.booster_parameters()
-        # QuantileDMatrix bins the float32 features once, without a float copy of its own.
+        # QuantileDMatrix bins the float32 features once, without a float copy of its own. A
+        # DataFrame over the column-major matrix (no copy) hands XGBoost one contiguous array
+        # per feature, which it bins in about half the time of a 2-D array.
         training = xgb.QuantileDMatrix(
-            features,
+            pd.DataFrame(features, columns=list(FEATURE_NAMES), copy=False),
             label=target,
-            feature_names=list(FEATURE_NAMES),
             max_bin=parameters["max_bin"],
             nthread=parameters["nthread"],
         )
