@@ -142,7 +142,7 @@ def play(*, size: DemoSize, password: str, narrator: Narrator, seed: int = 42) -
     from forecasting.synthetic import generate_sales
     from mlops import services as mlops
     from mlops.models import ModelRetrainingLog, ModelVersion, Trigger
-    from mlops.selectors import get_challenger_model, get_champion_model
+    from mlops.selectors import get_champion_model
     from mlops.tasks import retrain_model
 
     users = ensure_demo_users(password=password)
@@ -289,32 +289,42 @@ def play(*, size: DemoSize, password: str, narrator: Narrator, seed: int = 42) -
         label="days arrive: import, T-1 backtest, drift check, forecast",
         detect=True,
     )
-    drifted = [(day, result) for day, result in findings if result.status == "drift"]
-    if drifted:
-        day, result = drifted[0]
+    first_drift: dict[str, tuple] = {}
+    for day, result in findings:
+        if result.status == "drift":
+            first_drift.setdefault(result.segment, (day, result))
+    if not first_drift:
+        narrator.say("    no drift found in these days")
+    for segment, (day, result) in sorted(first_drift.items()):
         narrator.say(
-            f"    drift on {result.name}/{result.segment} found on {day} "
-            f"({(day - drift_start).days + 1} days after the shift): baseline MAE "
-            f"{_fmt(result.baseline_mae)}, recent {_fmt(result.recent_mae)}, "
-            f"{_fmt(result.drift_pct, 1, '%')} (rules: {', '.join(result.rules)})"
+            f"    drift on {result.name} [{segment}] ({result.champion_version}) found on {day}, "
+            f"{(day - drift_start).days + 1} day(s) into the shift: baseline MAE "
+            f"{_fmt(result.baseline_mae)}, recent {_fmt(result.recent_mae)} "
+            f"({_fmt(result.drift_pct, 1, '%')}; rules: {', '.join(result.rules)})"
         )
-    else:
-        narrator.say("    no drift found (the alert below will be missing)")
-    alert = MLAlert.objects.filter(alert_type=MLAlert.AlertType.DRIFT_DETECTED).first()
-    if alert is not None:
-        narrator.say(f"    critical alert: “{alert.title}” — emailed to the ml_manager group")
-    emergency = ModelRetrainingLog.objects.filter(trigger=Trigger.DRIFT_DETECTED).first()
-    if emergency is not None and emergency.status == ModelRetrainingLog.Status.QUEUED:
-        with narrator.step("emergency retrain on the recent window (trigger drift_detected)"):
+    for alert in MLAlert.objects.filter(alert_type=MLAlert.AlertType.DRIFT_DETECTED):
+        narrator.say(f"    critical alert: “{alert.title}” — queued for email to the ml_managers")
+    queued = ModelRetrainingLog.objects.filter(
+        trigger=Trigger.DRIFT_DETECTED, status=ModelRetrainingLog.Status.QUEUED
+    ).order_by("pk")
+    for emergency in queued:
+        with narrator.step(
+            f"emergency retrain of [{emergency.segment}] on the recent window "
+            "(trigger drift_detected)"
+        ):
             retrain_model.apply(args=[emergency.pk])
-        emergency.refresh_from_db()
-    challenger = get_challenger_model()
-    pending = MLAlert.objects.filter(alert_type=MLAlert.AlertType.PROMOTION_PENDING).first()
-    if challenger is not None:
+    challengers = ModelVersion.objects.filter(
+        status=ModelVersion.Status.CHALLENGER, trigger=Trigger.DRIFT_DETECTED
+    )
+    for challenger in challengers:
+        pending = MLAlert.objects.filter(
+            alert_type=MLAlert.AlertType.PROMOTION_PENDING, model_version=challenger
+        ).first()
         narrator.say(
-            f"    {challenger.version} is challenger and waits for a person "
-            f"(alert: “{pending.title if pending else 'n/a'}”)"
+            f"    {challenger.version} [{challenger.segment}] is challenger and waits for a person"
+            + (f" — alert “{pending.title}”" if pending else "")
         )
+    challenger = challengers.first()
 
     champion = get_champion_model()
     return {

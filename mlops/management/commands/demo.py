@@ -30,7 +30,9 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=42)
 
     def handle(self, *args, quick, reset, seed, **options):
-        logging.disable(logging.INFO)  # the narration says what happens; keep warnings
+        # The narration says what happens; the services' own log lines would interleave with it.
+        for name in ("mlops", "experiments", "forecasting", "alerts"):
+            logging.getLogger(name).setLevel(logging.ERROR)
         narrator = Narrator(self.stdout)
         if reset:
             self._reset(narrator)
