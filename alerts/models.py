@@ -62,6 +62,8 @@ class MLAlert(ConcurrentTransitionMixin, models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        verbose_name = "ML alert"
+        verbose_name_plural = "ML alerts"
         permissions = [("act_on_mlalert", "Can approve or dismiss an ML alert")]
         constraints = [
             # One open (unread or read) alert per cause.
@@ -159,6 +161,7 @@ class NotificationDelivery(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name_plural = "notification deliveries"
         ordering = ["-created_at", "-pk"]
 
     def __str__(self) -> str:

@@ -3,3 +3,4 @@ from django.apps import AppConfig
 
 class ForecastingConfig(AppConfig):
     name = "forecasting"
+    verbose_name = "Forecasting"

@@ -3,3 +3,4 @@ from django.apps import AppConfig
 
 class MlopsConfig(AppConfig):
     name = "mlops"
+    verbose_name = "Model ops"
