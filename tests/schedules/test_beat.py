@@ -46,7 +46,7 @@ def test_beat_runs_a_tenant_schedule_in_its_schema_until_disabled_in_the_admin(t
     store = redis.Redis.from_url(settings.REDIS_URL)
 
     with running_worker(tmp_path) as worker:
-        beat = start_beat(tmp_path)
+        beat = start_beat(tmp_path, SCHEDULE_SPREAD_SECONDS="0")  # fire at once
         try:
             assert _wait_for_probe(store, key, timeout=40) == "acme", (
                 beat.output()[-3000:] + worker.output()[-3000:]
