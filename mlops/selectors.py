@@ -276,9 +276,11 @@ def t_minus_1_results(
     after: dt.date | None = None,
     until: dt.date | None = None,
     days: int | None = None,
+    first: int | None = None,
 ) -> list[BacktestResult]:
-    """The version's daily T-1 results, oldest first: days after `after`, up to `until`, and
-    within the `days` that end on `until` (or on its latest result)."""
+    """The version's daily T-1 results, oldest first: days after `after`, up to `until`,
+    within the `days` that end on `until` (or on its latest result), and at most the `first`
+    of those."""
     rows = BacktestResult.objects.filter(model_version=version, kind=BacktestResult.Kind.T_MINUS_1)
     if after is not None:
         rows = rows.filter(window_end__gt=after)
@@ -289,4 +291,5 @@ def t_minus_1_results(
         if end is None:
             return []
         rows = rows.filter(window_end__gt=end - dt.timedelta(days=days))
-    return list(rows.order_by("window_end"))
+    rows = rows.order_by("window_end")
+    return list(rows[:first] if first is not None else rows)
