@@ -1,4 +1,4 @@
-"""Drift detection: the champion's daily T-1 errors against its errors when it was promoted.
+"""Drift detection: is the champion's daily T-1 error still what it was?
 
 Three rules; any one is drift.
 
@@ -6,27 +6,39 @@ Three rules; any one is drift.
   results over the last 7 days is worse than its baseline MAE (its walk-forward MAE when it was
   judged for promotion) by more than the tenant's `drift_threshold_pct` (default 15%). It needs
   4 of those 7 days.
-- Error CUSUM: one-sided CUSUM of x_t = log(e_t / e_base), where e = sum|actual - forecast| /
-  sum forecast is the error per unit of forecast volume, i.e. the daily MAE ratio to baseline
-  with the baseline rescaled to the day's forecast volume, so weekday and seasonal volume swings
-  cancel while an unforeseen level does not (from each day's wape and bias: wape / (100 + bias)).
-  Allowance k = log(1 + threshold / 3): log(1.05) at the default 15%.
-- Bias CUSUM (a tracking signal): two-sided CUSUM of x_t = (bias_base - bias_t) / 100, the
-  day's systematic under- (x > 0) or over-forecast (x < 0) beyond the champion's own bias at
-  promotion. Allowance k = threshold / 375: 0.04 at the default 15%. A level shift in demand
-  shows here first: on the synthetic data with 30% of series up 40%, the daily MAE rises only
-  5-10% (no more than its natural excursions as a champion ages over a quarter) while the
-  signed error moves by two to three of its daily standard deviations from the first day on
-  (measured at 600-2,000 series).
+- Error CUSUM: one-sided CUSUM of the daily log-ratio of the error per unit of forecast volume,
+  e = sum|actual - forecast| / sum forecast (from each day's wape and bias: wape / (100 + bias)),
+  to its in-control level. It is the daily MAE ratio with the reference rescaled to the day's
+  forecast volume, so weekday and seasonal volume swings cancel while an unforeseen level does
+  not. Allowance k = log(1.08) at the default 15% threshold.
+- Bias CUSUM (a tracking signal): two-sided CUSUM of the day's bias (sum(f - y) / sum y) against
+  its in-control level, in shares of demand: systematic under-forecast counts up, over-forecast
+  down. Allowance k = 0.035 at the default 15% threshold. A level shift in demand shows here
+  first: on the synthetic data with 30% of series up 40%, the daily MAE rises only 5-10% (no
+  more than its excursions as a champion ages over a quarter) while the bias moves by two to
+  three of its daily standard deviations from the first day on.
 
-Both CUSUMs run S_t = max(0, S_{t-1} + min(x_t - k, 0.75 h)) over the champion's out-of-sample
-days (after its training data; at most the last 90), once 7 such days exist, and fire when
-S > h with h = max(0.08, 4 sigma). sigma is the day-to-day noise of x, estimated robustly from
-the same days (1.4826 * MAD of first differences / sqrt 2, which a level step barely moves), so
-a small tenant's noisier days need more evidence than a large tenant's. k lets small steady
-offsets (the one-day-ahead error against the seven-day walk-forward baseline, a champion
-slowly ageing) drain away instead of accumulating. Capping one day's step at 0.75 h means one
-noisy day is never an alert; two or three days of a lasting shift are.
+In-control level: the median of the champion's first 14 out-of-sample T-1 days (after its
+training data; one week proved too short: a lucky first week set the bar low). The daily forecasts differ from the walk-forward that made the baseline (they
+see no planned promotions of the target days, and they are one day ahead where the walk-forward
+averages seven), so the CUSUMs compare the champion with its own first week in service rather
+than with the backtest. Monitoring starts on the fifteenth day and covers at most the last 90.
+
+Both CUSUMs run S_t = max(0, S_{t-1} + min(x_t - k, 0.75 h)) and fire when S > h, with
+h = max(0.08, 3 sigma); sigma is the day-to-day noise of x, estimated robustly from every day
+since training (1.4826 * MAD of first differences / sqrt 2, which a level step barely moves),
+so a small tenant's noisier days need more evidence than a large tenant's. k lets small steady
+offsets (a champion slowly ageing) drain away instead of accumulating. Capping one day's step at
+0.75 h means one noisy day is never an alert; two or three days of a lasting shift are. Both
+allowances scale with the tenant's drift threshold (k times threshold / 15%).
+
+The parameters were chosen on that synthetic data (1,000 series, a small XGBoost champion):
+through the real daily pipeline on six generated data sets, the shift was called 1 to 3 days
+after it began (two days on average) and 90 days without a shift raised nothing; replaying
+production-like forecasts on ten more data sets (1,000 and 2,000 series) gave 1 to 2 days and
+no false alarm. The daily noise grows as 1/sqrt(series): at 600 series one quiet quarter in
+three raised a bias alarm, and at 50 series the noise exceeds what this shift does to the
+error, so only the 7-day threshold rule (or a larger shift) can call it.
 """
 
 from __future__ import annotations
@@ -38,7 +50,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from django.db import connection, transaction
+from django.db import transaction
 
 from mlops.models import (
     GLOBAL_SEGMENT,
@@ -58,12 +70,12 @@ RECENT_DAYS = 7
 MIN_RECENT_DAYS = 4
 LOOKBACK_DAYS = 90
 # The CUSUMs' allowances at the default 15% threshold; they scale with the tenant's threshold.
-ERROR_ALLOWANCE = math.log(1.05)
-BIAS_ALLOWANCE = 0.04
+ERROR_ALLOWANCE = math.log(1.08)
+BIAS_ALLOWANCE = 0.035
 CUSUM_MIN_THRESHOLD = 0.08
-CUSUM_SIGMAS = 4.0
+CUSUM_SIGMAS = 3.0
 CUSUM_STEP_CAP = 0.75
-MIN_SEQUENTIAL_DAYS = 7
+REFERENCE_DAYS = 14
 # A normal distribution's standard deviation is 1.4826 times its median absolute deviation.
 MAD_TO_SIGMA = 1.4826
 AWAITING_DECISION = (Status.CANDIDATE, Status.SHADOW, Status.CHALLENGER)
@@ -72,11 +84,9 @@ PENDING_RETRAIN = (ModelRetrainingLog.Status.QUEUED, ModelRetrainingLog.Status.R
 
 @dataclass(frozen=True)
 class Baseline:
-    """The champion's error when it was promoted: MAE and error per unit of forecast volume."""
+    """The champion's MAE when it was promoted, and where that number comes from."""
 
     mae: float | None
-    scaled_error: float | None
-    bias: float | None
     source: str
 
 
@@ -119,7 +129,9 @@ class DriftResult:
     bias_cusum_threshold: float | None = None
     bias_direction: str = ""
     recent_bias: float | None = None
-    baseline_bias: float | None = None
+    reference_bias: float | None = None
+    reference_start: dt.date | None = None
+    reference_end: dt.date | None = None
     rules: list[str] = field(default_factory=list)
     alert_id: int | None = None
     retrain_log_id: int | None = None
@@ -132,7 +144,8 @@ class DriftResult:
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["as_of"] = self.as_of.isoformat() if self.as_of else None
+        for name in ("as_of", "reference_start", "reference_end"):
+            data[name] = data[name].isoformat() if data[name] else None
         return data
 
 
@@ -150,17 +163,14 @@ def _weighted_mean(pairs: list[tuple[float | None, int]]) -> float | None:
 
 
 def champion_baseline(champion: ModelVersion) -> Baseline:
-    """The champion's walk-forward errors when it was judged for promotion (its side of the
-    last evaluation, else its training metrics), else the mean of its weekly walk-forward
-    windows stored by the time it was promoted."""
-    evaluated = (champion.last_evaluation or {}).get("candidate_metrics") or {}
+    """The champion's walk-forward MAE when it was judged for promotion (its side of the last
+    evaluation, else its training metrics), else the mean of its weekly walk-forward windows
+    stored by the time it was promoted."""
     mae = baseline_mae(champion)
     if mae:
-        numbers = evaluated if evaluated.get("mae") else (champion.metrics or {})
+        evaluated = (champion.last_evaluation or {}).get("candidate_metrics") or {}
         return Baseline(
             mae=float(mae),
-            scaled_error=scaled_error(wape=numbers.get("wape"), bias=numbers.get("bias")),
-            bias=numbers.get("bias"),
             source="last_evaluation" if evaluated.get("mae") else "training_metrics",
         )
     windows = BacktestResult.objects.filter(
@@ -171,48 +181,53 @@ def champion_baseline(champion: ModelVersion) -> Baseline:
     )
     if champion.promoted_at is not None:
         windows = windows.filter(created_at__lte=champion.promoted_at)
-    rows = list(windows.only("mae", "wape", "bias", "n_points"))
+    rows = list(windows.only("mae", "n_points"))
     if not rows:
-        return Baseline(mae=None, scaled_error=None, bias=None, source="none")
+        return Baseline(mae=None, source="none")
     return Baseline(
-        mae=_weighted_mean([(row.mae, row.n_points) for row in rows]),
-        scaled_error=_weighted_mean(
-            [(scaled_error(wape=row.wape, bias=row.bias), row.n_points) for row in rows]
-        ),
-        bias=_weighted_mean([(row.bias, row.n_points) for row in rows]),
-        source="walk_forward",
+        mae=_weighted_mean([(row.mae, row.n_points) for row in rows]), source="walk_forward"
     )
 
 
-def error_log_ratios(rows: list[BacktestResult], baseline: Baseline) -> list[float]:
-    """x_t of the error CUSUM per T-1 day (days without the numbers are left out): the error
-    per unit of forecast volume against the baseline's, else the plain MAE ratio."""
-    ratios = []
-    for row in rows:
-        if baseline.scaled_error:
-            value = scaled_error(wape=row.wape, bias=row.bias)
-            if value:
-                ratios.append(math.log(value / baseline.scaled_error))
-        elif baseline.mae and row.mae:
-            ratios.append(math.log(row.mae / baseline.mae))
-    return ratios
+def daily_statistics(rows: list[BacktestResult]) -> tuple[np.ndarray, np.ndarray]:
+    """Per T-1 day, the log error per unit of forecast volume and the bias as a share of
+    demand (NaN where the day lacks the numbers)."""
+    log_error = np.full(len(rows), np.nan)
+    bias = np.full(len(rows), np.nan)
+    for index, row in enumerate(rows):
+        value = scaled_error(wape=row.wape, bias=row.bias)
+        if value:
+            log_error[index] = math.log(value)
+        if row.bias is not None:
+            bias[index] = row.bias / 100.0
+    return log_error, bias
 
 
-def bias_shifts(rows: list[BacktestResult], baseline: Baseline) -> list[float]:
-    """x_t of the bias CUSUM per T-1 day: how much more the champion under-forecast that day
-    than at promotion, as a share of demand (negative: over-forecast)."""
-    reference = baseline.bias or 0.0
-    return [(reference - row.bias) / 100.0 for row in rows if row.bias is not None]
+def noise_sigma(values: np.ndarray) -> float:
+    """Day-to-day noise of a daily statistic: 1.4826 * MAD of its first differences / sqrt 2
+    (robust to outlier days and barely moved by a level step)."""
+    steps = np.diff(values[~np.isnan(values)])
+    if not steps.size:
+        return 0.0
+    return float(MAD_TO_SIGMA * np.median(np.abs(steps - np.median(steps))) / math.sqrt(2.0))
 
 
-def cusum(values: list[float], *, allowance: float, two_sided: bool = False) -> Cusum | None:
-    """The CUSUM of daily values (oldest first) with the module's threshold and step cap; None
-    with fewer than MIN_SEQUENTIAL_DAYS days."""
-    if len(values) < MIN_SEQUENTIAL_DAYS:
-        return None
+def cusum(
+    values: list[float] | np.ndarray,
+    *,
+    allowance: float,
+    sigma: float | None = None,
+    two_sided: bool = False,
+) -> Cusum | None:
+    """The CUSUM of daily deviations from the in-control level (oldest first; NaN days are
+    skipped) with the module's threshold and step cap; `sigma` defaults to the values' own
+    noise. None with fewer than REFERENCE_DAYS days to estimate the noise from."""
     series = np.asarray(values, dtype=np.float64)
-    steps = np.diff(series)
-    sigma = float(MAD_TO_SIGMA * np.median(np.abs(steps - np.median(steps))) / math.sqrt(2.0))
+    series = series[~np.isnan(series)]
+    if sigma is None:
+        if series.size < REFERENCE_DAYS:
+            return None
+        sigma = noise_sigma(series)
     threshold = max(CUSUM_MIN_THRESHOLD, CUSUM_SIGMAS * sigma)
     cap = CUSUM_STEP_CAP * threshold
     upper = lower = 0.0
@@ -226,8 +241,39 @@ def cusum(values: list[float], *, allowance: float, two_sided: bool = False) -> 
     )
 
 
+def sequential_rules(
+    *, reference: list[BacktestResult], monitored: list[BacktestResult], threshold_pct: float
+) -> tuple[Cusum | None, Cusum | None]:
+    """The error and bias CUSUMs of the monitored days against the in-control level of the
+    reference days; (None, None) without a full reference week or a monitored day."""
+    if len(reference) < REFERENCE_DAYS or not monitored:
+        return None, None
+    reference_error, reference_bias = daily_statistics(reference)
+    error, bias = daily_statistics(monitored)
+    # A tenant that tolerates more error before calling it drift tolerates more in both CUSUMs.
+    scale = threshold_pct / DEFAULT_THRESHOLD_PCT
+    error_cusum = bias_cusum = None
+    if not np.isnan(reference_error).all():
+        error_cusum = cusum(
+            error - np.nanmedian(reference_error),
+            allowance=math.log(1.0 + math.expm1(ERROR_ALLOWANCE) * scale),
+            sigma=noise_sigma(np.concatenate([reference_error, error])),
+        )
+    if not np.isnan(reference_bias).all():
+        # Positive when the champion under-forecasts more than it did in its first week.
+        bias_cusum = cusum(
+            np.nanmedian(reference_bias) - bias,
+            allowance=BIAS_ALLOWANCE * scale,
+            sigma=noise_sigma(np.concatenate([reference_bias, bias])),
+            two_sided=True,
+        )
+    return error_cusum, bias_cusum
+
+
 def _tenant_threshold_pct() -> float:
-    tenant = getattr(connection, "tenant", None)
+    from tenants.selectors import current_tenant
+
+    tenant = current_tenant()
     return float(getattr(tenant, "drift_threshold_pct", DEFAULT_THRESHOLD_PCT))
 
 
@@ -274,24 +320,31 @@ def detect_drift(
     ]
     result.recent_days = len(recent)
     if recent:
-        points = sum(row.n_points for row in recent)
-        result.recent_mae = sum(row.mae * row.n_points for row in recent) / points
+        result.recent_mae = _weighted_mean([(row.mae, row.n_points) for row in recent])
         result.drift_pct = (result.recent_mae / baseline.mae - 1.0) * 100.0
+        result.recent_bias = _weighted_mean([(row.bias, row.n_points) for row in recent])
     result.threshold_rule = bool(
         result.recent_days >= MIN_RECENT_DAYS and result.drift_pct > result.threshold_pct
     )
 
-    result.baseline_bias = baseline.bias
-    result.recent_bias = _weighted_mean([(row.bias, row.n_points) for row in recent])
-    # A tenant that tolerates more error before calling it drift tolerates more in both CUSUMs.
-    scale = result.threshold_pct / DEFAULT_THRESHOLD_PCT
-    error = cusum(
-        error_log_ratios(rows, baseline),
-        allowance=math.log(1.0 + (math.exp(ERROR_ALLOWANCE) - 1.0) * scale),
+    reference = [
+        row
+        for row in t_minus_1_results(
+            version=champion, after=champion.training_end, until=as_of, first=REFERENCE_DAYS
+        )
+        if row.n_points > 0
+    ]
+    if reference:
+        result.reference_start = reference[0].window_end
+        result.reference_end = reference[-1].window_end
+        biases = [row.bias for row in reference if row.bias is not None]
+        result.reference_bias = float(np.median(biases)) if biases else None
+    monitored = [row for row in rows if reference and row.window_end > reference[-1].window_end]
+    error, bias = sequential_rules(
+        reference=reference, monitored=monitored, threshold_pct=result.threshold_pct
     )
     if error is not None:
         result.error_cusum, result.error_cusum_threshold = error.statistic, error.threshold
-    bias = cusum(bias_shifts(rows, baseline), allowance=BIAS_ALLOWANCE * scale, two_sided=True)
     if bias is not None:
         result.bias_cusum, result.bias_cusum_threshold = bias.statistic, bias.threshold
         result.bias_direction = bias.direction
@@ -365,7 +418,7 @@ def _act_on_drift(*, result: DriftResult, champion: ModelVersion) -> None:
         "error_cusum_threshold": _rounded(result.error_cusum_threshold),
         "bias_cusum": _rounded(result.bias_cusum),
         "bias_cusum_threshold": _rounded(result.bias_cusum_threshold),
-        "baseline_bias_pct": _rounded(result.baseline_bias, 2),
+        "reference_bias_pct": _rounded(result.reference_bias, 2),
         "recent_bias_pct": _rounded(result.recent_bias, 2),
         "as_of": result.as_of.isoformat(),
         "recent_days": result.recent_days,
@@ -407,7 +460,8 @@ def _act_on_drift(*, result: DriftResult, champion: ModelVersion) -> None:
         "bias_cusum": (
             f"it has been {'under' if result.bias_direction == 'up' else 'over'}-forecasting "
             f"day after day: bias {_signed(result.recent_bias)} over the last "
-            f"{result.recent_days} day(s) against {_signed(result.baseline_bias)} at promotion "
+            f"{result.recent_days} day(s) against {_signed(result.reference_bias)} in its first "
+            f"week in service "
             f"(tracking signal {result.bias_cusum or 0:.3f} > "
             f"{result.bias_cusum_threshold or 0:.3f})"
         ),

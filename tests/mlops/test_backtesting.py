@@ -1,18 +1,21 @@
 """The weekly walk-forward backtest of a version: hand-checked metrics, no leakage, segments."""
 
 import datetime as dt
+from unittest import mock
 
 import numpy as np
 import pandas as pd
 import pytest
 from django.db.models import F
 
+from alerts.models import MLAlert
 from forecasting.backtesting import weekly_cutoffs
 from forecasting.models import Sale
 from mlops.models import BacktestResult, ModelVersion, Trigger
 from mlops.selectors import get_backtest_trend
 from mlops.services import retrain_forecast_model, run_continuous_backtest
 from mlops.services.backtesting import walk_forward_windows
+from mlops.tasks import backtest_version, weekly_backtest
 from tests.mlops.factories import ModelVersionFactory, load_sales
 
 # -- a small case checked by hand ---------------------------------------------------------------
@@ -237,3 +240,34 @@ def test_segment_version_backtests_only_its_departments_series(sales):
     for row in results:
         assert set(row.department_metrics) == {"Electronics"}
         assert row.n_points + row.n_missing == n_series * 7
+
+
+# -- the weekly job --------------------------------------------------------------------------------
+
+
+def test_weekly_backtest_job_walks_every_champion_and_challenger_forward(hand_case):
+    challenger = ModelVersionFactory(
+        algorithm="seasonal_naive",
+        hyperparameters={"calibration_windows": 0},
+        status=ModelVersion.Status.CHALLENGER,
+    )
+    ModelVersionFactory(status=ModelVersion.Status.ARCHIVED)
+    ModelVersionFactory(status=ModelVersion.Status.CANDIDATE)
+
+    with mock.patch.object(backtest_version, "delay") as queued:
+        version_ids = weekly_backtest()
+
+    assert sorted(version_ids) == sorted([hand_case.pk, challenger.pk])
+    assert sorted(call.args[0] for call in queued.call_args_list) == sorted(version_ids)
+
+    summary = backtest_version(hand_case.pk)
+    again = backtest_version(hand_case.pk)
+
+    # 90 days asked, but only the windows with two weeks of sales before them are walked:
+    # 2025-02-24 (a perfect week), then the two hand-checked ones.
+    assert summary["windows"] == again["windows"] == 3
+    assert BacktestResult.objects.filter(model_version=hand_case).count() == 3
+    # Window 2's MAE (1.8) is 72% above window 1's (22/21): a warning, raised once.
+    alert = MLAlert.objects.get(alert_type="backtest_degradation")
+    assert summary["degradation_alert"] == again["degradation_alert"] == alert.pk
+    assert alert.metadata["change_pct"] == pytest.approx(100 * (1.8 / (22 / 21) - 1), abs=0.01)
