@@ -1,0 +1,431 @@
+"""Benchmark of the 90-day walk-forward backtest (13 weekly windows, 7-day horizon, XGBoost refit
+at every cutoff) against mlforecast's `cross_validation` on the same generated sales.
+
+Both paths get the same long frame, the same XGBoost settings (bench/retrain.py's), lags
+(1, 7, 14, 28), rolling means and standard deviations over 7 and 28 days, calendar features,
+promotion flag (known on the target days, as planned promotions) and store/department codes;
+both refit on every day before each cutoff (an expanding window) and forecast the 7 days from it
+recursively. The project path is `forecasting.backtesting.walk_forward` with interval
+calibration off (mlforecast computes no intervals here). Accuracy is MAE and WAPE over exactly
+the same points (every series, 91 days).
+
+A third path goes further: the project's features and model, but each window's boosting
+starts from the previous window's booster: its first n - `--warm-rounds` trees are kept and
+`--warm-rounds` new ones are fitted on the new training set, instead of all n from scratch. It
+is measured against the refit-each-window result.
+
+Each path runs in its own Python process (no shared memory); peak memory is the growth of
+resident memory over the process's size before the timed section. Wall-clock time is the
+headline, CPU time (all threads) beside it.
+
+Usage: .venv/bin/python bench/backtest.py --sizes 1000,10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# The OpenMP threads of XGBoost sleep instead of spinning while they wait (as in settings).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
+if str(REPOSITORY_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPOSITORY_ROOT))
+
+from bench.retrain import LAGS, PRODUCTS_PER_STORE, PeakMemory, xgboost_settings  # noqa: E402
+
+HORIZON = 7
+BACKTEST_DAYS = 90
+
+
+def cutoffs_of(frame) -> list:
+    from forecasting.backtesting import weekly_cutoffs
+
+    return weekly_cutoffs(frame["date"].max(), days=BACKTEST_DAYS, window=HORIZON)
+
+
+def save_points(*, output_path: Path, stores, products, cutoffs, forecast) -> None:
+    """Forecasts [n_series, windows * horizon] as a long frame: store, product, date, value."""
+    import numpy as np
+    import pandas as pd
+
+    dates = np.concatenate(
+        [pd.date_range(cutoff, periods=HORIZON, freq="D").values for cutoff in cutoffs]
+    )
+    n_series = len(stores)
+    pd.DataFrame(
+        {
+            "store": np.repeat(np.asarray(stores, dtype=str), len(dates)),
+            "product": np.repeat(np.asarray(products, dtype=str), len(dates)),
+            "date": np.tile(dates, n_series),
+            "value": np.asarray(forecast, dtype=np.float64).reshape(-1),
+        }
+    ).to_parquet(output_path)
+
+
+# -- the paths, each run in a child process ------------------------------------------------------
+
+
+def run_project(*, data_path: Path, output_path: Path, n_estimators: int, **_) -> dict:
+    """The project's walk-forward engine: panel, then refit and forecast at each cutoff."""
+    import gc
+
+    import numpy as np
+    import pandas as pd
+
+    from forecasting.backtesting import walk_forward
+    from forecasting.panel import Panel
+
+    frame = pd.read_parquet(data_path)
+    cutoffs = cutoffs_of(frame)
+    hyperparameters = {"calibration_windows": 0, **xgboost_settings(n_estimators=n_estimators)}
+    gc.collect()
+    with PeakMemory() as memory:
+        started, cpu_started = time.perf_counter(), time.process_time()
+        panel = Panel.from_frame(frame)
+        windows = walk_forward(
+            algorithm="xgboost",
+            hyperparameters=hyperparameters,
+            panel=panel,
+            cutoffs=cutoffs,
+            horizon=HORIZON,
+        )
+        seconds = time.perf_counter() - started
+        cpu_seconds = time.process_time() - cpu_started
+    save_points(
+        output_path=output_path,
+        stores=panel.stores,
+        products=panel.products,
+        cutoffs=cutoffs,
+        forecast=np.concatenate([window.forecast for window in windows], axis=1),
+    )
+    return {
+        "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+        "peak_memory_bytes": memory.growth_bytes,
+    }
+
+
+def run_project_warm(
+    *, data_path: Path, output_path: Path, n_estimators: int, warm_rounds: int, **_
+) -> dict:
+    """The project's features and model, each window's boosting continued from the last one's."""
+    import gc
+
+    import numpy as np
+    import pandas as pd
+    import xgboost as xgb
+
+    from forecasting.families.xgboost_family import XGBoostModel
+    from forecasting.panel import Panel
+
+    class WarmStartedXGBoost(XGBoostModel):
+        """Keeps the first n_estimators - warm_rounds trees of `previous` (when given) and fits
+        `warm_rounds` new ones on this window's training set: the forest keeps its size (only
+        adding trees to the same data would overfit), and most of its work is reused."""
+
+        previous: xgb.Booster | None = None
+
+        def _fit_point(self, panel: Panel) -> None:
+            if self.previous is None:
+                super()._fit_point(panel)
+                return
+            rounds = self._hyperparameters["n_estimators"]
+            self._hyperparameters["n_estimators"] = warm_rounds
+            original_train = xgb.train
+
+            kept = self.previous[: rounds - warm_rounds]
+
+            def train_on(parameters, training, num_boost_round, **kwargs):
+                return original_train(
+                    parameters, training, num_boost_round, xgb_model=kept, **kwargs
+                )
+
+            xgb.train = train_on
+            try:
+                super()._fit_point(panel)
+            finally:
+                xgb.train = original_train
+                self._hyperparameters["n_estimators"] = rounds
+
+    frame = pd.read_parquet(data_path)
+    cutoffs = cutoffs_of(frame)
+    settings = {"calibration_windows": 0, **xgboost_settings(n_estimators=n_estimators)}
+    gc.collect()
+    with PeakMemory() as memory:
+        started, cpu_started = time.perf_counter(), time.process_time()
+        panel = Panel.from_frame(frame)
+        previous, forecasts = None, []
+        for cutoff in cutoffs:
+            model = WarmStartedXGBoost(**settings)
+            model.previous = previous
+            model.fit(panel.until(cutoff))
+            forecasts.append(model.predict(panel, cutoff, horizon=HORIZON).values)
+            previous = model.booster
+        seconds = time.perf_counter() - started
+        cpu_seconds = time.process_time() - cpu_started
+    save_points(
+        output_path=output_path,
+        stores=panel.stores,
+        products=panel.products,
+        cutoffs=cutoffs,
+        forecast=np.concatenate(forecasts, axis=1),
+    )
+    return {
+        "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+        "peak_memory_bytes": memory.growth_bytes,
+        "trees": int(previous.num_boosted_rounds()),
+    }
+
+
+def run_mlforecast(*, data_path: Path, output_path: Path, n_estimators: int, **_) -> dict:
+    """The reference: mlforecast's cross_validation with XGBRegressor and the same features."""
+    import gc
+
+    import numpy as np
+    import pandas as pd
+    from mlforecast import MLForecast
+    from mlforecast.lag_transforms import RollingMean, RollingStd
+    from xgboost import XGBRegressor
+
+    frame = pd.read_parquet(data_path)
+    cutoffs = cutoffs_of(frame)
+    # Input shaping mlforecast needs (series id, codes) is done before the clock starts.
+    series_id = frame["store"].cat.codes.astype(np.int64) * PRODUCTS_PER_STORE + frame[
+        "product"
+    ].cat.codes.astype(np.int64)
+    prepared = pd.DataFrame(
+        {
+            "unique_id": series_id,
+            "ds": frame["date"],
+            "y": frame["quantity"].astype(np.float32),
+            "on_promotion": frame["on_promotion"].astype(np.float32),
+            "department_code": frame["department"].cat.codes.astype(np.float32),
+            "store_code": frame["store"].cat.codes.astype(np.float32),
+        }
+    )
+    keys = frame[["store", "product"]].assign(unique_id=series_id).drop_duplicates("unique_id")
+    del frame
+
+    settings = xgboost_settings(n_estimators=n_estimators)
+    regressor = XGBRegressor(
+        n_estimators=settings["n_estimators"],
+        max_depth=settings["max_depth"],
+        learning_rate=settings["learning_rate"],
+        subsample=settings["subsample"],
+        colsample_bytree=settings["colsample_bytree"],
+        min_child_weight=settings["min_child_weight"],
+        max_bin=settings["max_bin"],
+        random_state=settings["seed"],
+        tree_method="hist",
+        n_jobs=os.cpu_count(),
+    )
+
+    def week_of_year(dates: pd.DatetimeIndex) -> np.ndarray:
+        return dates.isocalendar().week.to_numpy()
+
+    forecaster = MLForecast(
+        models={"xgboost": regressor},
+        freq="D",
+        lags=LAGS,
+        lag_transforms={1: [RollingMean(7), RollingMean(28), RollingStd(7), RollingStd(28)]},
+        date_features=["day_of_week", "day", "month", week_of_year],
+        num_threads=os.cpu_count(),
+    )
+    gc.collect()
+    with PeakMemory() as memory:
+        started, cpu_started = time.perf_counter(), time.process_time()
+        validation = forecaster.cross_validation(
+            prepared,
+            n_windows=len(cutoffs),
+            h=HORIZON,
+            step_size=HORIZON,
+            static_features=["department_code", "store_code"],
+            refit=True,
+        )
+        seconds = time.perf_counter() - started
+        cpu_seconds = time.process_time() - cpu_started
+    result = validation.merge(keys, on="unique_id")
+    pd.DataFrame(
+        {
+            "store": result["store"].astype(str),
+            "product": result["product"].astype(str),
+            "date": result["ds"],
+            "value": result["xgboost"].astype(np.float64),
+        }
+    ).to_parquet(output_path)
+    return {
+        "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+        "peak_memory_bytes": memory.growth_bytes,
+    }
+
+
+PATHS = {"project": run_project, "project_warm": run_project_warm, "mlforecast": run_mlforecast}
+
+
+# -- the parent: data, children, report ----------------------------------------------------------
+
+
+def prepare_data(*, n_series: int, days: int, seed: int, folder: Path) -> Path:
+    from forecasting.synthetic import generate_sales
+
+    stores = max(n_series // PRODUCTS_PER_STORE, 1)
+    sales = generate_sales(stores=stores, products=PRODUCTS_PER_STORE, days=days, seed=seed)
+    sales = sales[["date", "store", "product", "department", "quantity", "on_promotion"]]
+    path = folder / f"sales_{n_series}.parquet"
+    sales.assign(quantity=sales["quantity"].astype("float64")).to_parquet(path)
+    return path
+
+
+def run_child(*, path_name: str, data_path: Path, output_path: Path, arguments) -> dict:
+    completed = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            path_name,
+            "--data",
+            str(data_path),
+            "--output",
+            str(output_path),
+            "--n-estimators",
+            str(arguments.n_estimators),
+            "--warm-rounds",
+            str(arguments.warm_rounds),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPOSITORY_ROOT,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"{path_name} run failed:\n{completed.stderr[-4000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def accuracy(*, data_path: Path, forecast_paths: dict[str, Path]) -> dict[str, dict[str, float]]:
+    """MAE and WAPE of each path over the points every path forecast (all of them, checked)."""
+    import pandas as pd
+
+    from forecasting.metrics import mae, wape
+
+    actual = pd.read_parquet(data_path, columns=["date", "store", "product", "quantity"])
+    actual = actual.assign(store=actual["store"].astype(str), product=actual["product"].astype(str))
+    joined = None
+    for name, path in forecast_paths.items():
+        frame = pd.read_parquet(path).rename(columns={"value": name})
+        frame["date"] = pd.to_datetime(frame["date"]).astype("datetime64[ns]")
+        joined = frame if joined is None else joined.merge(frame, on=["store", "product", "date"])
+    sizes = {name: len(pd.read_parquet(path)) for name, path in forecast_paths.items()}
+    if len(set(sizes.values())) != 1 or len(joined) != next(iter(sizes.values())):
+        raise RuntimeError(f"the paths forecast different points: {sizes}, {len(joined)} shared")
+    actual["date"] = pd.to_datetime(actual["date"]).astype("datetime64[ns]")
+    joined = joined.merge(actual, on=["store", "product", "date"])
+    truth = joined["quantity"].to_numpy(float)
+    return {
+        name: {
+            "mae": mae(truth, joined[name].to_numpy(float)),
+            "wape": wape(truth, joined[name].to_numpy(float)),
+            "points": len(joined),
+        }
+        for name in forecast_paths
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000", help="series counts, comma-separated")
+    parser.add_argument("--days", type=int, default=730, help="days of sales per series")
+    parser.add_argument("--n-estimators", type=int, default=100)
+    parser.add_argument(
+        "--warm-rounds", type=int, default=20, help="trees refitted per window when warm-starting"
+    )
+    parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument(
+        "--paths", default="project,mlforecast,project_warm", help="paths to run, in order"
+    )
+    parser.add_argument("--child", choices=sorted(PATHS), help=argparse.SUPPRESS)
+    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--output", type=Path, help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+
+    if arguments.child:
+        result = PATHS[arguments.child](
+            data_path=arguments.data,
+            output_path=arguments.output,
+            n_estimators=arguments.n_estimators,
+            warm_rounds=arguments.warm_rounds,
+        )
+        print(json.dumps(result))
+        return
+
+    paths = arguments.paths.split(",")
+    print(
+        f"walk-forward benchmark: {BACKTEST_DAYS // HORIZON + 1} weekly windows, {HORIZON}-day "
+        f"horizon, XGBoost hist {arguments.n_estimators} trees (warm start: "
+        f"{arguments.warm_rounds} refitted per window), {os.cpu_count()} CPU threads, "
+        f"{arguments.days} days of sales",
+        flush=True,
+    )
+    mebibyte = 2**20
+    with tempfile.TemporaryDirectory(prefix="backtest-bench-") as folder:
+        for n_series in (int(size) for size in arguments.sizes.split(",")):
+            data_path = prepare_data(
+                n_series=n_series, days=arguments.days, seed=arguments.seed, folder=Path(folder)
+            )
+            runs, outputs = {}, {}
+            for path_name in paths:
+                outputs[path_name] = Path(folder) / f"forecast_{path_name}_{n_series}.parquet"
+                runs[path_name] = run_child(
+                    path_name=path_name,
+                    data_path=data_path,
+                    output_path=outputs[path_name],
+                    arguments=arguments,
+                )
+                run = runs[path_name]
+                print(
+                    f"  {n_series:>6} series  {path_name:<13} {run['seconds']:>9.1f} s wall "
+                    f"{run['cpu_seconds']:>9.1f} s cpu {run['peak_memory_bytes'] / mebibyte:>8.0f}"
+                    f" MiB peak",
+                    flush=True,
+                )
+            scores = accuracy(data_path=data_path, forecast_paths=outputs)
+            for name in paths:
+                print(
+                    f"  {n_series:>6} series  {name:<13} MAE {scores[name]['mae']:.4f}  "
+                    f"WAPE {scores[name]['wape']:.2f}%  ({scores[name]['points']:,} points)"
+                )
+            if {"project", "mlforecast"} <= set(paths):
+                ours, reference = runs["project"], runs["mlforecast"]
+                print(
+                    f"  {n_series:>6} series  project/mlforecast: time "
+                    f"{ours['seconds'] / reference['seconds']:.2f}, cpu "
+                    f"{ours['cpu_seconds'] / reference['cpu_seconds']:.2f}, peak memory "
+                    f"{ours['peak_memory_bytes'] / max(reference['peak_memory_bytes'], 1):.2f}, "
+                    f"MAE {scores['project']['mae'] / scores['mlforecast']['mae'] - 1:+.2%}, "
+                    f"WAPE {scores['project']['wape'] / scores['mlforecast']['wape'] - 1:+.2%}"
+                )
+            if {"project", "project_warm"} <= set(paths):
+                warm, refit = runs["project_warm"], runs["project"]
+                print(
+                    f"  {n_series:>6} series  warm start/refit: time "
+                    f"{warm['seconds'] / refit['seconds']:.2f}, cpu "
+                    f"{warm['cpu_seconds'] / refit['cpu_seconds']:.2f}, MAE "
+                    f"{scores['project_warm']['mae'] / scores['project']['mae'] - 1:+.2%}, "
+                    f"WAPE {scores['project_warm']['wape'] / scores['project']['wape'] - 1:+.2%}"
+                    f" ({warm.get('trees')} trees in the last window)",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()
