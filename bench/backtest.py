@@ -9,10 +9,11 @@ recursively. The project path is `forecasting.backtesting.walk_forward` with int
 calibration off (mlforecast computes no intervals here). Accuracy is MAE and WAPE over exactly
 the same points (every series, 91 days).
 
-A third path goes further: the project's features and model, but each window's boosting
-starts from the previous window's booster: its first n - `--warm-rounds` trees are kept and
-`--warm-rounds` new ones are fitted on the new training set, instead of all n from scratch. It
-is measured against the refit-each-window result.
+A third path goes further: the project's features and model, but between full refits (every
+`--refit-every` windows) each window's boosting starts from the previous window's booster: its
+first n - `--warm-rounds` trees are kept and `--warm-rounds` new ones are fitted on the new
+training set. It is measured against the refit-each-window result. (Keeping trees for all 13
+windows without full refits cost about half a point more MAE at 1,000 series.)
 
 Each path runs in its own Python process (no shared memory); peak memory is the growth of
 resident memory over the process's size before the timed section. Wall-clock time is the
@@ -114,7 +115,13 @@ def run_project(*, data_path: Path, output_path: Path, n_estimators: int, **_) -
 
 
 def run_project_warm(
-    *, data_path: Path, output_path: Path, n_estimators: int, warm_rounds: int, **_
+    *,
+    data_path: Path,
+    output_path: Path,
+    n_estimators: int,
+    warm_rounds: int,
+    refit_every: int,
+    **_,
 ) -> dict:
     """The project's features and model, each window's boosting continued from the last one's."""
     import gc
@@ -163,9 +170,9 @@ def run_project_warm(
         started, cpu_started = time.perf_counter(), time.process_time()
         panel = Panel.from_frame(frame)
         previous, forecasts = None, []
-        for cutoff in cutoffs:
+        for index, cutoff in enumerate(cutoffs):
             model = WarmStartedXGBoost(**settings)
-            model.previous = previous
+            model.previous = None if index % refit_every == 0 else previous
             model.fit(panel.until(cutoff))
             forecasts.append(model.predict(panel, cutoff, horizon=HORIZON).values)
             previous = model.booster
@@ -301,6 +308,8 @@ def run_child(*, path_name: str, data_path: Path, output_path: Path, arguments) 
             str(arguments.n_estimators),
             "--warm-rounds",
             str(arguments.warm_rounds),
+            "--refit-every",
+            str(arguments.refit_every),
         ],
         capture_output=True,
         text=True,
@@ -349,6 +358,9 @@ def main() -> None:
     parser.add_argument(
         "--warm-rounds", type=int, default=20, help="trees refitted per window when warm-starting"
     )
+    parser.add_argument(
+        "--refit-every", type=int, default=4, help="windows between full refits when warm-starting"
+    )
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument(
         "--paths", default="project,mlforecast,project_warm", help="paths to run, in order"
@@ -364,6 +376,7 @@ def main() -> None:
             output_path=arguments.output,
             n_estimators=arguments.n_estimators,
             warm_rounds=arguments.warm_rounds,
+            refit_every=arguments.refit_every,
         )
         print(json.dumps(result))
         return
@@ -372,7 +385,7 @@ def main() -> None:
     print(
         f"walk-forward benchmark: {BACKTEST_DAYS // HORIZON + 1} weekly windows, {HORIZON}-day "
         f"horizon, XGBoost hist {arguments.n_estimators} trees (warm start: "
-        f"{arguments.warm_rounds} refitted per window), {os.cpu_count()} CPU threads, "
+        f"{arguments.warm_rounds} refitted per window, all every {arguments.refit_every}), {os.cpu_count()} CPU threads, "
         f"{arguments.days} days of sales",
         flush=True,
     )
