@@ -27,7 +27,8 @@ from mlops.services import (
     start_shadow,
 )
 from mlops.services.routing import department_segment
-from tenants.roles import ROLES, permissions_for
+from tenants import roles
+from tenants.roles import actor_label, has_permission, role_needed
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -44,7 +45,6 @@ APPROVE_PERMISSION = "experiments.approve_modelexperiment"
 RUN_PERMISSION = "experiments.run_modelexperiment"
 PROMOTE_PERMISSION = "mlops.promote_modelversion"
 ARCHIVE_PERMISSION = "mlops.reject_modelversion"
-SYSTEM_ACTOR = "system"
 # Moves the system makes on its own; they are not offered to people as next steps.
 SYSTEM_TRANSITIONS = frozenset({"training_failed"})
 # Versions of an experiment that are still under test (trained, not yet decided).
@@ -70,33 +70,12 @@ class ExperimentTrainingError(RuntimeError):
 # -- permissions, transitions and the experiment's own log ----------------------------------------
 
 
-def actor_label(actor: AbstractBaseUser | None) -> str:
-    return actor.get_username() if actor is not None else SYSTEM_ACTOR
-
-
-def role_needed(permission: str) -> str:
-    """The first role (least privileged) that holds `permission`."""
-    for role in ROLES:
-        if permission in permissions_for(role):
-            return role
-    return "administrator"
-
-
-def has_permission(actor: AbstractBaseUser | None, permission: str) -> bool:
-    return actor is not None and actor.is_active and actor.has_perm(permission)
-
-
 def require_permission(actor: AbstractBaseUser | None, permission: str, *, action: str) -> None:
     """Raise PermissionDenied, naming the role needed, unless `actor` holds `permission`.
 
     Experiments are led by people: every step needs a user (the system acts only on their
     behalf, inside a step a person took)."""
-    if has_permission(actor, permission):
-        return
-    who = actor.get_username() if actor is not None else "Nobody"
-    raise PermissionDenied(
-        f"{who} may not {action}: that needs the {role_needed(permission)} role ({permission})."
-    )
+    roles.require_permission(actor, permission, action=action)
 
 
 def allowed_moves(experiment: ModelExperiment) -> list[str]:

@@ -37,3 +37,38 @@ def permissions_for(role: str) -> list[str]:
         if each == role:
             return granted
     raise ValueError(f"Unknown role {role!r}; roles are {', '.join(ROLES)}")
+
+
+# -- who acts, and whether they may ----------------------------------------------------------
+
+SYSTEM_ACTOR = "system"  # how automatic moves are recorded in every audit log
+
+
+def actor_label(actor) -> str:
+    """The name an audit log records: the user's, or `system` for automatic moves."""
+    return actor.get_username() if actor is not None else SYSTEM_ACTOR
+
+
+def role_needed(permission: str) -> str:
+    """The first (least privileged) role that holds `permission`."""
+    for role in ROLES:
+        if permission in permissions_for(role):
+            return role
+    return "administrator"
+
+
+def has_permission(actor, permission: str) -> bool:
+    return actor is not None and actor.is_active and actor.has_perm(permission)
+
+
+def require_permission(actor, permission: str, *, action: str, system_may: bool = False) -> None:
+    """Raise PermissionDenied, naming the role needed, unless `actor` holds `permission`
+    (or is the system, `actor=None`, where `system_may` allows automatic moves)."""
+    from django.core.exceptions import PermissionDenied
+
+    if (actor is None and system_may) or has_permission(actor, permission):
+        return
+    who = actor.get_username() if actor is not None else "Nobody"
+    raise PermissionDenied(
+        f"{who} may not {action}: that needs the {role_needed(permission)} role ({permission})."
+    )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed, can_proceed
 
 from mlops.models import GLOBAL_SEGMENT, ModelTransition, ModelVersion
+from tenants import roles
+from tenants.roles import actor_label
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
 Status = ModelVersion.Status
 RoutingMode = ModelVersion.RoutingMode
 
-SYSTEM_ACTOR = "system"
 # Shadow and challenger moves have no permission on the FSM (they serve nobody); people need the
 # data scientist's right to train models. Sending traffic to a canary is a serving decision.
 MOVE_PERMISSION = "mlops.request_retrain"
@@ -34,16 +34,10 @@ class NothingToRollBack(TransitionNotAllowed):
     """The name/segment has no former champion to restore."""
 
 
-def actor_label(actor: AbstractBaseUser | None) -> str:
-    return actor.get_username() if actor is not None else SYSTEM_ACTOR
-
-
 def require_permission(actor: AbstractBaseUser | None, permission: str, *, action: str) -> None:
-    """Raise PermissionDenied unless `actor` is the system (None) or holds `permission`."""
-    if actor is None:
-        return
-    if not actor.is_active or not actor.has_perm(permission):
-        raise PermissionDenied(f"{actor.get_username()} may not {action} (needs {permission}).")
+    """Raise PermissionDenied, naming the role needed, unless `actor` is the system (None) or
+    holds `permission`."""
+    roles.require_permission(actor, permission, action=action, system_may=True)
 
 
 def _fsm_permission(method_name: str) -> str | None:
