@@ -22,6 +22,7 @@ def postgres_url() -> str:
     LOCAL_DIR.mkdir(exist_ok=True)
     runtime_dir = LOCAL_DIR / "run"
     runtime_dir.mkdir(exist_ok=True)
+    runtime_dir.chmod(0o700)  # a runtime dir others can read is refused (and warned about)
     os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime_dir))
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     import pgserver
