@@ -300,9 +300,15 @@ def play(*, size: DemoSize, password: str, narrator: Narrator, seed: int = 42) -
     if not first_drift:
         narrator.say("    no drift found in these days")
     for segment, (day, result) in sorted(first_drift.items()):
+        offset = (day - drift_start).days + 1
+        when = (
+            f"day {offset} of the shift"
+            if offset >= 1
+            else "before the injected shift: its one-day-ahead error was already above its baseline"
+        )
         narrator.say(
             f"    drift on {result.name} [{segment}] ({result.champion_version}) found on {day}, "
-            f"{(day - drift_start).days + 1} day(s) into the shift: baseline MAE "
+            f"{when}; baseline MAE "
             f"{_fmt(result.baseline_mae)}, recent {_fmt(result.recent_mae)} "
             f"({_fmt(result.drift_pct, 1, '%')}; rules: {', '.join(result.rules)})"
         )
