@@ -10,7 +10,16 @@ Wall-clock time is the headline; CPU time (all threads) is printed beside it bec
 shared machine other processes stretch wall-clock time, and each path runs `--repeats` times,
 alternating, with its fastest run (and smallest memory peak) reported.
 
-Usage: .venv/bin/python bench/retrain.py --sizes 1000,10000
+By default (--from-db) the timed section starts from PostgreSQL, as the retrain does: the
+generated sales (the 7 forecast days included, their quantities only for scoring) are imported
+once into the `bench` tenant of DATABASE_URL (skipped when it already holds the same rows), then
+our path times load_sales_panel + features + fit + forecast, and mlforecast's times a
+pandas.read_sql of the same sales (sale joined to store and product) + its fit + predict. Both
+drop the forecast days' quantities before fitting; their promotions stay known. The "read s"
+columns are the database read (and, for mlforecast, shaping its input), and "no-read ratio"
+compares the times without it. --no-from-db starts both paths from an in-memory frame.
+
+Usage: .venv/bin/python bench/retrain.py --sizes 1000,10000 [--no-from-db]
 """
 
 from __future__ import annotations
@@ -83,7 +92,7 @@ class PeakMemory:
 # -- the two paths, each run in a child process ------------------------------------------------
 
 
-def run_project(*, data_path: Path, output_path: Path, n_estimators: int) -> dict:
+def run_project(*, data_path: Path, output_path: Path, n_estimators: int, **_) -> dict:
     """Our retrain path: long frame -> Panel -> XGBoost fit -> 7-day forecast."""
     import gc
 
@@ -112,37 +121,13 @@ def run_project(*, data_path: Path, output_path: Path, n_estimators: int) -> dic
     }
 
 
-def run_mlforecast(*, data_path: Path, output_path: Path, n_estimators: int) -> dict:
-    """The reference: mlforecast with XGBRegressor and the same features."""
-    import gc
-
+def _mlforecast_model(*, n_estimators: int):
+    """mlforecast with XGBRegressor (the shared settings) and the project's features."""
     import numpy as np
     import pandas as pd
     from mlforecast import MLForecast
     from mlforecast.lag_transforms import RollingMean, RollingStd
     from xgboost import XGBRegressor
-
-    frame = pd.read_parquet(data_path)
-    # Input shaping mlforecast needs (series id, static codes) is done before the clock starts.
-    series_id = frame["store"].cat.codes.astype(np.int64) * PRODUCTS_PER_STORE + frame[
-        "product"
-    ].cat.codes.astype(np.int64)
-    prepared = pd.DataFrame(
-        {
-            "unique_id": series_id,
-            "ds": frame["date"],
-            "y": frame["quantity"].astype(np.float32),
-            "on_promotion": frame["on_promotion"].astype(np.float32),
-            "department_code": frame["department"].cat.codes.astype(np.float32),
-            "store_code": frame["store"].cat.codes.astype(np.float32),
-        }
-    )
-    future = prepared["y"].isna()
-    training = prepared[~future].reset_index(drop=True)
-    future_promotions = prepared.loc[future, ["unique_id", "ds", "on_promotion"]]
-    keys = frame.loc[~future, ["store", "product"]].assign(unique_id=series_id[~future])
-    keys = keys.drop_duplicates("unique_id")
-    del frame, prepared
 
     settings = xgboost_settings(n_estimators=n_estimators)
     regressor = XGBRegressor(
@@ -169,6 +154,39 @@ def run_mlforecast(*, data_path: Path, output_path: Path, n_estimators: int) -> 
         date_features=["day_of_week", "day", "month", week_of_year],
         num_threads=os.cpu_count(),
     )
+    return forecaster
+
+
+def run_mlforecast(*, data_path: Path, output_path: Path, n_estimators: int, **_) -> dict:
+    """The reference: mlforecast with XGBRegressor and the same features."""
+    import gc
+
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.read_parquet(data_path)
+    # Input shaping mlforecast needs (series id, static codes) is done before the clock starts.
+    series_id = frame["store"].cat.codes.astype(np.int64) * PRODUCTS_PER_STORE + frame[
+        "product"
+    ].cat.codes.astype(np.int64)
+    prepared = pd.DataFrame(
+        {
+            "unique_id": series_id,
+            "ds": frame["date"],
+            "y": frame["quantity"].astype(np.float32),
+            "on_promotion": frame["on_promotion"].astype(np.float32),
+            "department_code": frame["department"].cat.codes.astype(np.float32),
+            "store_code": frame["store"].cat.codes.astype(np.float32),
+        }
+    )
+    future = prepared["y"].isna()
+    training = prepared[~future].reset_index(drop=True)
+    future_promotions = prepared.loc[future, ["unique_id", "ds", "on_promotion"]]
+    keys = frame.loc[~future, ["store", "product"]].assign(unique_id=series_id[~future])
+    keys = keys.drop_duplicates("unique_id")
+    del frame, prepared
+
+    forecaster = _mlforecast_model(n_estimators=n_estimators)
     gc.collect()
     with PeakMemory() as memory:
         started, cpu_started = time.perf_counter(), time.process_time()
@@ -186,15 +204,149 @@ def run_mlforecast(*, data_path: Path, output_path: Path, n_estimators: int) -> 
     }
 
 
+def _import_bench():
+    """bench/import_sales.py, whose import sets Django up for the benchmarks."""
+    from bench import import_sales as import_bench
+
+    return import_bench
+
+
+def _bench_tenant():
+    """The `bench` tenant, provisioned as bench/import_sales.py provisions it."""
+    return _import_bench().provision_tenant(slug="bench", name="Benchmarks").tenant
+
+
+def run_project_db(*, start: str, end: str, output_path: Path, n_estimators: int, **_) -> dict:
+    """Our full retrain path: load_sales_panel -> XGBoost fit -> 7-day forecast."""
+    import datetime as dt
+    import gc
+
+    import numpy as np
+
+    tenant = _bench_tenant()
+    from django_tenants.utils import tenant_context
+
+    from forecasting.families.xgboost_family import XGBoostModel
+    from forecasting.selectors import load_sales_panel
+
+    first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+    cutoff = last - dt.timedelta(days=HORIZON - 1)
+    model = XGBoostModel(calibration_windows=0, **xgboost_settings(n_estimators=n_estimators))
+    with tenant_context(tenant):
+        gc.collect()
+        with PeakMemory() as memory:
+            started, cpu_started = time.perf_counter(), time.process_time()
+            panel = load_sales_panel(start=first, end=last)
+            read_seconds = time.perf_counter() - started
+            # The forecast days' quantities are only for scoring.
+            panel.quantity[:, panel.day_position(cutoff) :] = np.nan
+            model.fit(panel.until(cutoff))
+            forecasts = model.predict(panel, cutoff, horizon=HORIZON)
+            seconds = time.perf_counter() - started
+            cpu_seconds = time.process_time() - cpu_started
+    forecasts.to_frame().to_parquet(output_path)
+    return {
+        "seconds": seconds,
+        "read_seconds": read_seconds,
+        "cpu_seconds": cpu_seconds,
+        "peak_memory_bytes": memory.growth_bytes,
+    }
+
+
+def run_mlforecast_db(*, start: str, end: str, output_path: Path, n_estimators: int, **_) -> dict:
+    """The reference fed from the database: pandas.read_sql -> mlforecast fit -> predict."""
+    import datetime as dt
+    import gc
+
+    import numpy as np
+    import pandas as pd
+    import sqlalchemy
+
+    schema = _bench_tenant().schema_name
+    from django.conf import settings as django_settings
+
+    database = django_settings.DATABASES["default"]
+    engine = sqlalchemy.create_engine(
+        sqlalchemy.engine.URL.create(
+            "postgresql+psycopg",
+            username=database["USER"] or None,
+            password=database["PASSWORD"] or None,
+            host=database["HOST"] or None,
+            port=int(database["PORT"]) if database["PORT"] else None,
+            database=database["NAME"],
+        )
+    )
+    query = sqlalchemy.text(
+        f"SELECT st.code AS store, p.sku AS product, p.department, s.date, s.quantity, "
+        f"s.on_promotion FROM {schema}.forecasting_sale s "
+        f"JOIN {schema}.forecasting_store st ON st.id = s.store_id "
+        f"JOIN {schema}.forecasting_product p ON p.id = s.product_id "
+        f"WHERE s.date BETWEEN :start AND :end"
+    )
+    cutoff = pd.Timestamp(dt.date.fromisoformat(end) - dt.timedelta(days=HORIZON - 1))
+    forecaster = _mlforecast_model(n_estimators=n_estimators)
+    gc.collect()
+    with PeakMemory() as memory:
+        started, cpu_started = time.perf_counter(), time.process_time()
+        with engine.connect() as connection:
+            frame = pd.read_sql(
+                query,
+                connection,
+                params={"start": dt.date.fromisoformat(start), "end": dt.date.fromisoformat(end)},
+                parse_dates=["date"],
+            )
+        store = frame["store"].astype("category")
+        product = frame["product"].astype("category")
+        series_id = store.cat.codes.astype(np.int64) * len(
+            product.cat.categories
+        ) + product.cat.codes.astype(np.int64)
+        prepared = pd.DataFrame(
+            {
+                "unique_id": series_id,
+                "ds": frame["date"],
+                "y": frame["quantity"].astype(np.float32),
+                "on_promotion": frame["on_promotion"].astype(np.float32),
+                "department_code": frame["department"]
+                .astype("category")
+                .cat.codes.astype(np.float32),
+                "store_code": store.cat.codes.astype(np.float32),
+            }
+        )
+        future = (prepared["ds"] >= cutoff).to_numpy()
+        training = prepared[~future].reset_index(drop=True)
+        future_promotions = prepared.loc[future, ["unique_id", "ds", "on_promotion"]]
+        keys = frame.loc[~future, ["store", "product"]].assign(unique_id=series_id[~future])
+        keys = keys.drop_duplicates("unique_id")
+        del frame, prepared, store, product
+        read_seconds = time.perf_counter() - started
+        forecaster.fit(training, static_features=["department_code", "store_code"])
+        predicted = forecaster.predict(h=HORIZON, X_df=future_promotions)
+        seconds = time.perf_counter() - started
+        cpu_seconds = time.process_time() - cpu_started
+    result = predicted.merge(keys, on="unique_id")
+    result = result.rename(columns={"ds": "target_date", "xgboost": "value"})
+    result[["store", "product", "target_date", "value"]].to_parquet(output_path)
+    return {
+        "seconds": seconds,
+        "read_seconds": read_seconds,
+        "cpu_seconds": cpu_seconds,
+        "peak_memory_bytes": memory.growth_bytes,
+    }
+
+
 PATHS = {"project": run_project, "mlforecast": run_mlforecast}
+DB_PATHS = {"project": run_project_db, "mlforecast": run_mlforecast_db}
 
 
 # -- the parent: data, children, report --------------------------------------------------------
 
 
-def prepare_data(*, n_series: int, days: int, seed: int, folder: Path) -> tuple[Path, object]:
+def prepare_data(
+    *, n_series: int, days: int, seed: int, folder: Path
+) -> tuple[Path, object, object]:
     """Generated sales with the last HORIZON days' quantities hidden (their promotions stay
-    known, as planned promotions); returns the file and the hidden actuals."""
+    known, as planned promotions); returns the file, the hidden actuals and the generated
+    sales as they are (for the database)."""
     import numpy as np
 
     from forecasting.synthetic import generate_sales
@@ -203,6 +355,7 @@ def prepare_data(*, n_series: int, days: int, seed: int, folder: Path) -> tuple[
     sales = generate_sales(
         stores=stores, products=PRODUCTS_PER_STORE, days=days + HORIZON, seed=seed
     )
+    generated = sales
     sales = sales[["date", "store", "product", "department", "quantity", "on_promotion"]]
     cutoff = sales["date"].max() - np.timedelta64(HORIZON - 1, "D")
     hidden = sales["date"] >= cutoff
@@ -211,10 +364,54 @@ def prepare_data(*, n_series: int, days: int, seed: int, folder: Path) -> tuple[
     sales.loc[hidden, "quantity"] = np.nan
     path = folder / f"sales_{n_series}.parquet"
     sales.to_parquet(path)
-    return path, actuals
+    return path, actuals, generated
 
 
-def run_child(*, path_name: str, data_path: Path, output_path: Path, n_estimators: int) -> dict:
+def load_into_bench_tenant(sales) -> tuple[str, str]:
+    """Puts the generated sales into the `bench` tenant unless it already holds exactly them
+    (same row count, date range and total quantity); returns the first and last day."""
+    import_bench = _import_bench()
+    from django.db import connection
+    from django.db.models import Count, Max, Min, Sum
+    from django_tenants.utils import tenant_context
+
+    from forecasting.models import Sale
+
+    expected = {
+        "rows": len(sales),
+        "first": sales["date"].min().date(),
+        "last": sales["date"].max().date(),
+        "total": int(sales["quantity"].sum()),
+    }
+    tenant = import_bench.provision_tenant(slug="bench", name="Benchmarks").tenant
+    with tenant_context(tenant):
+        held = Sale.objects.aggregate(
+            rows=Count("pk"), first=Min("date"), last=Max("date"), total=Sum("quantity")
+        )
+        if held != expected:
+            import_bench._empty_sales()
+            summary = import_bench.import_sales(source=sales)
+            print(
+                f"  ({summary.rows:,} rows imported into the bench tenant in "
+                f"{summary.seconds:.0f} s)",
+                flush=True,
+            )
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE forecasting_sale")
+    return expected["first"].isoformat(), expected["last"].isoformat()
+
+
+def run_child(
+    *,
+    path_name: str,
+    data_path: Path,
+    output_path: Path,
+    n_estimators: int,
+    window: tuple[str, str] | None,
+) -> dict:
+    database = (
+        ["--from-db", "--start", window[0], "--end", window[1]] if window else ["--no-from-db"]
+    )
     completed = subprocess.run(
         [
             sys.executable,
@@ -227,6 +424,7 @@ def run_child(*, path_name: str, data_path: Path, output_path: Path, n_estimator
             str(output_path),
             "--n-estimators",
             str(n_estimators),
+            *database,
         ],
         capture_output=True,
         text=True,
@@ -267,36 +465,52 @@ def main() -> None:
     parser.add_argument(
         "--repeats", type=int, default=2, help="runs of each path; the fastest is reported"
     )
+    parser.add_argument(
+        "--from-db",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="time both paths from the sales in PostgreSQL (the bench tenant of DATABASE_URL)",
+    )
     parser.add_argument("--child", choices=sorted(PATHS), help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--output", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--start", help=argparse.SUPPRESS)
+    parser.add_argument("--end", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
 
     if arguments.child:
-        result = PATHS[arguments.child](
+        paths = DB_PATHS if arguments.from_db else PATHS
+        result = paths[arguments.child](
             data_path=arguments.data,
             output_path=arguments.output,
             n_estimators=arguments.n_estimators,
+            start=arguments.start,
+            end=arguments.end,
         )
         print(json.dumps(result))
         return
 
+    source = "from PostgreSQL" if arguments.from_db else "from an in-memory frame"
     print(
-        f"retrain benchmark: XGBoost hist, {arguments.n_estimators} trees, "
+        f"retrain benchmark {source}: XGBoost hist, {arguments.n_estimators} trees, "
         f"{os.cpu_count()} CPU threads, {arguments.days} training days, {HORIZON}-day forecast, "
         f"best of {arguments.repeats} runs per path"
     )
-    header = (
-        f"{'series':>7} {'project s':>10} {'mlforecast s':>13} {'time ratio':>11} "
+    header = f"{'series':>7} {'project s':>10} {'mlforecast s':>13} {'time ratio':>11} "
+    if arguments.from_db:
+        header += f"{'project read s':>15} {'mlforecast read s':>18} {'no-read ratio':>14} "
+    header += (
         f"{'cpu ratio':>10} {'project MiB':>12} {'mlforecast MiB':>15} {'memory ratio':>13} "
         f"{'project WAPE':>13} {'mlforecast WAPE':>16} {'WAPE rel diff':>14}"
     )
-    print(header)
+    print(header, flush=True)
     with tempfile.TemporaryDirectory(prefix="retrain-bench-") as folder:
         for n_series in (int(size) for size in arguments.sizes.split(",")):
-            data_path, actuals = prepare_data(
+            data_path, actuals, generated = prepare_data(
                 n_series=n_series, days=arguments.days, seed=arguments.seed, folder=Path(folder)
             )
+            window = load_into_bench_tenant(generated) if arguments.from_db else None
+            del generated
             results, wapes = {}, {}
             for repeat in range(arguments.repeats):
                 # Alternate which path goes first, so that a burst of load from other
@@ -309,7 +523,10 @@ def main() -> None:
                         data_path=data_path,
                         output_path=output_path,
                         n_estimators=arguments.n_estimators,
+                        window=window,
                     )
+                    if "read_seconds" in run:
+                        run["compute_seconds"] = run["seconds"] - run["read_seconds"]
                     best = results.get(path_name)
                     results[path_name] = (
                         run if best is None else {name: min(best[name], run[name]) for name in run}
@@ -317,17 +534,24 @@ def main() -> None:
                     wapes[path_name] = forecast_wape(forecast_path=output_path, actuals=actuals)
             ours, reference = results["project"], results["mlforecast"]
             mebibyte = 2**20
-            print(
+            line = (
                 f"{n_series:>7} {ours['seconds']:>10.2f} {reference['seconds']:>13.2f} "
                 f"{ours['seconds'] / reference['seconds']:>11.2f} "
+            )
+            if arguments.from_db:
+                line += (
+                    f"{ours['read_seconds']:>15.2f} {reference['read_seconds']:>18.2f} "
+                    f"{ours['compute_seconds'] / reference['compute_seconds']:>14.2f} "
+                )
+            line += (
                 f"{ours['cpu_seconds'] / reference['cpu_seconds']:>10.2f} "
                 f"{ours['peak_memory_bytes'] / mebibyte:>12.0f} "
                 f"{reference['peak_memory_bytes'] / mebibyte:>15.0f} "
                 f"{ours['peak_memory_bytes'] / max(reference['peak_memory_bytes'], 1):>13.2f} "
                 f"{wapes['project']:>13.2f} {wapes['mlforecast']:>16.2f} "
-                f"{(wapes['project'] - wapes['mlforecast']) / wapes['mlforecast']:>+14.2%}",
-                flush=True,
+                f"{(wapes['project'] - wapes['mlforecast']) / wapes['mlforecast']:>+14.2%}"
             )
+            print(line, flush=True)
 
 
 if __name__ == "__main__":
