@@ -131,13 +131,6 @@ def walk_forward_comparison(
     )
 
 
-def improvement_pct(baseline: float | None, experimental: float | None) -> float | None:
-    """How much lower the experimental error is, in % of the baseline's (None if undefined)."""
-    if baseline is None or experimental is None or baseline <= 0:
-        return None
-    return (baseline - experimental) / baseline * 100.0
-
-
 def compare(points: ComparedPoints, *, success_metric: str, expected_pct: float) -> dict[str, Any]:
     """Errors of both sides on the points where both forecast and the actual is known, the
     improvement, a paired test over series, and whether the success criterion is met."""
@@ -151,7 +144,7 @@ def compare(points: ComparedPoints, *, success_metric: str, expected_pct: float)
         for side in ("experimental", "baseline")
     }
     improvement = {
-        name: improvement_pct(sides["baseline"][name], sides["experimental"][name])
+        name: metrics.improvement_pct(sides["baseline"][name], sides["experimental"][name])
         for name in COMPARED_METRICS
     }
     days = sorted(set(points.days[known]))

@@ -153,3 +153,11 @@ def compute_all(
         points = np.where(forecast_known, actual, np.nan)
         results["interval_coverage"] = interval_coverage(points, lower=lower, upper=upper)
     return results
+
+
+def improvement_pct(baseline: float | None, candidate: float | None) -> float | None:
+    """How much lower the candidate's error is than the baseline's, in % of the baseline's
+    (positive is better; None when either is unknown or the baseline is not positive)."""
+    if baseline is None or candidate is None or baseline <= 0:
+        return None
+    return (baseline - candidate) / baseline * 100.0

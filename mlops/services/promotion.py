@@ -89,13 +89,6 @@ def _json_ready(value: Any) -> Any:
     return value
 
 
-def _improvement_pct(champion: float | None, candidate: float | None) -> float | None:
-    """How much lower the candidate's error is, in % of the champion's (None if undefined)."""
-    if champion is None or candidate is None or champion <= 0:
-        return None
-    return (champion - candidate) / champion * 100.0
-
-
 def paired_series_test(
     *, series: np.ndarray, candidate_error: np.ndarray, champion_error: np.ndarray
 ) -> dict[str, Any]:
@@ -167,8 +160,8 @@ def decide_promotion(
     champion_metrics["coverage"] = champion_coverage
 
     improvement = {
-        "mae_pct": _improvement_pct(champion_metrics["mae"], candidate_metrics["mae"]),
-        "mape_pct": _improvement_pct(champion_metrics["mape"], candidate_metrics["mape"]),
+        "mae_pct": metrics.improvement_pct(champion_metrics["mae"], candidate_metrics["mae"]),
+        "mape_pct": metrics.improvement_pct(champion_metrics["mape"], candidate_metrics["mape"]),
     }
     test = paired_series_test(
         series=series[shared],

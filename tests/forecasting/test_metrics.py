@@ -111,3 +111,12 @@ def test_compute_all_reports_every_metric_and_series_coverage():
     assert result["mae"] == pytest.approx(5 / 4)
     assert result["interval_coverage"] == pytest.approx(2 / 4)  # 0 in [0,2], 5 in [4,6]
     assert all(not isinstance(value, float) or math.isfinite(value) for value in result.values())
+
+
+def test_improvement_is_the_share_of_the_baseline_error_removed():
+    from forecasting.metrics import improvement_pct
+
+    assert improvement_pct(12.8, 11.2) == pytest.approx(12.5)
+    assert improvement_pct(10.0, 11.0) == pytest.approx(-10.0)
+    assert improvement_pct(0.0, 1.0) is None
+    assert improvement_pct(None, 1.0) is None
