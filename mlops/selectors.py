@@ -293,3 +293,25 @@ def t_minus_1_results(
         rows = rows.filter(window_end__gt=end - dt.timedelta(days=days))
     rows = rows.order_by("window_end")
     return list(rows[:first] if first is not None else rows)
+
+
+def rollback_target(*, name: str, segment: str) -> ModelVersion | None:
+    """The former champion a rollback of name/segment would restore (the last one retired,
+    if still archived), or None."""
+    last_retirement = (
+        ModelTransition.objects.filter(
+            model_version__name=name,
+            model_version__segment=segment,
+            from_status=ModelVersion.Status.CHAMPION,
+            to_status=ModelVersion.Status.ARCHIVED,
+        )
+        .select_related("model_version")
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if (
+        last_retirement is None
+        or last_retirement.model_version.status != ModelVersion.Status.ARCHIVED
+    ):
+        return None
+    return last_retirement.model_version

@@ -24,7 +24,8 @@ from mlops.admin.review import (
     lineage_section,
     metric_rows,
 )
-from mlops.models import ModelTransition, ModelVersion
+from mlops.models import ModelVersion
+from mlops.selectors import rollback_target
 from mlops.services import promote_to_champion, reject_model_version, rollback_champion
 
 Status = ModelVersion.Status
@@ -47,25 +48,6 @@ def status_badge(version: ModelVersion) -> str:
 
 def review_url(version: ModelVersion) -> str:
     return reverse("admin:mlops_modelversion_change", args=[version.pk])
-
-
-def rollback_target(*, name: str, segment: str) -> ModelVersion | None:
-    """The former champion a rollback of name/segment would restore (the last one retired,
-    if still archived), or None."""
-    last_retirement = (
-        ModelTransition.objects.filter(
-            model_version__name=name,
-            model_version__segment=segment,
-            from_status=Status.CHAMPION,
-            to_status=Status.ARCHIVED,
-        )
-        .select_related("model_version")
-        .order_by("-created_at", "-pk")
-        .first()
-    )
-    if last_retirement is None or last_retirement.model_version.status != Status.ARCHIVED:
-        return None
-    return last_retirement.model_version
 
 
 # The button's key and the FSM transition it makes (a rollback restores the former champion).

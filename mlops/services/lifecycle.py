@@ -9,6 +9,7 @@ from django.utils import timezone
 from django_fsm import TransitionNotAllowed, can_proceed
 
 from mlops.models import GLOBAL_SEGMENT, ModelTransition, ModelVersion
+from mlops.selectors import rollback_target
 from tenants import roles
 from tenants.roles import actor_label
 
@@ -193,18 +194,9 @@ def rollback_champion(
     the restored champion. Raises PermissionDenied, or NothingToRollBack."""
     require_permission(actor, _fsm_permission("restore"), action="roll back a champion")
     group = lock_group(name=name, segment=segment)
-    last_retirement = (
-        ModelTransition.objects.filter(
-            model_version__name=name,
-            model_version__segment=segment,
-            from_status=Status.CHAMPION,
-            to_status=Status.ARCHIVED,
-        )
-        .order_by("-created_at", "-pk")
-        .first()
-    )
+    target = rollback_target(name=name, segment=segment)
     current = next((v for v in group.values() if v.status == Status.CHAMPION), None)
-    previous = group.get(last_retirement.model_version_id) if last_retirement else None
+    previous = group.get(target.pk) if target else None
     if previous is None or previous.status != Status.ARCHIVED:
         raise NothingToRollBack(f"{name} [{segment}] has no former champion to restore.")
     now = timezone.now()
