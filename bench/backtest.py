@@ -40,7 +40,12 @@ REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 if str(REPOSITORY_ROOT) not in sys.path:
     sys.path.insert(0, str(REPOSITORY_ROOT))
 
-from bench.retrain import LAGS, PRODUCTS_PER_STORE, PeakMemory, xgboost_settings  # noqa: E402
+from bench.retrain import (  # noqa: E402
+    PRODUCTS_PER_STORE,
+    PeakMemory,
+    mlforecast_model,
+    xgboost_settings,
+)
 
 HORIZON = 7
 BACKTEST_DAYS = 90
@@ -199,9 +204,6 @@ def run_mlforecast(*, data_path: Path, output_path: Path, n_estimators: int, **_
 
     import numpy as np
     import pandas as pd
-    from mlforecast import MLForecast
-    from mlforecast.lag_transforms import RollingMean, RollingStd
-    from xgboost import XGBRegressor
 
     frame = pd.read_parquet(data_path)
     cutoffs = cutoffs_of(frame)
@@ -222,31 +224,7 @@ def run_mlforecast(*, data_path: Path, output_path: Path, n_estimators: int, **_
     keys = frame[["store", "product"]].assign(unique_id=series_id).drop_duplicates("unique_id")
     del frame
 
-    settings = xgboost_settings(n_estimators=n_estimators)
-    regressor = XGBRegressor(
-        n_estimators=settings["n_estimators"],
-        max_depth=settings["max_depth"],
-        learning_rate=settings["learning_rate"],
-        subsample=settings["subsample"],
-        colsample_bytree=settings["colsample_bytree"],
-        min_child_weight=settings["min_child_weight"],
-        max_bin=settings["max_bin"],
-        random_state=settings["seed"],
-        tree_method="hist",
-        n_jobs=os.cpu_count(),
-    )
-
-    def week_of_year(dates: pd.DatetimeIndex) -> np.ndarray:
-        return dates.isocalendar().week.to_numpy()
-
-    forecaster = MLForecast(
-        models={"xgboost": regressor},
-        freq="D",
-        lags=LAGS,
-        lag_transforms={1: [RollingMean(7), RollingMean(28), RollingStd(7), RollingStd(28)]},
-        date_features=["day_of_week", "day", "month", week_of_year],
-        num_threads=os.cpu_count(),
-    )
+    forecaster = mlforecast_model(n_estimators=n_estimators)
     gc.collect()
     with PeakMemory() as memory:
         started, cpu_started = time.perf_counter(), time.process_time()

@@ -121,7 +121,7 @@ def run_project(*, data_path: Path, output_path: Path, n_estimators: int, **_) -
     }
 
 
-def _mlforecast_model(*, n_estimators: int):
+def mlforecast_model(*, n_estimators: int):
     """mlforecast with XGBRegressor (the shared settings) and the project's features."""
     import numpy as np
     import pandas as pd
@@ -186,7 +186,7 @@ def run_mlforecast(*, data_path: Path, output_path: Path, n_estimators: int, **_
     keys = keys.drop_duplicates("unique_id")
     del frame, prepared
 
-    forecaster = _mlforecast_model(n_estimators=n_estimators)
+    forecaster = mlforecast_model(n_estimators=n_estimators)
     gc.collect()
     with PeakMemory() as memory:
         started, cpu_started = time.perf_counter(), time.process_time()
@@ -284,7 +284,7 @@ def run_mlforecast_db(*, start: str, end: str, output_path: Path, n_estimators: 
         f"WHERE s.date BETWEEN :start AND :end"
     )
     cutoff = pd.Timestamp(dt.date.fromisoformat(end) - dt.timedelta(days=HORIZON - 1))
-    forecaster = _mlforecast_model(n_estimators=n_estimators)
+    forecaster = mlforecast_model(n_estimators=n_estimators)
     gc.collect()
     with PeakMemory() as memory:
         started, cpu_started = time.perf_counter(), time.process_time()
