@@ -43,6 +43,7 @@ if str(REPOSITORY_ROOT) not in sys.path:
 from bench.retrain import (  # noqa: E402
     PRODUCTS_PER_STORE,
     PeakMemory,
+    mlforecast_input,
     mlforecast_model,
     xgboost_settings,
 )
@@ -208,19 +209,7 @@ def run_mlforecast(*, data_path: Path, output_path: Path, n_estimators: int, **_
     frame = pd.read_parquet(data_path)
     cutoffs = cutoffs_of(frame)
     # Input shaping mlforecast needs (series id, codes) is done before the clock starts.
-    series_id = frame["store"].cat.codes.astype(np.int64) * PRODUCTS_PER_STORE + frame[
-        "product"
-    ].cat.codes.astype(np.int64)
-    prepared = pd.DataFrame(
-        {
-            "unique_id": series_id,
-            "ds": frame["date"],
-            "y": frame["quantity"].astype(np.float32),
-            "on_promotion": frame["on_promotion"].astype(np.float32),
-            "department_code": frame["department"].cat.codes.astype(np.float32),
-            "store_code": frame["store"].cat.codes.astype(np.float32),
-        }
-    )
+    prepared, series_id = mlforecast_input(frame)
     keys = frame[["store", "product"]].assign(unique_id=series_id).drop_duplicates("unique_id")
     del frame
 

@@ -157,28 +157,39 @@ def mlforecast_model(*, n_estimators: int):
     return forecaster
 
 
-def run_mlforecast(*, data_path: Path, output_path: Path, n_estimators: int, **_) -> dict:
-    """The reference: mlforecast with XGBRegressor and the same features."""
-    import gc
-
+def mlforecast_input(frame):
+    """mlforecast's long input (unique_id, ds, y, exogenous and static codes) from sales rows
+    with store, product, department, date, quantity, on_promotion; returns it and the ids."""
     import numpy as np
     import pandas as pd
 
-    frame = pd.read_parquet(data_path)
-    # Input shaping mlforecast needs (series id, static codes) is done before the clock starts.
-    series_id = frame["store"].cat.codes.astype(np.int64) * PRODUCTS_PER_STORE + frame[
-        "product"
-    ].cat.codes.astype(np.int64)
+    store = frame["store"].astype("category")
+    product = frame["product"].astype("category")
+    series_id = store.cat.codes.astype(np.int64) * len(product.cat.categories) + (
+        product.cat.codes.astype(np.int64)
+    )
     prepared = pd.DataFrame(
         {
             "unique_id": series_id,
             "ds": frame["date"],
             "y": frame["quantity"].astype(np.float32),
             "on_promotion": frame["on_promotion"].astype(np.float32),
-            "department_code": frame["department"].cat.codes.astype(np.float32),
-            "store_code": frame["store"].cat.codes.astype(np.float32),
+            "department_code": frame["department"].astype("category").cat.codes.astype(np.float32),
+            "store_code": store.cat.codes.astype(np.float32),
         }
     )
+    return prepared, series_id
+
+
+def run_mlforecast(*, data_path: Path, output_path: Path, n_estimators: int, **_) -> dict:
+    """The reference: mlforecast with XGBRegressor and the same features."""
+    import gc
+
+    import pandas as pd
+
+    frame = pd.read_parquet(data_path)
+    # Input shaping mlforecast needs (series id, static codes) is done before the clock starts.
+    prepared, series_id = mlforecast_input(frame)
     future = prepared["y"].isna()
     training = prepared[~future].reset_index(drop=True)
     future_promotions = prepared.loc[future, ["unique_id", "ds", "on_promotion"]]
@@ -258,7 +269,6 @@ def run_mlforecast_db(*, start: str, end: str, output_path: Path, n_estimators: 
     import datetime as dt
     import gc
 
-    import numpy as np
     import pandas as pd
     import sqlalchemy
 
@@ -295,29 +305,13 @@ def run_mlforecast_db(*, start: str, end: str, output_path: Path, n_estimators: 
                 params={"start": dt.date.fromisoformat(start), "end": dt.date.fromisoformat(end)},
                 parse_dates=["date"],
             )
-        store = frame["store"].astype("category")
-        product = frame["product"].astype("category")
-        series_id = store.cat.codes.astype(np.int64) * len(
-            product.cat.categories
-        ) + product.cat.codes.astype(np.int64)
-        prepared = pd.DataFrame(
-            {
-                "unique_id": series_id,
-                "ds": frame["date"],
-                "y": frame["quantity"].astype(np.float32),
-                "on_promotion": frame["on_promotion"].astype(np.float32),
-                "department_code": frame["department"]
-                .astype("category")
-                .cat.codes.astype(np.float32),
-                "store_code": store.cat.codes.astype(np.float32),
-            }
-        )
+        prepared, series_id = mlforecast_input(frame)
         future = (prepared["ds"] >= cutoff).to_numpy()
         training = prepared[~future].reset_index(drop=True)
         future_promotions = prepared.loc[future, ["unique_id", "ds", "on_promotion"]]
         keys = frame.loc[~future, ["store", "product"]].assign(unique_id=series_id[~future])
         keys = keys.drop_duplicates("unique_id")
-        del frame, prepared, store, product
+        del frame, prepared
         read_seconds = time.perf_counter() - started
         forecaster.fit(training, static_features=["department_code", "store_code"])
         predicted = forecaster.predict(h=HORIZON, X_df=future_promotions)
