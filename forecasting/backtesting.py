@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecasting.families import build_model
+from forecasting.families import Forecasts, build_model
+from forecasting.families.base import WarmStart
 from forecasting.metrics import DEFAULT_OVERSTOCK_TOLERANCE, active_series, compute_all
 from forecasting.panel import DateLike, Panel, to_timestamp
 
@@ -51,46 +52,92 @@ def walk_forward(
     cutoffs: list[DateLike],
     horizon: int = 7,
     overstock_tolerance: float = DEFAULT_OVERSTOCK_TOLERANCE,
+    training_days: int | None = None,
+    min_training_days: int | None = None,
+    warm_start: WarmStart | None = None,
 ) -> list[WindowResult]:
     """For each cutoff, fit the recipe on the panel's days before it, forecast `horizon` days
-    from it, and score the forecasts against the panel's actuals of those days."""
-    results = []
+    from it, and score the forecasts against the panel's actuals of those days.
+
+    `training_days`: each fit sees only that many days before its cutoff (a sliding window,
+    as a version retrained on its training window); by default every day before it. With
+    `min_training_days`, a window with fewer days of history, or none known, is left out of
+    the results. The fits share what they can through one refit session (features, feature
+    bins, preparing the next fit's data while one trains); with `warm_start`, boosted families
+    also continue an earlier fit's trees instead of refitting every window from scratch (see
+    `WarmStart`).
+    """
+    windows = []
     for cutoff in cutoffs:
         cutoff = to_timestamp(cutoff)
-        history = panel.until(cutoff)
-        model = build_model(algorithm, **hyperparameters).fit(history)
-        forecasts = model.predict(panel, cutoff, horizon=horizon)
-        actual = _actuals(panel=panel, start=cutoff, horizon=horizon)
-        active = active_series(history.quantity)
-        scored = {
-            "actual": actual,
-            "forecast": forecasts.values,
-            "lower": forecasts.lower,
-            "upper": forecasts.upper,
-        }
-        department_metrics = {
-            str(department): _score(
-                **{
-                    name: values[panel.departments == department] for name, values in scored.items()
-                },
-                active=active[panel.departments == department],
-                overstock_tolerance=overstock_tolerance,
+        target = panel
+        if training_days is not None:
+            target = panel.window(
+                cutoff - pd.Timedelta(days=training_days),
+                cutoff + pd.Timedelta(days=horizon - 1),
             )
-            for department in np.unique(panel.departments)
-        }
-        results.append(
-            WindowResult(
-                cutoff=cutoff.date(),
-                start=cutoff.date(),
-                end=(cutoff + pd.Timedelta(days=horizon - 1)).date(),
-                metrics=_score(**scored, active=active, overstock_tolerance=overstock_tolerance),
-                department_metrics=department_metrics,
-                series_index=np.arange(panel.n_series),
-                departments=panel.departments,
-                **scored,
+        history = target.until(cutoff)
+        if min_training_days is not None and (
+            history.n_days < min_training_days or np.isnan(history.quantity).all()
+        ):
+            continue
+        windows.append((cutoff, target, history))
+    if not windows:
+        return []
+
+    results = []
+    recipe = build_model(algorithm, **hyperparameters)
+    with recipe.refit_session(panel, warm_start=warm_start) as session:
+        session.plan([run for _, _, history in windows for run in recipe.training_runs(history)])
+        for cutoff, target, history in windows:
+            model = build_model(algorithm, **hyperparameters).fit(history, session=session)
+            results.append(
+                _scored_window(
+                    forecasts=model.predict(target, cutoff, horizon=horizon),
+                    panel=target,
+                    history=history,
+                    cutoff=cutoff,
+                    horizon=horizon,
+                    overstock_tolerance=overstock_tolerance,
+                )
             )
-        )
     return results
+
+
+def _scored_window(
+    *,
+    forecasts: Forecasts,
+    panel: Panel,
+    history: Panel,
+    cutoff: pd.Timestamp,
+    horizon: int,
+    overstock_tolerance: float,
+) -> WindowResult:
+    active = active_series(history.quantity)
+    scored = {
+        "actual": _actuals(panel=panel, start=cutoff, horizon=horizon),
+        "forecast": forecasts.values,
+        "lower": forecasts.lower,
+        "upper": forecasts.upper,
+    }
+    department_metrics = {
+        str(department): _score(
+            **{name: values[panel.departments == department] for name, values in scored.items()},
+            active=active[panel.departments == department],
+            overstock_tolerance=overstock_tolerance,
+        )
+        for department in np.unique(panel.departments)
+    }
+    return WindowResult(
+        cutoff=cutoff.date(),
+        start=cutoff.date(),
+        end=(cutoff + pd.Timedelta(days=horizon - 1)).date(),
+        metrics=_score(**scored, active=active, overstock_tolerance=overstock_tolerance),
+        department_metrics=department_metrics,
+        series_index=np.arange(panel.n_series),
+        departments=panel.departments,
+        **scored,
+    )
 
 
 def _actuals(*, panel: Panel, start: pd.Timestamp, horizon: int) -> np.ndarray:

@@ -226,3 +226,42 @@ def training_rows(
         panel=panel, encodings=encodings, first_day=first_day, keep_rows=keep_rows
     )
     return features, target if keep_rows is None else target[keep_rows]
+
+
+class PanelTrainingRows:
+    """The training rows of every day of one panel, built once, sliced for runs of its days.
+
+    A feature row reads only the days before its target day (and the day's planned promotion),
+    so for a run of the panel's days the rows that `training_rows` builds from the run alone
+    are the panel's rows of those days (its first LOOKBACK_DAYS days only feed lags). A
+    walk-forward fits on such a run at every cutoff: it builds the features once and copies
+    each cutoff's rows out of them.
+    """
+
+    def __init__(self, *, panel: Panel, encodings: CategoryEncodings) -> None:
+        self.panel = panel
+        self.encodings = encodings
+        self._features = panel_features(panel=panel, encodings=encodings, first_day=LOOKBACK_DAYS)
+
+    def of(self, *, first_day: int, n_days: int) -> tuple[np.ndarray, np.ndarray]:
+        """`training_rows` of the panel's days [first_day, first_day + n_days), which must
+        hold more than LOOKBACK_DAYS days: features (column-major) and known targets."""
+        if n_days <= LOOKBACK_DAYS or first_day < 0 or first_day + n_days > self.panel.n_days:
+            raise ValueError("the run must lie within the panel and be longer than its lookback")
+        n_series = self.panel.n_series
+        row_days = self.panel.n_days - LOOKBACK_DAYS
+        # Feature rows are series-major: series s, panel day d is row s * row_days + d - LOOKBACK.
+        days = slice(first_day, first_day + n_days - LOOKBACK_DAYS)
+        target = self.panel.quantity[:, first_day + LOOKBACK_DAYS : first_day + n_days]
+        known = ~np.isnan(target.reshape(-1))
+        keep_rows = None if known.all() else known
+        n_rows = target.size if keep_rows is None else int(known.sum())
+        features = np.empty((n_rows, len(FEATURE_NAMES)), np.float32, order="F")
+        for column in range(len(FEATURE_NAMES)):
+            rows = self._features[:, column].reshape(n_series, row_days)[:, days]
+            if keep_rows is None:
+                features[:, column].reshape(target.shape)[...] = rows
+            else:
+                features[:, column] = rows.reshape(-1)[keep_rows]
+        target = target.reshape(-1)
+        return features, target if keep_rows is None else target[keep_rows]

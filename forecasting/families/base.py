@@ -54,6 +54,64 @@ class Forecasts:
         )
 
 
+@dataclass(frozen=True)
+class WarmStart:
+    """Refits that continue an earlier fit instead of starting over (boosted families).
+
+    A fit keeps the first n - `rounds` trees of the latest earlier fit whose training ended no
+    later than its own (so nothing newer than its own training days reaches it) and fits
+    `rounds` new trees on its own training days; every `full_refit_every`-th fit of a chain
+    starts over, so old trees do not pile up.
+    """
+
+    rounds: int = 20
+    full_refit_every: int = 4
+
+    def __post_init__(self) -> None:
+        if self.rounds < 1 or self.full_refit_every < 1:
+            raise ValueError("warm start needs rounds >= 1 and full_refit_every >= 1")
+
+
+class RefitSession:
+    """What successive fits of one recipe on runs of days of one panel can share: a
+    walk-forward refits at every cutoff on the days before it.
+
+    This base session shares nothing; a family that can reuse work between such fits (features,
+    feature bins, trees) returns its own from `ForecastModel.refit_session`.
+    """
+
+    def __init__(self, panel: Panel, *, warm_start: WarmStart | None = None) -> None:
+        self.panel = panel
+        self.warm_start = warm_start
+
+    def covers(self, window: Panel) -> bool:
+        """Whether `window` is a run of the session panel's days: a view of it over the same
+        series (what `Panel.until` and `Panel.window` return), so work done on the panel's days
+        serves it."""
+        return (
+            window.stores is self.panel.stores
+            and window.n_days > 0
+            and np.may_share_memory(window.quantity, self.panel.quantity)
+        )
+
+    def first_day_of(self, window: Panel) -> int:
+        """Position in the session panel of the window's first day."""
+        return self.panel.day_position(window.dates[0])
+
+    def plan(self, runs: list[Panel]) -> None:
+        """The runs of days the session's fits will train on, in order (see
+        `ForecastModel.training_runs`): a session may prepare the next while one trains."""
+
+    def close(self) -> None:
+        """Release what the session holds (background work included)."""
+
+    def __enter__(self) -> RefitSession:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
 class ForecastModel(ABC):
     """A forecasting recipe: hyperparameters in, `fit` on a panel, `predict` from a start day.
 
@@ -92,14 +150,27 @@ class ForecastModel(ABC):
 
     # -- training and forecasting -------------------------------------------------------------
 
-    def fit(self, panel: Panel) -> ForecastModel:
-        """Train on every day of `panel` and calibrate the intervals; returns self."""
+    def fit(self, panel: Panel, *, session: RefitSession | None = None) -> ForecastModel:
+        """Train on every day of `panel` and calibrate the intervals; returns self. A refit
+        `session` (from `refit_session` on a panel that `panel` is a run of days of) lets
+        successive fits share work."""
         if panel.n_series == 0 or panel.n_days == 0:
             raise ValueError("cannot fit on an empty panel")
-        self.calibration = self._calibrate(panel)
-        self._fit_point(panel)
+        self.calibration = self._calibrate(panel, session)
+        self._fit_point(panel, session)
         self.fitted = True
         return self
+
+    def training_runs(self, panel: Panel) -> list[Panel]:
+        """The runs of days `fit(panel)` trains on, in order: the interval calibration's fit
+        on the panel less its held-out weeks (when it calibrates), then the point fit."""
+        calibration_start = self._calibration_start(panel)
+        return [panel] if calibration_start is None else [panel.until(calibration_start), panel]
+
+    def refit_session(self, panel: Panel, *, warm_start: WarmStart | None = None) -> RefitSession:
+        """A session for fits of this recipe on runs of `panel`'s days. Families with nothing
+        to reuse return the base session, and ignore `warm_start`."""
+        return RefitSession(panel, warm_start=warm_start)
 
     def predict(self, panel: Panel, start: DateLike, horizon: int = 7) -> Forecasts:
         """Forecast `horizon` days from `start` for every series of `panel`, from its days
@@ -130,14 +201,25 @@ class ForecastModel(ABC):
             upper=upper,
         )
 
-    def _calibrate(self, panel: Panel) -> ConformalCalibration | None:
+    def _calibration_start(self, panel: Panel) -> pd.Timestamp | None:
+        """First held-out day of the interval calibration; None when it is off or the panel
+        is too short for it."""
+        held_out_days = int(self._hyperparameters["calibration_windows"]) * (
+            self.calibration_window_days
+        )
+        if held_out_days <= 0 or panel.n_days < held_out_days + self.minimum_training_days:
+            return None
+        return panel.dates[panel.n_days - held_out_days]
+
+    def _calibrate(
+        self, panel: Panel, session: RefitSession | None = None
+    ) -> ConformalCalibration | None:
+        calibration_start = self._calibration_start(panel)
+        if calibration_start is None:
+            return None
         windows = int(self._hyperparameters["calibration_windows"])
         window_days = self.calibration_window_days
-        held_out_days = windows * window_days
-        if windows <= 0 or panel.n_days < held_out_days + self.minimum_training_days:
-            return None
-        calibration_start = panel.dates[panel.n_days - held_out_days]
-        self._fit_point(panel.until(calibration_start))
+        self._fit_point(panel.until(calibration_start), session)
         actual, forecast = [], []
         for window in range(windows):
             cutoff = calibration_start + pd.Timedelta(days=window * window_days)
@@ -157,8 +239,9 @@ class ForecastModel(ABC):
         )
 
     @abstractmethod
-    def _fit_point(self, panel: Panel) -> None:
-        """Fit the point forecaster on every day of `panel`."""
+    def _fit_point(self, panel: Panel, session: RefitSession | None = None) -> None:
+        """Fit the point forecaster on every day of `panel` (sharing work through `session`
+        when the family can)."""
 
     @abstractmethod
     def _predict_point(

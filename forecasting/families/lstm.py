@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from forecasting.families.base import ForecastModel, recent_history_with_future
+from forecasting.families.base import ForecastModel, RefitSession, recent_history_with_future
 from forecasting.features import CategoryEncodings
 from forecasting.panel import Panel
 
@@ -86,7 +86,7 @@ class LSTMModel(ForecastModel):
             n_departments=len(self.encodings.departments),
         )
 
-    def _fit_point(self, panel: Panel) -> None:
+    def _fit_point(self, panel: Panel, session: RefitSession | None = None) -> None:
         settings = self._hyperparameters
         lookback, horizon = int(settings["lookback_days"]), int(settings["horizon"])
         seed = int(settings["seed"])

@@ -7,7 +7,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from forecasting.families.base import ForecastModel
+from forecasting.families.base import ForecastModel, RefitSession
 from forecasting.panel import Panel
 
 SEASON_DAYS = 7
@@ -24,7 +24,7 @@ class SeasonalNaiveModel(ForecastModel):
     def features(self) -> list[str]:
         return ["same_weekday_last_week"]
 
-    def _fit_point(self, panel: Panel) -> None:
+    def _fit_point(self, panel: Panel, session: RefitSession | None = None) -> None:
         """Nothing to learn."""
 
     def _predict_point(

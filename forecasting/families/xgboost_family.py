@@ -3,23 +3,166 @@
 from __future__ import annotations
 
 import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from forecasting.families.base import ForecastModel, recent_history_with_future
+from forecasting.families.base import (
+    ForecastModel,
+    RefitSession,
+    WarmStart,
+    recent_history_with_future,
+)
 from forecasting.features import (
     FEATURE_NAMES,
     LOOKBACK_DAYS,
     CategoryEncodings,
+    PanelTrainingRows,
     build_features,
     training_rows,
 )
 from forecasting.panel import Panel
 
 BOOSTER_FILE = "booster.ubj"
+
+
+def quantile_matrix(
+    features: np.ndarray,
+    target: np.ndarray,
+    *,
+    max_bin: int,
+    nthread: int,
+    ref: xgb.QuantileDMatrix | None = None,
+) -> xgb.QuantileDMatrix:
+    """XGBoost's training matrix of column-major float32 features; raises ValueError when
+    there are no known targets."""
+    if not target.size:
+        raise ValueError("no known sales to train on")
+    # QuantileDMatrix bins the float32 features once, without a float copy of its own. A
+    # DataFrame over the column-major matrix (no copy) hands XGBoost one contiguous array per
+    # feature, which it bins in about half the time of a 2-D array.
+    return xgb.QuantileDMatrix(
+        pd.DataFrame(features, columns=list(FEATURE_NAMES), copy=False),
+        label=target,
+        max_bin=max_bin,
+        nthread=nthread,
+        ref=ref,
+    )
+
+
+def _same_run(window: Panel, other: Panel) -> bool:
+    return (
+        window.n_days == other.n_days
+        and window.n_days > 0
+        and window.dates[0] == other.dates[0]
+        and window.stores is other.stores
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class _SessionFit:
+    last_day: int
+    booster: xgb.Booster
+    warm_fits: int
+
+
+class XGBoostRefitSession(RefitSession):
+    """Refits of one XGBoost recipe on runs of one panel's days share:
+
+    - the feature rows, built once for the panel (`PanelTrainingRows`);
+    - the feature bins: the first fit's quantile cuts bin every later fit's features
+      (`QuantileDMatrix(ref=...)`), which skips the quantile sketch. The first fit trains on
+      the earliest days, so the cuts hold nothing from after any later fit's cutoff;
+    - the machine: while one fit trains, a background thread builds the next planned run's
+      training matrix (boosting leaves part of the CPU idle; binning with known cuts gives
+      the same matrix whenever it is built);
+    - with a `WarmStart`, trees: see `WarmStart`.
+    """
+
+    def __init__(
+        self, panel: Panel, *, max_bin: int, nthread: int, warm_start: WarmStart | None = None
+    ) -> None:
+        super().__init__(panel, warm_start=warm_start)
+        self.reference: xgb.QuantileDMatrix | None = None
+        self._max_bin, self._nthread = max_bin, nthread
+        self._rows: PanelTrainingRows | None = None
+        self._rows_lock = threading.Lock()
+        self._fits: list[_SessionFit] = []
+        self._planned: list[Panel] = []
+        self._next_planned = 0
+        self._prepared: Future | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    def plan(self, runs: list[Panel]) -> None:
+        self._planned, self._next_planned = list(runs), 0
+
+    def training_matrix(self, window: Panel) -> xgb.QuantileDMatrix:
+        """The training matrix of a run of the panel's days, prepared in the background when
+        it is the next planned run; starts preparing the one after it."""
+        planned = self._next_planned < len(self._planned) and _same_run(
+            window, self._planned[self._next_planned]
+        )
+        prepared, self._prepared = self._prepared, None
+        if planned and prepared is not None:
+            matrix = prepared.result()
+        else:
+            if prepared is not None:
+                prepared.cancel()
+            matrix = self._build_matrix(window, nthread=self._nthread)
+        if self.reference is None:
+            self.reference = matrix
+        if planned:
+            self._next_planned += 1
+            if self._next_planned < len(self._planned):
+                self._executor = self._executor or ThreadPoolExecutor(max_workers=1)
+                self._prepared = self._executor.submit(
+                    self._build_matrix, self._planned[self._next_planned], nthread=1
+                )
+        return matrix
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+        self._prepared = None
+
+    def _build_matrix(self, window: Panel, *, nthread: int) -> xgb.QuantileDMatrix:
+        encodings = CategoryEncodings.fit(panel=window)
+        if window.n_days <= LOOKBACK_DAYS:
+            features, target = training_rows(panel=window, encodings=encodings)
+        else:
+            with self._rows_lock:
+                if self._rows is None or self._rows.encodings != encodings:
+                    self._rows = PanelTrainingRows(panel=self.panel, encodings=encodings)
+                rows = self._rows
+            features, target = rows.of(first_day=self.first_day_of(window), n_days=window.n_days)
+        return quantile_matrix(
+            features, target, max_bin=self._max_bin, nthread=nthread, ref=self.reference
+        )
+
+    def continued_fit(self, window: Panel) -> _SessionFit | None:
+        """The fit a warm-started fit on `window` continues: the latest one whose training
+        ended no later than the window's; None for a full refit."""
+        if self.warm_start is None:
+            return None
+        last_day = self.first_day_of(window) + window.n_days - 1
+        earlier = [fit for fit in self._fits if fit.last_day <= last_day]
+        if not earlier:
+            return None
+        latest = max(earlier, key=lambda fit: fit.last_day)
+        return latest if latest.warm_fits + 1 < self.warm_start.full_refit_every else None
+
+    def record(self, window: Panel, booster: xgb.Booster, *, continued: _SessionFit | None):
+        if self.warm_start is None:
+            return
+        last_day = self.first_day_of(window) + window.n_days - 1
+        warm_fits = 0 if continued is None else continued.warm_fits + 1
+        self._fits.append(_SessionFit(last_day=last_day, booster=booster, warm_fits=warm_fits))
 
 
 class XGBoostModel(ForecastModel):
@@ -69,25 +212,41 @@ class XGBoostModel(ForecastModel):
             "nthread": os.cpu_count() or 1,
         }
 
-    def _fit_point(self, panel: Panel) -> None:
-        self.encodings = CategoryEncodings.fit(panel=panel)
-        features, target = training_rows(panel=panel, encodings=self.encodings)
-        if not target.size:
-            raise ValueError("no known sales to train on")
+    def refit_session(
+        self, panel: Panel, *, warm_start: WarmStart | None = None
+    ) -> XGBoostRefitSession:
         parameters = self.booster_parameters()
-        # QuantileDMatrix bins the float32 features once, without a float copy of its own. A
-        # DataFrame over the column-major matrix (no copy) hands XGBoost one contiguous array
-        # per feature, which it bins in about half the time of a 2-D array.
-        training = xgb.QuantileDMatrix(
-            pd.DataFrame(features, columns=list(FEATURE_NAMES), copy=False),
-            label=target,
+        return XGBoostRefitSession(
+            panel,
             max_bin=parameters["max_bin"],
             nthread=parameters["nthread"],
+            warm_start=warm_start,
         )
-        del features
-        self.booster = xgb.train(
-            parameters, training, num_boost_round=int(self._hyperparameters["n_estimators"])
-        )
+
+    def _fit_point(self, panel: Panel, session: RefitSession | None = None) -> None:
+        self.encodings = CategoryEncodings.fit(panel=panel)
+        parameters = self.booster_parameters()
+        if isinstance(session, XGBoostRefitSession) and session.covers(panel):
+            training = session.training_matrix(panel)
+        else:
+            session = None
+            features, target = training_rows(panel=panel, encodings=self.encodings)
+            training = quantile_matrix(
+                features, target, max_bin=parameters["max_bin"], nthread=parameters["nthread"]
+            )
+            del features
+        rounds = int(self._hyperparameters["n_estimators"])
+        continued = None if session is None else session.continued_fit(panel)
+        kept = None
+        if continued is not None:
+            kept_rounds = rounds - session.warm_start.rounds
+            if kept_rounds > 0:
+                kept, rounds = continued.booster[:kept_rounds], session.warm_start.rounds
+            else:
+                continued = None
+        self.booster = xgb.train(parameters, training, num_boost_round=rounds, xgb_model=kept)
+        if session is not None:
+            session.record(panel, self.booster, continued=continued)
 
     def _predict_point(
         self, *, history: Panel, future_promotion: np.ndarray, dates: pd.DatetimeIndex

@@ -129,27 +129,18 @@ def walk_forward_windows(
     panel = panel.select(recipe.series_mask(panel)) if panel.n_series else panel
     if panel.n_series == 0:
         return []
-    tolerance = _tenant_overstock_tolerance()
-    results = []
-    for cutoff in cutoffs:
-        # Each window sees exactly what the version would have been trained on at the cutoff:
-        # its training window of days before it (the engine never reads past the cutoff).
-        history_start = pd.Timestamp(cutoff) - pd.Timedelta(days=recipe.window_days)
-        last_target = pd.Timestamp(cutoff) + pd.Timedelta(days=window - 1)
-        windowed = panel.window(history_start, last_target)
-        history = windowed.until(cutoff) if windowed.n_days else windowed
-        if history.n_days < MIN_TRAINING_DAYS or np.isnan(history.quantity).all():
-            continue
-        (result,) = walk_forward(
-            algorithm=recipe.algorithm,
-            hyperparameters=recipe.hyperparameters,
-            panel=windowed,
-            cutoffs=[cutoff],
-            horizon=window,
-            overstock_tolerance=tolerance,
-        )
-        results.append(result)
-    return results
+    # Each window sees exactly what the version would have been trained on at the cutoff: its
+    # training window of days before it (the engine never reads past the cutoff).
+    return walk_forward(
+        algorithm=recipe.algorithm,
+        hyperparameters=recipe.hyperparameters,
+        panel=panel,
+        cutoffs=cutoffs,
+        horizon=window,
+        overstock_tolerance=_tenant_overstock_tolerance(),
+        training_days=recipe.window_days,
+        min_training_days=MIN_TRAINING_DAYS,
+    )
 
 
 def run_continuous_backtest(

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from django.db import transaction
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed
@@ -313,18 +312,16 @@ def _recipe_windows(
     if missing:
         raise ValueError(f"the {recipe.segment} recipe does not forecast every evaluated series")
     take = np.array([position[row] for row in rows], dtype=np.int64)
-    own = panel.select(own_rows)
+    windows = backtesting.walk_forward(
+        algorithm=recipe.algorithm,
+        hyperparameters={**recipe.hyperparameters, **POINT_FORECASTS_ONLY},
+        panel=panel.select(own_rows),
+        cutoffs=cutoffs,
+        horizon=horizon,
+        training_days=recipe.window_days,
+    )
     parts: dict[str, list] = {"forecast": [], "coverage": []}
-    for cutoff in cutoffs:
-        first_training_day = pd.Timestamp(cutoff) - pd.Timedelta(days=recipe.window_days)
-        last_target_day = pd.Timestamp(cutoff) + pd.Timedelta(days=horizon - 1)
-        (result,) = backtesting.walk_forward(
-            algorithm=recipe.algorithm,
-            hyperparameters={**recipe.hyperparameters, **POINT_FORECASTS_ONLY},
-            panel=own.window(first_training_day, last_target_day),
-            cutoffs=[cutoff],
-            horizon=horizon,
-        )
+    for cutoff, result in zip(cutoffs, windows, strict=True):
         parts["forecast"].append(result.forecast[take])
         active = metrics.active_series(panel.until(cutoff).quantity[rows])
         forecasted = ~np.isnan(result.forecast[take]).any(axis=1)

@@ -4,9 +4,12 @@ import datetime as dt
 import itertools
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from forecasting.backtesting import walk_forward, weekly_cutoffs
+from forecasting.families import build_model
+from forecasting.families.base import WarmStart
 from forecasting.metrics import compute_all
 from forecasting.panel import Panel
 from forecasting.synthetic import generate_sales
@@ -82,3 +85,117 @@ def test_windows_past_the_last_day_count_missing_actuals(panel):
     )[0]
     assert result.metrics["n_missing"] == panel.n_series * 4
     assert result.metrics["n_points"] == panel.n_series * 3
+
+
+def test_the_first_window_is_the_recipe_fitted_on_its_training_days_alone(panel):
+    cutoffs = weekly_cutoffs(panel.last_day, days=21)
+    recipe = {**FAST_XGBOOST, "calibration_windows": 0}
+
+    first = walk_forward(
+        algorithm="xgboost",
+        hyperparameters=recipe,
+        panel=panel,
+        cutoffs=cutoffs,
+        training_days=60,
+    )[0]
+
+    cutoff = pd.Timestamp(cutoffs[0])
+    alone = build_model("xgboost", **recipe).fit(
+        panel.window(cutoff - pd.Timedelta(days=60), cutoff - pd.Timedelta(days=1))
+    )
+    np.testing.assert_array_equal(first.forecast, alone.predict(panel, cutoff).values)
+
+
+@pytest.mark.parametrize("warm_start", [None, WarmStart(rounds=10, full_refit_every=2)])
+def test_no_window_reads_data_on_or_after_its_cutoff_when_windows_share_work(panel, warm_start):
+    """The windows share features built over the whole panel, the first window's feature bins
+    and (warm-started) trees; changing the data from the second cutoff on must leave the first
+    two windows as they were, calibration fits included."""
+    cutoffs = weekly_cutoffs(panel.last_day, days=21)
+    changed_quantity = panel.quantity.copy()
+    changed_quantity[:, panel.day_position(cutoffs[1]) :] *= 3
+    changed = panel.with_quantity(changed_quantity)
+    recipe = {**FAST_XGBOOST, "calibration_windows": 2}
+
+    original, again = (
+        walk_forward(
+            algorithm="xgboost",
+            hyperparameters=recipe,
+            panel=data,
+            cutoffs=cutoffs,
+            warm_start=warm_start,
+        )
+        for data in (panel, changed)
+    )
+
+    for before, after in zip(original[:2], again[:2], strict=True):
+        np.testing.assert_array_equal(before.forecast, after.forecast)
+        np.testing.assert_array_equal(before.lower, after.lower)
+        np.testing.assert_array_equal(before.upper, after.upper)
+    assert not np.array_equal(original[2].forecast, again[2].forecast)
+
+
+def test_a_warm_started_fit_keeps_the_earlier_fits_first_trees_and_chains_restart(panel):
+    recipe = {**FAST_XGBOOST, "calibration_windows": 0}
+    session = build_model("xgboost", **recipe).refit_session(
+        panel, warm_start=WarmStart(rounds=10, full_refit_every=2)
+    )
+    boosters = []
+    for last_day in (-21, -14, -7):
+        model = build_model("xgboost", **recipe)
+        model.fit(panel.until(panel.dates[last_day]), session=session)
+        boosters.append(model.booster)
+
+    def trees(booster, count):
+        return booster[:count].get_dump()
+
+    assert all(booster.num_boosted_rounds() == 30 for booster in boosters)
+    # The second fit continues the first: its first 20 trees are the first's.
+    assert trees(boosters[1], 20) == trees(boosters[0], 20)
+    assert trees(boosters[1], 30) != trees(boosters[0], 30)
+    # The third starts a new chain (a full refit every second fit).
+    assert trees(boosters[2], 1) != trees(boosters[1], 1)
+
+
+def test_a_warm_start_never_continues_a_fit_that_trained_on_later_days(panel):
+    """A calibration fit ends weeks before the fit of the window before it ended: it must be a
+    full refit, exactly as in a session without warm start."""
+    recipe = {**FAST_XGBOOST, "calibration_windows": 0}
+
+    def second_fit(warm_start):
+        session = build_model("xgboost", **recipe).refit_session(panel, warm_start=warm_start)
+        for last_day in (-7, -28):
+            model = build_model("xgboost", **recipe)
+            model.fit(panel.until(panel.dates[last_day]), session=session)
+        return model.booster.get_dump()
+
+    assert second_fit(WarmStart(rounds=10, full_refit_every=4)) == second_fit(None)
+
+
+def test_windows_with_too_little_history_are_left_out_when_asked(panel):
+    cutoffs = [panel.dates[10], panel.dates[40]]
+    results = walk_forward(
+        algorithm="seasonal_naive",
+        hyperparameters={},
+        panel=panel,
+        cutoffs=cutoffs,
+        training_days=30,
+        min_training_days=14,
+    )
+    assert [result.start for result in results] == [cutoffs[1].date()]
+
+
+def test_preparing_the_next_fit_in_the_background_changes_no_forecast(panel):
+    cutoffs = weekly_cutoffs(panel.last_day, days=21)
+    recipe = {**FAST_XGBOOST, "calibration_windows": 2}
+    windows = walk_forward(
+        algorithm="xgboost", hyperparameters=recipe, panel=panel, cutoffs=cutoffs
+    )
+
+    # The same fits in a session with no plan: every training matrix is built when asked for.
+    with build_model("xgboost", **recipe).refit_session(panel) as session:
+        for cutoff, window in zip(cutoffs, windows, strict=True):
+            model = build_model("xgboost", **recipe).fit(panel.until(cutoff), session=session)
+            forecasts = model.predict(panel, cutoff)
+            np.testing.assert_array_equal(window.forecast, forecasts.values)
+            np.testing.assert_array_equal(window.lower, forecasts.lower)

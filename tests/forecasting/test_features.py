@@ -8,6 +8,7 @@ from forecasting.features import (
     FEATURE_NAMES,
     LOOKBACK_DAYS,
     CategoryEncodings,
+    PanelTrainingRows,
     panel_features,
     training_rows,
 )
@@ -98,3 +99,34 @@ def test_training_rows_skip_unknown_targets_and_the_warm_up_days(panel):
     assert len(target) == panel.n_series * (panel.n_days - LOOKBACK_DAYS) - 1
     assert features.shape == (len(target), len(FEATURE_NAMES))
     assert features.dtype == np.float32 and not np.isnan(target).any()
+
+
+@pytest.mark.parametrize(
+    ("first_day", "n_days"), [(0, 120), (0, 60), (17, 50), (40, LOOKBACK_DAYS + 1)]
+)
+def test_training_rows_sliced_from_the_whole_panel_equal_those_built_from_the_run(
+    panel, first_day, n_days
+):
+    quantity = panel.quantity.copy()
+    quantity[3, 50:53] = np.nan  # a store that did not report: those targets are left out
+    quantity[7, 90] = np.nan
+    gappy = panel.with_quantity(quantity)
+    encodings = CategoryEncodings.fit(panel=gappy)
+    run = gappy.window(gappy.dates[first_day], gappy.dates[first_day + n_days - 1])
+
+    features, target = PanelTrainingRows(panel=gappy, encodings=encodings).of(
+        first_day=first_day, n_days=n_days
+    )
+    expected_features, expected_target = training_rows(panel=run, encodings=encodings)
+
+    assert features.flags.f_contiguous
+    np.testing.assert_array_equal(features, expected_features)
+    np.testing.assert_array_equal(target, expected_target)
+
+
+def test_training_rows_of_a_run_outside_the_panel_or_within_its_lookback_are_refused(panel):
+    rows = PanelTrainingRows(panel=panel, encodings=CategoryEncodings.fit(panel=panel))
+    with pytest.raises(ValueError, match="lookback"):
+        rows.of(first_day=0, n_days=LOOKBACK_DAYS)
+    with pytest.raises(ValueError, match="within the panel"):
+        rows.of(first_day=100, n_days=30)
