@@ -55,6 +55,7 @@ def walk_forward(
     training_days: int | None = None,
     min_training_days: int | None = None,
     warm_start: WarmStart | None = None,
+    promotions_known: bool = True,
 ) -> list[WindowResult]:
     """For each cutoff, fit the recipe on the panel's days before it, forecast `horizon` days
     from it, and score the forecasts against the panel's actuals of those days.
@@ -66,6 +67,10 @@ def walk_forward(
     bins, preparing the next fit's data while one trains); with `warm_start`, boosted families
     also continue an earlier fit's trees instead of refitting every window from scratch (see
     `WarmStart`).
+
+    `promotions_known`: whether the forecasts see the promotion flags of their target days (a
+    promotion calendar planned ahead); False forecasts as a daily forecast made from sales
+    alone does, with no promotion on or after the cutoff.
     """
     windows = []
     for cutoff in cutoffs:
@@ -91,9 +96,10 @@ def walk_forward(
         session.plan([run for _, _, history in windows for run in recipe.training_runs(history)])
         for cutoff, target, history in windows:
             model = build_model(algorithm, **hyperparameters).fit(history, session=session)
+            seen = target if promotions_known else target.without_promotions_from(cutoff)
             results.append(
                 _scored_window(
-                    forecasts=model.predict(target, cutoff, horizon=horizon),
+                    forecasts=model.predict(seen, cutoff, horizon=horizon),
                     panel=target,
                     history=history,
                     cutoff=cutoff,

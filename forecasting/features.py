@@ -2,7 +2,8 @@
 
 Rows are series-major: for days [first_day, last_day) the row of (series s, day d) is
 `s * (last_day - first_day) + (d - first_day)`. The only input read on the target day itself is
-its promotion flag, which retailers plan ahead (a planned promotion is known when forecasting).
+its promotion flag, which retailers plan ahead; a forecast made without a promotion calendar sees
+none (`Panel.without_promotions_from`).
 """
 
 from __future__ import annotations

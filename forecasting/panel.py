@@ -216,6 +216,22 @@ class Panel:
             price=self.price,
         )
 
+    def without_promotions_from(self, day: DateLike) -> Panel:
+        """The same panel with no promotion flagged on or after `day` (forecasts made on that
+        day without a promotion calendar cannot know them)."""
+        on_promotion = self.on_promotion.copy()
+        if self.n_days:
+            on_promotion[:, min(max(self.day_position(day), 0), self.n_days) :] = 0
+        return Panel(
+            stores=self.stores,
+            products=self.products,
+            departments=self.departments,
+            dates=self.dates,
+            quantity=self.quantity,
+            on_promotion=on_promotion,
+            price=self.price,
+        )
+
     def _columns(self, days: slice) -> Panel:
         return Panel(
             stores=self.stores,

@@ -16,7 +16,7 @@ from forecasting.backtesting import WindowResult, walk_forward, weekly_cutoffs
 from forecasting.models import Forecast, Product, Sale, Store
 from forecasting.selectors import load_sales_panel
 from mlops.models import GLOBAL_SEGMENT, BacktestResult, ModelVersion, ShadowPrediction
-from mlops.services.data import latest_sales_day
+from mlops.services.data import PROMOTIONS_KNOWN_AHEAD, latest_sales_day
 from mlops.services.promotion import Recipe
 
 logger = logging.getLogger(__name__)
@@ -140,6 +140,7 @@ def walk_forward_windows(
         overstock_tolerance=_tenant_overstock_tolerance(),
         training_days=recipe.window_days,
         min_training_days=MIN_TRAINING_DAYS,
+        promotions_known=PROMOTIONS_KNOWN_AHEAD,
     )
 
 

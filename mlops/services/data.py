@@ -11,6 +11,10 @@ from mlops.models import ModelVersion
 from mlops.selectors import incumbent_for
 
 DEFAULT_WINDOW_DAYS = 730
+# The daily forecast reads sales alone: no promotion calendar tells it the target days'
+# promotions. Backtests that judge a version, or set the baseline its drift is measured
+# against, forecast the same way, so their errors are the errors it will make in service.
+PROMOTIONS_KNOWN_AHEAD = False
 # Seven weeks of history before the first target day: the longest feature lag (28 days) plus
 # room for the seasonal-naive fallback and the active-series rule (sold in the last 28 days).
 FORECAST_HISTORY_DAYS = 56

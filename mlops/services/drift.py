@@ -19,10 +19,11 @@ Three rules; any one is drift.
   three of its daily standard deviations from the first day on.
 
 In-control level: the median of the champion's first 14 out-of-sample T-1 days (after its
-training data; one week proved too short: a lucky first week set the bar low). The daily forecasts differ from the walk-forward that made the baseline (they
-see no planned promotions of the target days, and they are one day ahead where the walk-forward
-averages seven), so the CUSUMs compare the champion with its own first week in service rather
-than with the backtest. Monitoring starts on the fifteenth day and covers at most the last 90.
+training data; one week proved too short: a lucky first week set the bar low). The daily
+forecasts differ from the walk-forward that made the baseline (they are one day ahead where the
+walk-forward averages seven; both forecast without the target days' promotions, see
+`mlops.services.data.PROMOTIONS_KNOWN_AHEAD`), so the CUSUMs compare the champion with its own
+first two weeks in service rather than with the backtest. Monitoring starts on the fifteenth day and covers at most the last 90.
 
 Both CUSUMs run S_t = max(0, S_{t-1} + min(x_t - k, 0.75 h)) and fire when S > h, with
 h = max(0.08, 3 sigma); sigma is the day-to-day noise of x, estimated robustly from every day

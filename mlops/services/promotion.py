@@ -17,7 +17,7 @@ from forecasting import backtesting, metrics
 from forecasting.panel import Panel
 from mlops.models import GLOBAL_SEGMENT, ModelVersion
 from mlops.selectors import current_tenant, get_champion_model, incumbent_for
-from mlops.services.data import evaluation_panel, window_days_of
+from mlops.services.data import PROMOTIONS_KNOWN_AHEAD, evaluation_panel, window_days_of
 from mlops.services.lifecycle import promote_to_champion, require_permission
 
 if TYPE_CHECKING:
@@ -319,6 +319,7 @@ def _recipe_windows(
         cutoffs=cutoffs,
         horizon=horizon,
         training_days=recipe.window_days,
+        promotions_known=PROMOTIONS_KNOWN_AHEAD,
     )
     parts: dict[str, list] = {"forecast": [], "coverage": []}
     for cutoff, result in zip(cutoffs, windows, strict=True):

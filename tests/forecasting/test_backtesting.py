@@ -199,3 +199,34 @@ def test_preparing_the_next_fit_in_the_background_changes_no_forecast(panel):
             forecasts = model.predict(panel, cutoff)
             np.testing.assert_array_equal(window.forecast, forecasts.values)
             np.testing.assert_array_equal(window.lower, forecasts.lower)
+
+
+def test_without_a_promotion_calendar_no_forecast_sees_its_target_days_promotions(panel):
+    cutoff = panel.dates[-14]
+    promotions = panel.on_promotion.copy()
+    promotions[:, panel.day_position(cutoff) :] = 1.0
+    promoted = Panel(
+        stores=panel.stores,
+        products=panel.products,
+        departments=panel.departments,
+        dates=panel.dates,
+        quantity=panel.quantity,
+        on_promotion=promotions,
+    )
+
+    def forecast(data, *, promotions_known):
+        (result,) = walk_forward(
+            algorithm="xgboost",
+            hyperparameters=FAST_XGBOOST,
+            panel=data,
+            cutoffs=[cutoff],
+            promotions_known=promotions_known,
+        )
+        return result.forecast
+
+    np.testing.assert_array_equal(
+        forecast(panel, promotions_known=False), forecast(promoted, promotions_known=False)
+    )
+    assert not np.array_equal(
+        forecast(panel, promotions_known=True), forecast(promoted, promotions_known=True)
+    )

@@ -200,14 +200,15 @@ def test_sales_on_or_after_a_cutoff_never_change_that_windows_forecasts(xgboost_
     cutoffs = weekly_cutoffs(Sale.objects.latest("date").date, days=21, window=7)
     silent_day = cutoffs[1] + dt.timedelta(days=2)
     silent_store = Sale.objects.order_by("store_id").values_list("store_id", flat=True)[0]
-    # Promotions of target days are planned ahead, so the forecasts may read them; the store
-    # that will fall silent has none that day.
-    Sale.objects.filter(store_id=silent_store, date=silent_day).update(on_promotion=False)
     before = walk_forward_windows(version=xgboost_version, days=21, window=7)
     assert [w.cutoff for w in before] == cutoffs
 
-    # The future changes completely: more sales everywhere, and the store sends nothing.
-    Sale.objects.filter(date__gte=cutoffs[1]).update(quantity=F("quantity") * 3 + 1)
+    # The future changes completely: more sales everywhere, every product on promotion (the
+    # daily forecast has no promotion calendar, so neither do the backtests), and the store
+    # sends nothing.
+    Sale.objects.filter(date__gte=cutoffs[1]).update(
+        quantity=F("quantity") * 3 + 1, on_promotion=True
+    )
     Sale.objects.filter(store_id=silent_store, date=silent_day).delete()
     after = walk_forward_windows(version=xgboost_version, days=21, window=7)
 
