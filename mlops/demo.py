@@ -301,11 +301,15 @@ def play(*, size: DemoSize, password: str, narrator: Narrator, seed: int = 42) -
         narrator.say("    no drift found in these days")
     for segment, (day, result) in sorted(first_drift.items()):
         offset = (day - drift_start).days + 1
-        when = (
-            f"day {offset} of the shift"
-            if offset >= 1
-            else "before the injected shift: its one-day-ahead error was already above its baseline"
-        )
+        when = f"day {offset} of the shift"
+        if offset < 1:
+            when = "before the injected shift"
+            if result.recent_bias is not None:
+                side = "below" if result.recent_bias < 0 else "above"
+                when += (
+                    f": over the last week its forecasts ran {abs(result.recent_bias):.0f}% "
+                    f"{side} demand"
+                )
         narrator.say(
             f"    drift on {result.name} [{segment}] ({result.champion_version}) found on {day}, "
             f"{when}; baseline MAE "
