@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -206,15 +206,7 @@ class Panel:
 
     def with_quantity(self, quantity: np.ndarray) -> Panel:
         """The same panel with other quantities (e.g. forecasts written into future days)."""
-        return Panel(
-            stores=self.stores,
-            products=self.products,
-            departments=self.departments,
-            dates=self.dates,
-            quantity=quantity,
-            on_promotion=self.on_promotion,
-            price=self.price,
-        )
+        return replace(self, quantity=quantity)
 
     def without_promotions_from(self, day: DateLike) -> Panel:
         """The same panel with no promotion flagged on or after `day` (forecasts made on that
@@ -222,15 +214,7 @@ class Panel:
         on_promotion = self.on_promotion.copy()
         if self.n_days:
             on_promotion[:, min(max(self.day_position(day), 0), self.n_days) :] = 0
-        return Panel(
-            stores=self.stores,
-            products=self.products,
-            departments=self.departments,
-            dates=self.dates,
-            quantity=self.quantity,
-            on_promotion=on_promotion,
-            price=self.price,
-        )
+        return replace(self, on_promotion=on_promotion)
 
     def _columns(self, days: slice) -> Panel:
         return Panel(

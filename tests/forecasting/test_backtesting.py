@@ -1,5 +1,6 @@
 """Tests of the walk-forward backtest engine."""
 
+import dataclasses
 import datetime as dt
 import itertools
 
@@ -205,14 +206,7 @@ def test_without_a_promotion_calendar_no_forecast_sees_its_target_days_promotion
     cutoff = panel.dates[-14]
     promotions = panel.on_promotion.copy()
     promotions[:, panel.day_position(cutoff) :] = 1.0
-    promoted = Panel(
-        stores=panel.stores,
-        products=panel.products,
-        departments=panel.departments,
-        dates=panel.dates,
-        quantity=panel.quantity,
-        on_promotion=promotions,
-    )
+    promoted = dataclasses.replace(panel, on_promotion=promotions)
 
     def forecast(data, *, promotions_known):
         (result,) = walk_forward(
