@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,6 +47,7 @@ if str(REPOSITORY_ROOT) not in sys.path:
 from bench.retrain import (  # noqa: E402
     PRODUCTS_PER_STORE,
     PeakMemory,
+    child_result,
     mlforecast_input,
     mlforecast_model,
     xgboost_settings,
@@ -85,8 +85,11 @@ def save_points(*, output_path: Path, stores, products, cutoffs, forecast) -> No
 # -- the paths, each run in a child process ------------------------------------------------------
 
 
-def run_project(*, data_path: Path, output_path: Path, n_estimators: int, **_) -> dict:
-    """The project's walk-forward engine: panel, then refit and forecast at each cutoff."""
+def run_project(
+    *, data_path: Path, output_path: Path, n_estimators: int, warm_start=None, **_
+) -> dict:
+    """The project's walk-forward engine: panel, then refit and forecast at each cutoff
+    (continuing earlier fits' trees with a `WarmStart`)."""
     import gc
 
     import numpy as np
@@ -108,6 +111,7 @@ def run_project(*, data_path: Path, output_path: Path, n_estimators: int, **_) -
             panel=panel,
             cutoffs=cutoffs,
             horizon=HORIZON,
+            warm_start=warm_start,
         )
         seconds = time.perf_counter() - started
         cpu_seconds = time.process_time() - cpu_started
@@ -125,55 +129,14 @@ def run_project(*, data_path: Path, output_path: Path, n_estimators: int, **_) -
     }
 
 
-def run_project_warm(
-    *,
-    data_path: Path,
-    output_path: Path,
-    n_estimators: int,
-    warm_rounds: int,
-    refit_every: int,
-    **_,
-) -> dict:
+def run_project_warm(*, warm_rounds: int, refit_every: int, **arguments) -> dict:
     """The project's walk-forward with warm start: between full refits, each window keeps the
     previous window's first trees and fits `warm_rounds` new ones."""
-    import gc
-
-    import numpy as np
-    import pandas as pd
-
-    from forecasting.backtesting import walk_forward
     from forecasting.families.base import WarmStart
-    from forecasting.panel import Panel
 
-    frame = pd.read_parquet(data_path)
-    cutoffs = cutoffs_of(frame)
-    hyperparameters = {"calibration_windows": 0, **xgboost_settings(n_estimators=n_estimators)}
-    gc.collect()
-    with PeakMemory() as memory:
-        started, cpu_started = time.perf_counter(), time.process_time()
-        panel = Panel.from_frame(frame)
-        windows = walk_forward(
-            algorithm="xgboost",
-            hyperparameters=hyperparameters,
-            panel=panel,
-            cutoffs=cutoffs,
-            horizon=HORIZON,
-            warm_start=WarmStart(rounds=warm_rounds, full_refit_every=refit_every),
-        )
-        seconds = time.perf_counter() - started
-        cpu_seconds = time.process_time() - cpu_started
-    save_points(
-        output_path=output_path,
-        stores=panel.stores,
-        products=panel.products,
-        cutoffs=cutoffs,
-        forecast=np.concatenate([window.forecast for window in windows], axis=1),
+    return run_project(
+        warm_start=WarmStart(rounds=warm_rounds, full_refit_every=refit_every), **arguments
     )
-    return {
-        "seconds": seconds,
-        "cpu_seconds": cpu_seconds,
-        "peak_memory_bytes": memory.growth_bytes,
-    }
 
 
 def run_mlforecast(*, data_path: Path, output_path: Path, n_estimators: int, **_) -> dict:
@@ -238,12 +201,10 @@ def prepare_data(*, n_series: int, days: int, seed: int, folder: Path) -> Path:
 
 
 def run_child(*, path_name: str, data_path: Path, output_path: Path, arguments) -> dict:
-    completed = subprocess.run(
-        [
-            sys.executable,
-            __file__,
-            "--child",
-            path_name,
+    return child_result(
+        script=__file__,
+        path_name=path_name,
+        options=[
             "--data",
             str(data_path),
             "--output",
@@ -255,14 +216,7 @@ def run_child(*, path_name: str, data_path: Path, output_path: Path, arguments) 
             "--refit-every",
             str(arguments.refit_every),
         ],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPOSITORY_ROOT,
     )
-    if completed.returncode != 0:
-        raise RuntimeError(f"{path_name} run failed:\n{completed.stderr[-4000:]}")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
 def accuracy(*, data_path: Path, forecast_paths: dict[str, Path]) -> dict[str, dict[str, float]]:

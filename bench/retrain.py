@@ -406,12 +406,10 @@ def run_child(
     database = (
         ["--from-db", "--start", window[0], "--end", window[1]] if window else ["--no-from-db"]
     )
-    completed = subprocess.run(
-        [
-            sys.executable,
-            __file__,
-            "--child",
-            path_name,
+    return child_result(
+        script=__file__,
+        path_name=path_name,
+        options=[
             "--data",
             str(data_path),
             "--output",
@@ -420,6 +418,14 @@ def run_child(
             str(n_estimators),
             *database,
         ],
+    )
+
+
+def child_result(*, script: str, path_name: str, options: list[str]) -> dict:
+    """Run one benchmark path in a fresh Python process (`script --child PATH ...options`) and
+    return the JSON it prints last; raises RuntimeError with its stderr when it fails."""
+    completed = subprocess.run(
+        [sys.executable, script, "--child", path_name, *options],
         capture_output=True,
         text=True,
         check=False,
