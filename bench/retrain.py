@@ -181,6 +181,23 @@ def mlforecast_input(frame):
     return prepared, series_id
 
 
+def split_for_mlforecast(frame, *, future):
+    """From sales rows and a mask of the target days' rows: mlforecast's training frame, the
+    target days' promotions (its X_df), and the store and product of each series id."""
+    prepared, series_id = mlforecast_input(frame)
+    training = prepared[~future].reset_index(drop=True)
+    future_promotions = prepared.loc[future, ["unique_id", "ds", "on_promotion"]]
+    keys = frame.loc[~future, ["store", "product"]].assign(unique_id=series_id[~future])
+    return training, future_promotions, keys.drop_duplicates("unique_id")
+
+
+def save_mlforecast_forecast(*, predicted, keys, output_path: Path) -> None:
+    """mlforecast's predictions as store, product, target_date, value."""
+    result = predicted.merge(keys, on="unique_id")
+    result = result.rename(columns={"ds": "target_date", "xgboost": "value"})
+    result[["store", "product", "target_date", "value"]].to_parquet(output_path)
+
+
 def run_mlforecast(*, data_path: Path, output_path: Path, n_estimators: int, **_) -> dict:
     """The reference: mlforecast with XGBRegressor and the same features."""
     import gc
@@ -189,13 +206,10 @@ def run_mlforecast(*, data_path: Path, output_path: Path, n_estimators: int, **_
 
     frame = pd.read_parquet(data_path)
     # Input shaping mlforecast needs (series id, static codes) is done before the clock starts.
-    prepared, series_id = mlforecast_input(frame)
-    future = prepared["y"].isna()
-    training = prepared[~future].reset_index(drop=True)
-    future_promotions = prepared.loc[future, ["unique_id", "ds", "on_promotion"]]
-    keys = frame.loc[~future, ["store", "product"]].assign(unique_id=series_id[~future])
-    keys = keys.drop_duplicates("unique_id")
-    del frame, prepared
+    training, future_promotions, keys = split_for_mlforecast(
+        frame, future=frame["quantity"].isna().to_numpy()
+    )
+    del frame
 
     forecaster = mlforecast_model(n_estimators=n_estimators)
     gc.collect()
@@ -205,9 +219,7 @@ def run_mlforecast(*, data_path: Path, output_path: Path, n_estimators: int, **_
         predicted = forecaster.predict(h=HORIZON, X_df=future_promotions)
         seconds = time.perf_counter() - started
         cpu_seconds = time.process_time() - cpu_started
-    result = predicted.merge(keys, on="unique_id")
-    result = result.rename(columns={"ds": "target_date", "xgboost": "value"})
-    result[["store", "product", "target_date", "value"]].to_parquet(output_path)
+    save_mlforecast_forecast(predicted=predicted, keys=keys, output_path=output_path)
     return {
         "seconds": seconds,
         "cpu_seconds": cpu_seconds,
@@ -305,21 +317,16 @@ def run_mlforecast_db(*, start: str, end: str, output_path: Path, n_estimators: 
                 params={"start": dt.date.fromisoformat(start), "end": dt.date.fromisoformat(end)},
                 parse_dates=["date"],
             )
-        prepared, series_id = mlforecast_input(frame)
-        future = (prepared["ds"] >= cutoff).to_numpy()
-        training = prepared[~future].reset_index(drop=True)
-        future_promotions = prepared.loc[future, ["unique_id", "ds", "on_promotion"]]
-        keys = frame.loc[~future, ["store", "product"]].assign(unique_id=series_id[~future])
-        keys = keys.drop_duplicates("unique_id")
-        del frame, prepared
+        training, future_promotions, keys = split_for_mlforecast(
+            frame, future=(frame["date"] >= cutoff).to_numpy()
+        )
+        del frame
         read_seconds = time.perf_counter() - started
         forecaster.fit(training, static_features=["department_code", "store_code"])
         predicted = forecaster.predict(h=HORIZON, X_df=future_promotions)
         seconds = time.perf_counter() - started
         cpu_seconds = time.process_time() - cpu_started
-    result = predicted.merge(keys, on="unique_id")
-    result = result.rename(columns={"ds": "target_date", "xgboost": "value"})
-    result[["store", "product", "target_date", "value"]].to_parquet(output_path)
+    save_mlforecast_forecast(predicted=predicted, keys=keys, output_path=output_path)
     return {
         "seconds": seconds,
         "read_seconds": read_seconds,
