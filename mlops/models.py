@@ -296,6 +296,20 @@ class BacktestResult(models.Model):
         T_MINUS_1 = "t_minus_1", "T-1 daily"
         SHADOW = "shadow", "Shadow"
 
+    # The fields a window's scoring fills in (forecasting.metrics.compute_all's names).
+    METRIC_FIELDS = (
+        "mae",
+        "mape",
+        "wape",
+        "bias",
+        "stockout_miss_rate",
+        "overstock_rate",
+        "interval_coverage",
+        "coverage",
+        "n_points",
+        "n_missing",
+    )
+
     model_version = models.ForeignKey(
         ModelVersion, on_delete=models.CASCADE, related_name="backtests"
     )

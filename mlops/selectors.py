@@ -237,20 +237,7 @@ def served_by(*, store: Store, product: Product, date: dt.date) -> dict[str, Any
 
 # -- backtests ----------------------------------------------------------------------------------
 
-TREND_FIELDS = (
-    "window_start",
-    "window_end",
-    "mae",
-    "mape",
-    "wape",
-    "bias",
-    "stockout_miss_rate",
-    "overstock_rate",
-    "interval_coverage",
-    "coverage",
-    "n_points",
-    "n_missing",
-)
+TREND_FIELDS = ("window_start", "window_end", *BacktestResult.METRIC_FIELDS)
 
 
 def get_backtest_trend(

@@ -24,18 +24,6 @@ logger = logging.getLogger(__name__)
 Kind = BacktestResult.Kind
 Status = ModelVersion.Status
 
-METRIC_FIELDS = (
-    "mae",
-    "mape",
-    "wape",
-    "bias",
-    "stockout_miss_rate",
-    "overstock_rate",
-    "coverage",
-    "interval_coverage",
-    "n_points",
-    "n_missing",
-)
 # Versions whose forecasts are scored every day: the one serving and those waiting beside it.
 T_MINUS_1_STATUSES = (Status.CHAMPION, Status.CHALLENGER, Status.SHADOW)
 # Versions the weekly walk-forward covers.
@@ -66,7 +54,7 @@ def _json_number(value: Any) -> Any:
 
 
 def _result_fields(values: dict[str, Any]) -> dict[str, Any]:
-    fields = {name: _json_number(values.get(name)) for name in METRIC_FIELDS}
+    fields = {name: _json_number(values.get(name)) for name in BacktestResult.METRIC_FIELDS}
     fields["n_points"] = int(fields["n_points"] or 0)
     fields["n_missing"] = int(fields["n_missing"] or 0)
     return fields
@@ -93,7 +81,7 @@ def store_backtest_results(
         objects,
         update_conflicts=True,
         unique_fields=["model_version", "kind", "window_start", "window_end"],
-        update_fields=[*METRIC_FIELDS, "department_metrics", "created_at"],
+        update_fields=[*BacktestResult.METRIC_FIELDS, "department_metrics", "created_at"],
     )
     return list(
         BacktestResult.objects.filter(
