@@ -98,6 +98,10 @@ class RefitSession:
         """Position in the session panel of the window's first day."""
         return self.panel.day_position(window.dates[0])
 
+    def last_day_of(self, window: Panel) -> int:
+        """Position in the session panel of the window's last day."""
+        return self.panel.day_position(window.dates[-1])
+
     def plan(self, runs: list[Panel]) -> None:
         """The runs of days the session's fits will train on, in order (see
         `ForecastModel.training_runs`): a session may prepare the next while one trains."""

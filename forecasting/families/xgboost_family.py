@@ -150,7 +150,7 @@ class XGBoostRefitSession(RefitSession):
         ended no later than the window's; None for a full refit."""
         if self.warm_start is None:
             return None
-        last_day = self.first_day_of(window) + window.n_days - 1
+        last_day = self.last_day_of(window)
         earlier = [fit for fit in self._fits if fit.last_day <= last_day]
         if not earlier:
             return None
@@ -160,9 +160,10 @@ class XGBoostRefitSession(RefitSession):
     def record(self, window: Panel, booster: xgb.Booster, *, continued: _SessionFit | None):
         if self.warm_start is None:
             return
-        last_day = self.first_day_of(window) + window.n_days - 1
         warm_fits = 0 if continued is None else continued.warm_fits + 1
-        self._fits.append(_SessionFit(last_day=last_day, booster=booster, warm_fits=warm_fits))
+        self._fits.append(
+            _SessionFit(last_day=self.last_day_of(window), booster=booster, warm_fits=warm_fits)
+        )
 
 
 class XGBoostModel(ForecastModel):
