@@ -162,17 +162,23 @@ def sales_date_range() -> tuple[dt.date, dt.date] | None:
     return bounds["first"], bounds["last"]
 
 
-def _copy_out(query: str, params: list, columns: dict[str, pa.DataType]) -> pa.Table:
-    """Rows of `query` fetched with COPY ... TO STDOUT (CSV) and parsed by pyarrow."""
+def _copy_to_bytes(query: str, params: list, *, copy_format: str) -> bytearray:
+    """Everything `COPY (query) TO STDOUT` sends in `copy_format`, in one buffer."""
     data = bytearray()
     # The raw psycopg cursor: Django's debug wrapper (DEBUG=True) takes no COPY parameters.
     with (
         connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT CSV)", params) as copy,
+        cursor.cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT {copy_format})", params) as copy,
     ):
-        # One message per row: meant for small results (see _copy_series for big ones).
-        for row in copy:
-            data += row
+        for message in copy:
+            data += message
+    return data
+
+
+def _copy_out(query: str, params: list, columns: dict[str, pa.DataType]) -> pa.Table:
+    """Rows of `query` fetched with COPY ... TO STDOUT (CSV) and parsed by pyarrow."""
+    # One message per row: meant for small results (see _copy_series for big ones).
+    data = _copy_to_bytes(query, params, copy_format="CSV")
     if not data:
         return pa.table({name: pa.array([], type=kind) for name, kind in columns.items()})
     return pa_csv.read_csv(
@@ -185,14 +191,7 @@ def _copy_out(query: str, params: list, columns: dict[str, pa.DataType]) -> pa.T
 def _copy_series(query: str, params: list) -> tuple[np.ndarray, np.ndarray, np.ndarray, bytes]:
     """Rows (store_id bigint, product_id bigint, count bigint, text) of `query`, fetched with
     binary COPY; returns the three integer columns and all the texts joined."""
-    data = bytearray()
-    # The raw psycopg cursor, as in _copy_out.
-    with (
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT BINARY)", params) as copy,
-    ):
-        for message in copy:
-            data += message
+    data = _copy_to_bytes(query, params, copy_format="BINARY")
     if not data.startswith(_BINARY_COPY_SIGNATURE):
         raise ValueError("unexpected binary COPY header")
     view = memoryview(data)
