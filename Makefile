@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Parallel test workers (pytest-xdist): one per core; each has its own test database and tenants.
+TEST_WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 .PHONY: demo test test-fast lint format lock clean-local
 
@@ -16,11 +19,13 @@ $(STAMP): requirements/base.txt requirements/dev.txt
 demo: $(STAMP)
 	$(BIN)/python -m config.launcher demo $(DEMO_ARGS)
 
+# The browser tests need Chromium: installed here when the machine allows, else a clear stop.
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	scripts/ensure-chromium
+	$(PYTEST) $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PYTEST) -m "not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,4 +1,7 @@
-"""Test set-up: test tenants are created once per session and entered by every database test."""
+"""Test set-up: test tenants are created once per session (per xdist worker) and entered by every
+database test."""
+
+import os
 
 import pytest
 from django.db import connection
@@ -11,6 +14,14 @@ from tests.tenancy import (  # noqa: E402
     ensure_test_tenants,
     restore_after_transactional_test,
 )
+
+
+def pytest_configure(config):
+    worker_id = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker_id:
+        from tests.isolation import isolate_worker
+
+        isolate_worker(worker_id)
 
 
 def pytest_collection_modifyitems(items):

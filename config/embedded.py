@@ -12,6 +12,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 LOCAL_DIR = BASE_DIR / ".local"
@@ -92,3 +93,31 @@ def redis_url() -> str:
             # own broker and cache pools count); the process that started it stops it.
             atexit.register(_stop_redis, _redis_server.pid)
     return f"unix://{socket_path}"
+
+
+def celery_broker_url(redis_url: str) -> str:
+    """Celery's spelling of a Redis URL: a unix socket is `redis+socket://`, and its database
+    (`?db=N` for redis-py) is kombu's `virtual_host`."""
+    if not redis_url.startswith("unix://"):
+        return redis_url
+    path, _, query = redis_url[len("unix://") :].partition("?")
+    params = parse_qsl(query)
+    params = [("virtual_host" if key == "db" else key, value) for key, value in params]
+    return f"redis+socket://{path}" + (f"?{urlencode(params)}" if params else "")
+
+
+def redis_url_with_database(redis_url: str, database: int) -> str:
+    """The same Redis server, another of its numbered databases."""
+    if redis_url.startswith("unix://"):
+        path, _, query = redis_url.partition("?")
+        params = [(key, value) for key, value in parse_qsl(query) if key != "db"]
+        return f"{path}?{urlencode([*params, ('db', str(database))])}"
+    return urlunsplit(urlsplit(redis_url)._replace(path=f"/{database}"))
+
+
+def redis_database(redis_url: str) -> int:
+    """The numbered database a Redis URL selects (0 when it names none)."""
+    parts = urlsplit(redis_url)
+    if parts.scheme == "unix":
+        return int(dict(parse_qsl(parts.query)).get("db", 0))
+    return int(parts.path.strip("/") or 0)

@@ -15,16 +15,13 @@ Timeline, with D the last day of sales (yesterday):
 from __future__ import annotations
 
 import datetime as dt
-import sys
-import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pandas as pd
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
+from config.console import Console
 from tenants.roles import DATA_SCIENTIST, ML_MANAGER, VIEWER
 
 SHADOW_DAYS = 20  # D-34 .. D-15
@@ -45,46 +42,6 @@ class DemoSize:
 
 DEFAULT_SIZE = DemoSize(stores=20, products=50, days=730)  # 1,000 series x 2 years
 QUICK_SIZE = DemoSize(stores=6, products=20, days=420)  # 120 series, for a fast look
-
-
-class Narrator:
-    """Prints the story: numbered steps with their time, and progress bars for long loops."""
-
-    def __init__(self, out=None):
-        self.out = out or sys.stdout
-        self.started = time.perf_counter()
-
-    def say(self, text: str = "") -> None:
-        self.out.write(text + "\n")
-        self.out.flush()
-
-    def heading(self, text: str) -> None:
-        self.say()
-        self.say(f"━━ {text}")
-
-    @contextmanager
-    def step(self, text: str) -> Iterator[None]:
-        self.out.write(f"  • {text} … ")
-        self.out.flush()
-        began = time.perf_counter()
-        yield
-        self.say(f"done in {time.perf_counter() - began:.1f}s")
-
-    def progress(self, items: Iterable, *, total: int, label: str) -> Iterator:
-        began = time.perf_counter()
-        width = 30
-        for index, item in enumerate(items, start=1):
-            yield item
-            filled = int(width * index / total)
-            bar = "█" * filled + "░" * (width - filled)
-            self.out.write(
-                f"\r    {label} [{bar}] {index}/{total}  {time.perf_counter() - began:5.1f}s"
-            )
-            self.out.flush()
-        self.out.write("\n")
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.started
 
 
 def ensure_demo_users(*, password: str) -> dict[str, object]:
@@ -133,7 +90,7 @@ def _trained(log):
     return log.resulting_version
 
 
-def play(*, size: DemoSize, password: str, narrator: Narrator, seed: int = 42) -> dict:
+def play(*, size: DemoSize, password: str, narrator: Console, seed: int = 42) -> dict:
     """Generate the data and play the three scenarios in the current (demo) tenant."""
     from alerts.models import MLAlert
     from experiments import services as experiments

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from selenium import webdriver
@@ -12,8 +13,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.tenancy import PASSWORD
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
+# scripts/ensure-chromium makes these available (Debian's packages), or names others.
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
 LAPTOP = (1440, 900)
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
 

@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import schema_context
 
+from config.console import Console
 from forecasting.services import SalesImportError, import_sales
 from forecasting.services.imports import FILE_FORMATS
 from tenants.models import Tenant
@@ -36,11 +37,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, file, tenant, format, reject_unknown, **options):
         tenant_obj = find_tenant(tenant)
+        console = Console(self.stdout)
         with schema_context(tenant_obj.schema_name):
             try:
-                summary = import_sales(
-                    source=file, file_format=format, create_missing=not reject_unknown
-                )
+                with console.step(f"validating and loading {file}"):
+                    summary = import_sales(
+                        source=file, file_format=format, create_missing=not reject_unknown
+                    )
             except SalesImportError as exc:
                 for error in exc.errors:
                     self.stderr.write(f"  {error}")
@@ -49,6 +52,6 @@ class Command(BaseCommand):
                 raise CommandError(exc.message) from None
             except FileNotFoundError:
                 raise CommandError(f"No such file: {file}") from None
-        self.stdout.write(f"Imported {file} into {tenant_obj.slug}")
+        console.say(f"Imported {file} into {tenant_obj.slug}")
         for line in summary.lines():
-            self.stdout.write(f"  {line}")
+            console.say(f"  {line}")

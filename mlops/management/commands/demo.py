@@ -9,7 +9,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django_tenants.utils import tenant_context
 
-from mlops.demo import DEFAULT_SIZE, QUICK_SIZE, Narrator, play
+from config.console import Console
+from mlops.demo import DEFAULT_SIZE, QUICK_SIZE, play
 from tenants.models import Tenant
 from tenants.services import provision_tenant
 
@@ -33,7 +34,7 @@ class Command(BaseCommand):
         # The narration says what happens; the services' own log lines would interleave with it.
         for name in ("mlops", "experiments", "forecasting", "alerts"):
             logging.getLogger(name).setLevel(logging.ERROR)
-        narrator = Narrator(self.stdout)
+        narrator = Console(self.stdout)
         if reset:
             self._reset(narrator)
         with narrator.step("provisioning the demo tenant (schema, roles, schedules)"):
@@ -61,7 +62,7 @@ class Command(BaseCommand):
             self._where_to_click(narrator, result.domain)
         narrator.say(f"\nThe demo took {narrator.elapsed():.0f}s.")
 
-    def _reset(self, narrator: Narrator) -> None:
+    def _reset(self, narrator: Console) -> None:
         tenant = Tenant.objects.filter(slug=DEMO_SLUG).first()
         if tenant is None:
             return
@@ -73,7 +74,7 @@ class Command(BaseCommand):
             media = Path(settings.MEDIA_ROOT) / DEMO_SLUG
             shutil.rmtree(media, ignore_errors=True)
 
-    def _where_to_click(self, narrator: Narrator, domain: str) -> None:
+    def _where_to_click(self, narrator: Console, domain: str) -> None:
         from alerts.models import MLAlert
         from mlops.selectors import get_challenger_model, get_champion_model
 

@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import schema_context
 
+from config.console import Console
 from mlops.schedules import JOBS_BY_KEY, run_job_now
 from tenants.models import Tenant
 
@@ -30,6 +31,7 @@ class Command(BaseCommand):
         from config.celery import app
 
         app.loader.import_default_modules()
-        with schema_context(tenant_obj.schema_name):
+        console = Console(self.stdout)
+        with schema_context(tenant_obj.schema_name), console.step(f"{job} for {tenant}"):
             result = app.tasks[spec.task].apply(throw=True)
-        self.stdout.write(f"Ran {job} for {tenant}: {result.result!r}")
+        console.say(f"    {result.result!r}")
