@@ -10,15 +10,10 @@ from django.utils.html import format_html
 from django_fsm import TransitionNotAllowed
 
 from alerts.models import MLAlert, NotificationChannel, NotificationDelivery, NotificationPreference
+from alerts.registry import actions_for, can_approve
 from alerts.selectors import OPEN_STATUSES, unread_alert_count
-from alerts.services import (
-    DECIDES_A_CHALLENGER,
-    act_on_alert,
-    enable_channel,
-    mark_alert_read,
-)
+from alerts.services import act_on_alert, enable_channel, mark_alert_read
 from config.admin_sites import tenant_admin
-from mlops.admin.review import decision_section
 
 SEVERITY_COLOURS = {"critical": "#b00020", "warning": "#a15c00", "info": "#1f5fa8"}
 
@@ -205,20 +200,16 @@ class MLAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         ):
             # Opening an alert is reading it.
             alert = mark_alert_read(alert=alert, user=request.user)
+        owner_context = actions_for(alert.alert_type).admin_context if alert else None
         extra_context = {
             **(extra_context or {}),
+            **((owner_context(alert) or {}) if owner_context else {}),
             "review": review_target(alert) if alert is not None else None,
-            "version_decision": decision_section(alert.model_version)
-            if alert is not None
-            and alert.model_version_id
-            and alert.alert_type in DECIDES_A_CHALLENGER
-            else None,
             "can_decide": alert is not None
             and alert.status in OPEN_STATUSES
             and self.has_act_permission(request),
-            "decides_a_challenger": alert is not None
-            and alert.alert_type in ("drift_detected", "promotion_pending")
-            and alert.model_version_id is not None,
+            # Approve is offered only when it would do what the alert proposes.
+            "can_approve": alert is not None and can_approve(alert),
         }
         return super().change_view(request, object_id, form_url, extra_context)
 

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
+from config.transitions import SYSTEM
+
 
 class MLAlert(ConcurrentTransitionMixin, models.Model):
     class AlertType(models.TextChoices):
@@ -21,8 +23,9 @@ class MLAlert(ConcurrentTransitionMixin, models.Model):
     class Status(models.TextChoices):
         UNREAD = "unread", "Unread"  # nobody has opened it yet
         READ = "read", "Read"  # seen; may still need a decision
-        ACTIONED = "actioned", "Actioned"  # a person approved what it proposed; closed
-        DISMISSED = "dismissed", "Dismissed"  # a person declined or acknowledged it; closed
+        ACTIONED = "actioned", "Actioned"  # a person approved or acknowledged it; closed
+        DISMISSED = "dismissed", "Dismissed"  # a person declined it; closed
+        RESOLVED = "resolved", "Resolved"  # its cause went away before anyone acted; closed
 
     alert_type = models.CharField(max_length=30, choices=AlertType.choices)
     severity = models.CharField(max_length=10, choices=Severity.choices)
@@ -108,6 +111,13 @@ class MLAlert(ConcurrentTransitionMixin, models.Model):
     )
     def dismiss(self):
         self.action_taken = "dismiss"
+
+    @transition(
+        field=status, source=[Status.UNREAD, Status.READ], target=Status.RESOLVED, custom=SYSTEM
+    )
+    def resolve(self):
+        """The system closes it: its drift incident ended or its challenger was decided."""
+        self.action_taken = "resolved"
 
 
 REQUIRES_ACTION = {

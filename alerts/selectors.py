@@ -7,7 +7,7 @@ from alerts.models import REQUIRES_ACTION, MLAlert
 from tenants.roles import ML_MANAGER
 
 OPEN_STATUSES = (MLAlert.Status.UNREAD, MLAlert.Status.READ)
-CLOSED_STATUSES = (MLAlert.Status.ACTIONED, MLAlert.Status.DISMISSED)
+CLOSED_STATUSES = (MLAlert.Status.ACTIONED, MLAlert.Status.DISMISSED, MLAlert.Status.RESOLVED)
 SEVERITY_RANK = {
     MLAlert.Severity.INFO: 0,
     MLAlert.Severity.WARNING: 1,

@@ -1,4 +1,5 @@
-"""Writes of the alert inbox: raise (deduplicated), read, approve/dismiss, and deliver notifications."""
+"""Writes of the alert inbox: raise (deduplicated), read, approve/acknowledge/dismiss, resolve,
+and deliver notifications."""
 
 import logging
 from dataclasses import dataclass, field
@@ -10,11 +11,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
-from django_fsm import TransitionNotAllowed, can_proceed, has_transition_perm
+from django_fsm import has_transition_perm
 
 from alerts.channels import TransportError, transport_for
 from alerts.models import MLAlert, NotificationChannel, NotificationDelivery
+from alerts.registry import actions_for
 from alerts.selectors import CLOSED_STATUSES, OPEN_STATUSES, SEVERITY_RANK
+from config.transitions import apply_transition, ensure_can, locked
 
 logger = logging.getLogger(__name__)
 
@@ -31,9 +34,9 @@ DEFAULT_COOLDOWN_SECONDS: dict[str, int] = {
     MLAlert.AlertType.RETRAIN_FAILED: 3600,
 }
 
-# Alert types whose approval promotes the alert's model version (the challenger).
-DECIDES_A_CHALLENGER = (MLAlert.AlertType.DRIFT_DETECTED, MLAlert.AlertType.PROMOTION_PENDING)
-ACTIONS = ("approve", "dismiss")
+# approve: do what the alert proposes; acknowledge: close it as seen and handled, changing
+# nothing else; dismiss: close it as not wanted (its owner may act on that too).
+ACTIONS = ("approve", "acknowledge", "dismiss")
 
 
 def cooldown_for(alert_type: str) -> timedelta:
@@ -176,182 +179,54 @@ def mark_alert_read(*, alert: MLAlert, user) -> MLAlert:
 
 @transaction.atomic
 def act_on_alert(*, alert: MLAlert, user, action: str, note: str = "") -> MLAlert:
-    """Return the alert approved or dismissed by `user`, with what that did to its challenger.
+    """Return the alert approved, acknowledged or dismissed by `user`, with what that did.
 
-    Approving a drift or promotion alert promotes its model version through the registry;
-    dismissing one archives or keeps it as the tenant's `dismissed_challenger` says. Raises
-    ValueError (unknown action), PermissionDenied (the user may not act, or may not promote /
-    archive), TransitionNotAllowed (alert already closed, or the version cannot move); a refusal
+    What approving or dismissing does beyond closing the alert is the business of the app that
+    owns its type (`alerts.registry`): approving a drift or promotion alert promotes its
+    challenger; dismissing one may archive it or snooze its drift. Raises ValueError (unknown
+    action), PermissionDenied (the user may not act, or may not do what the handler does),
+    TransitionNotAllowed (alert already closed, or what it is about cannot move); a refusal
     changes nothing.
     """
     if action not in ACTIONS:
         raise ValueError(f"Unknown action {action!r}; use one of {', '.join(ACTIONS)}")
-    alert = MLAlert.objects.select_for_update().get(pk=alert.pk)
-    transition = alert.approve if action == "approve" else alert.dismiss
-    if not can_proceed(transition):
-        raise TransitionNotAllowed(
-            f"Alert #{alert.pk} is already {alert.status}.", object=alert, method=transition
-        )
-    if not has_transition_perm(transition, user):
+    alert = locked(alert)
+    method = "dismiss" if action == "dismiss" else "approve"
+    ensure_can(alert, method, action=action, describe=f"alert #{alert.pk}")
+    if not has_transition_perm(getattr(alert, method), user):
         raise PermissionDenied(f"{user} may not {action} ML alerts.")
+    handlers = actions_for(alert.alert_type)
+    handler = {"approve": handlers.approve, "dismiss": handlers.dismiss}.get(action)
+    decision = handler(alert=alert, user=user, note=note) if handler else None
     now = timezone.now()
-    decision = None
-    if alert.alert_type in DECIDES_A_CHALLENGER and alert.model_version is not None:
-        if action == "approve":
-            decision = _approve_challenger(alert=alert, user=user, note=note)
-        else:
-            decision = _dismiss_challenger(alert=alert, user=user, note=note)
+    fields = {"actioned_by": user, "actioned_at": now, "action_note": note}
     if alert.read_at is None:
-        alert.read_by, alert.read_at = user, now
-    transition()
-    alert.actioned_by = user
-    alert.actioned_at = now
-    alert.action_note = note
+        fields.update(read_by=user, read_at=now)
     if decision is not None:
-        alert.metadata = {**alert.metadata, "decision": decision}
-    alert.save()
-    return alert
-
-
-def _approve_challenger(*, alert: MLAlert, user, note: str) -> dict:
-    from mlops.models import ModelVersion
-    from mlops.services import promote_to_champion
-
-    version = ModelVersion.objects.get(pk=alert.model_version_id)
-    if version.status == ModelVersion.Status.CHAMPION:
-        # Promoted meanwhile by another path: approving has nothing left to do.
-        return {"version": version.version, "result": "already_champion"}
-    promote_to_champion(
-        version=version,
-        actor=user,
-        reason=_reason(alert, "Approved", note),
-        evidence={"alert_id": alert.pk, "alert_type": alert.alert_type, **alert.metadata},
-    )
-    return {"version": version.version, "result": "promoted"}
-
-
-def _dismiss_challenger(*, alert: MLAlert, user, note: str) -> dict:
-    from mlops.models import ModelVersion
-
-    version = ModelVersion.objects.get(pk=alert.model_version_id)
-    waiting = (
-        ModelVersion.Status.CANDIDATE,
-        ModelVersion.Status.SHADOW,
-        ModelVersion.Status.CHALLENGER,
-    )
-    from tenants.selectors import current_tenant
-
-    policy = getattr(current_tenant(), "dismissed_challenger", "keep")
-    if policy != "archive" or version.status not in waiting:
-        return {"version": version.version, "result": "kept", "policy": policy}
-    from mlops.services import reject_model_version
-
-    reject_model_version(version=version, actor=user, reason=_reason(alert, "Dismissed", note))
-    return {"version": version.version, "result": "archived", "policy": policy}
-
-
-def _reason(alert: MLAlert, verb: str, note: str) -> str:
-    reason = f"{verb} from ML alert #{alert.pk} ({alert.get_alert_type_display()})"
-    return f"{reason}: {note}" if note else reason
-
-
-# --- Wiring from the retrain flow ---------------------------------------------------------
-
-# Retrains a person asked to review: their challengers wait for an approval.
-REVIEWED_TRIGGERS = ("drift_detected", "new_products")
-
-
-def notify_retrain_outcome(*, log) -> MLAlert | None:
-    """Return the alert a finished retrain calls for, raised: promotion pending, retrain failed, or None.
-
-    A drift-triggered or new-products retrain that produced a challenger raises
-    `promotion_pending` (warning, linked to the challenger); a failed retrain raises
-    `retrain_failed` (warning). Other outcomes raise nothing.
-    """
-    from mlops.models import ModelRetrainingLog, ModelVersion
-    from mlops.selectors import get_champion_model
-
-    where = log.name if log.segment == "global" else f"{log.name} [{log.segment}]"
-    if log.status == ModelRetrainingLog.Status.FAILED:
-        return raise_alert(
-            alert_type=MLAlert.AlertType.RETRAIN_FAILED,
-            severity=MLAlert.Severity.WARNING,
-            title=f"Retrain of {where} failed ({log.get_trigger_display().lower()})",
-            message=(
-                f"The {log.get_trigger_display().lower()} retrain of {where} failed after "
-                f"{log.attempts} attempt(s). The current champion keeps serving.\n\n"
-                f"{log.error}".strip()
-            ),
-            metadata={
-                "retrain_log_id": log.pk,
-                "trigger": log.trigger,
-                "attempts": log.attempts,
-                "error": (log.error or "")[:500],
-                **_numbers(log.trigger_metadata),
-            },
-            dedup_key=f"retrain_failed:{log.name}:{log.segment}",
-        )
-    version = log.resulting_version
-    if (
-        log.status != ModelRetrainingLog.Status.SUCCEEDED
-        or log.trigger not in REVIEWED_TRIGGERS
-        or version is None
-        or version.status != ModelVersion.Status.CHALLENGER
-    ):
-        return None
-    champion = get_champion_model(name=version.name, segment=version.segment)
-    metadata = {
-        "retrain_log_id": log.pk,
-        "trigger": log.trigger,
-        "challenger_version": version.version,
-        "champion_version": champion.version if champion else "",
-        **_numbers(log.trigger_metadata),
-        **_evaluation_numbers(version.last_evaluation or {}),
-    }
-    change = metadata.get("mae_improvement_pct")
-    headline = f" (MAE {-change:+.1f}%)" if isinstance(change, int | float) else ""
-    verdict = (version.last_evaluation or {}).get("reason", "")
-    because = "drift was detected" if log.trigger == "drift_detected" else "new products appeared"
-    return raise_alert(
-        alert_type=MLAlert.AlertType.PROMOTION_PENDING,
-        severity=MLAlert.Severity.WARNING,
-        title=f"Promotion pending: {version.name} {version.version} awaits review{headline}",
-        message=(
-            f"A retrain ran because {because} and produced {version.version} for {where}, "
-            f"kept as challenger"
-            + (f" beside champion {champion.version}" if champion else "")
-            + ". Approve to make it champion, or dismiss it."
-            + (f"\n\nThe arena's verdict: {verdict}" if verdict else "")
-        ),
-        metadata=metadata,
-        model_version=version,
+        fields["metadata"] = {**alert.metadata, "decision": decision}
+    if action == "acknowledge":
+        fields["action_taken"] = "acknowledge"
+    return apply_transition(
+        alert, method, actor=user, action=action, describe=f"alert #{alert.pk}", **fields
     )
 
 
-def _numbers(values: dict | None) -> dict:
-    """The scalar entries of a metadata dict (nested structures stay in their own records)."""
-    return {
-        key: value
-        for key, value in (values or {}).items()
-        if isinstance(value, str | int | float | bool) or value is None
-    }
-
-
-def _evaluation_numbers(evaluation: dict) -> dict:
-    """Champion/challenger numbers of the registry's latest promotion decision, flattened."""
-    candidate = evaluation.get("candidate_metrics") or {}
-    champion = evaluation.get("champion_metrics") or {}
-    improvement = evaluation.get("improvement") or {}
-    found = {
-        "champion_mae": champion.get("mae"),
-        "challenger_mae": candidate.get("mae"),
-        "mae_improvement_pct": improvement.get("mae_pct"),
-        "champion_mape": champion.get("mape"),
-        "challenger_mape": candidate.get("mape"),
-        "mape_improvement_pct": improvement.get("mape_pct"),
-        "confidence": (evaluation.get("test") or {}).get("confidence"),
-    }
-    return {key: value for key, value in found.items() if isinstance(value, int | float)}
+@transaction.atomic
+def resolve_alert(*, alert: MLAlert, note: str) -> MLAlert:
+    """Close an open alert whose cause is gone (the system's move: its drift incident closed,
+    its challenger was decided elsewhere), saying why; a closed alert is left as it is."""
+    alert = locked(alert)
+    if alert.status not in OPEN_STATUSES:
+        return alert
+    return apply_transition(
+        alert,
+        "resolve",
+        actor=None,
+        action="resolve",
+        describe=f"alert #{alert.pk}",
+        action_note=note,
+        actioned_at=timezone.now(),
+    )
 
 
 # --- Delivery -----------------------------------------------------------------------------

@@ -66,14 +66,18 @@ class BadRequest(exceptions.APIException):
         self.details = details or {}
 
 
+from config.transitions import is_system_move  # noqa: E402
+
+
 def available_transitions(obj: Any) -> list[str]:
-    """Names of the FSM transitions `obj` may take from its current state(s)."""
+    """Names of the FSM transitions a person may make on `obj` from its current state(s) (moves
+    only the system makes are left out)."""
     names: set[str] = set()
     for attribute in dir(type(obj)):
         if attribute.startswith("get_available_") and attribute.endswith("_transitions"):
             if attribute.startswith("get_available_user_"):
                 continue
-            names.update(t.name for t in getattr(obj, attribute)())
+            names.update(t.name for t in getattr(obj, attribute)() if not is_system_move(t))
     return sorted(names)
 
 

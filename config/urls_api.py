@@ -10,6 +10,8 @@ from experiments import apis as experiments
 from forecasting import apis as forecasting
 from mlops import apis as mlops
 
+VERSION = r"(?P<version>v[0-9]{1,9})"
+
 urlpatterns = [
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema-slash"),
@@ -18,8 +20,9 @@ urlpatterns = [
     path("auth/token", AuthTokenApi.as_view(), name="api-auth-token"),
     # Models (spec section 7)
     path("models/health", mlops.ModelHealthApi.as_view(), name="api-models-health"),
-    path(
-        "models/backtest/<str:version>",
+    # A version label is v<number>: `models/backtest/promote` is no version's backtest.
+    re_path(
+        rf"^models/backtest/{VERSION}$",
         mlops.ModelBacktestApi.as_view(),
         name="api-models-backtest",
     ),
@@ -35,11 +38,11 @@ urlpatterns = [
         mlops.RetrainingLogDetailApi.as_view(),
         name="api-retraining-log-detail",
     ),
-    path(
-        "models/<str:version>/promote", mlops.ModelPromoteApi.as_view(), name="api-models-promote"
+    re_path(
+        rf"^models/{VERSION}/promote$", mlops.ModelPromoteApi.as_view(), name="api-models-promote"
     ),
-    path(
-        "models/<str:version>/rollback",
+    re_path(
+        rf"^models/{VERSION}/rollback$",
         mlops.ModelRollbackApi.as_view(),
         name="api-models-rollback",
     ),
@@ -96,5 +99,6 @@ urlpatterns = [
     path("forecasts", forecasting.ForecastApi.as_view(), name="api-forecasts"),
     path("sales/import", forecasting.SalesImportApi.as_view(), name="api-sales-import"),
     # Anything else under /api/v1/ answers 404 in the error shape (not an HTML page).
-    re_path(r"^.*$", api_not_found, name="api-not-found"),
+    # [\s\S]: a path with a newline in it is an unknown API path too, answered in JSON.
+    re_path(r"^[\s\S]*$", api_not_found, name="api-not-found"),
 ]

@@ -25,6 +25,7 @@ from forecasting.families import FAMILIES
 from forecasting.models import Product
 from mlops.admin.charts import bar_chart
 from mlops.admin.review import backtest_section, format_metric, format_pct
+from mlops.models import DEFAULT_MODEL_NAME
 
 # The buttons of an experiment's page: (key, FSM transition, label, needs a note).
 STEPS = (
@@ -60,7 +61,7 @@ class ProposeForm(forms.Form):
     name = forms.CharField(max_length=200)
     hypothesis = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 70}))
     experiment_type = forms.ChoiceField(choices=ModelExperiment.ExperimentType.choices)
-    model_name = forms.CharField(max_length=64, initial="demand_forecast")
+    model_name = forms.CharField(max_length=64, initial=DEFAULT_MODEL_NAME)
     success_metric = forms.ChoiceField(
         choices=ModelExperiment.Metric.choices, initial=ModelExperiment.Metric.MAE
     )
@@ -129,6 +130,12 @@ class DecisionForm(forms.Form):
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text="Partial adopt: the versions to promote (the others are archived).",
+    )
+    override_reason = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 70}),
+        help_text="Only to adopt a version that does not pass the gate (an override, managers "
+        "only): say why.",
     )
 
     def __init__(self, *args, experiment: ModelExperiment, **kwargs):
@@ -391,6 +398,7 @@ class ModelExperimentAdmin(admin.ModelAdmin):
                     decision=data["decision"],
                     rationale=data["rationale"],
                     adopted_versions=[int(pk) for pk in data["adopted_versions"]] or None,
+                    override_reason=data["override_reason"],
                 )
             except TransitionNotAllowed as error:
                 messages.error(request, f"Nothing was changed: {error}")

@@ -268,6 +268,7 @@ class ExperimentCompleteApi(APIView):
                 decision=data["decision"],
                 rationale=data["decision_rationale"],
                 adopted_versions=adopted,
+                override_reason=data.get("override_reason", ""),
             )
         return _moved(experiment)
 

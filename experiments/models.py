@@ -6,6 +6,9 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
+from config.transitions import SYSTEM
+from mlops.models import DEFAULT_MODEL_NAME
+
 
 class ModelExperiment(ConcurrentTransitionMixin, models.Model):
     class Status(models.TextChoices):
@@ -36,7 +39,7 @@ class ModelExperiment(ConcurrentTransitionMixin, models.Model):
     name = models.CharField(max_length=200)
     hypothesis = models.TextField()
     experiment_type = models.CharField(max_length=30, choices=ExperimentType.choices)
-    model_name = models.CharField(max_length=64, default="demand_forecast")
+    model_name = models.CharField(max_length=64, default=DEFAULT_MODEL_NAME)
     configuration = models.JSONField(
         default=dict,
         blank=True,
@@ -108,7 +111,7 @@ class ModelExperiment(ConcurrentTransitionMixin, models.Model):
     def start(self):
         pass
 
-    @transition(field=status, source=Status.IN_PROGRESS, target=Status.APPROVED)
+    @transition(field=status, source=Status.IN_PROGRESS, target=Status.APPROVED, custom=SYSTEM)
     def training_failed(self):
         """Training of a version failed: the experiment may be started again (the system's move;
         the versions that did train stay linked and are not trained twice)."""

@@ -16,16 +16,10 @@ from forecasting import metrics
 from mlops.models import ModelVersion, ShadowPrediction
 from mlops.selectors import incumbent_for
 from mlops.services.data import evaluation_panel
-from mlops.services.promotion import (
-    DEFAULT_EVALUATION_WINDOWS,
-    Recipe,
-    paired_series_test,
-    walk_forward_points,
-)
+from mlops.services.evaluation import DEFAULT_EVALUATION_WINDOWS, Recipe, walk_forward_points
+from mlops.services.promotion import paired_series_test
+from tenants.selectors import tenant_policy
 
-# Two weekly cycles of target days with actuals: fewer and one odd week decides; below it the
-# results come from walk-forward backtests against the champion instead.
-MIN_SHADOW_DAYS = 14
 COMPARED_METRICS = ("mae", "mape", "wape")
 SOURCE_SHADOW = "shadow"
 SOURCE_WALK_FORWARD = "walk_forward"
@@ -176,11 +170,11 @@ def compare(points: ComparedPoints, *, success_metric: str, expected_pct: float)
     }
 
 
-def _no_baseline(version: ModelVersion, shadow_days: int) -> dict[str, Any]:
+def _no_baseline(version: ModelVersion, shadow_days: int, min_days: int) -> dict[str, Any]:
     return {
         "source": SOURCE_NONE,
         "reason": f"{version.version} has {shadow_days} shadow day(s) with actuals (needs "
-        f"{MIN_SHADOW_DAYS}) and no other champion serves {version.segment} to backtest against.",
+        f"{min_days}) and no other champion serves {version.segment} to backtest against.",
         "n_points": 0,
         "improvement_pct": {name: None for name in COMPARED_METRICS},
         "meets_success_criterion": False,
@@ -190,18 +184,21 @@ def _no_baseline(version: ModelVersion, shadow_days: int) -> dict[str, Any]:
 def experiment_results(*, experiment: ModelExperiment) -> dict[str, Any]:
     """The experiment's results, computed by the system: per segment, its version against the
     champion that served the same points, from shadow predictions with actuals when they cover
-    at least MIN_SHADOW_DAYS target days, else from walk-forward backtests of both recipes on
-    the same days; overall over every compared point; and whether each meets the success
+    at least the tenant's `min_shadow_days` target days, else from walk-forward backtests of
+    both recipes on the same days; overall over every compared point; and whether each meets the success
     criterion (`success_metric` better by at least `expected_improvement_pct`)."""
     metric, expected = experiment.success_metric, experiment.expected_improvement_pct
+    min_days = tenant_policy().min_shadow_days
     segments: dict[str, dict[str, Any]] = {}
     compared: list[ComparedPoints] = []
     for version in experiment.model_versions.order_by("segment", "pk"):
         shadow = shadow_points(version)
         shadow_days = len(set(shadow.days))
-        points = shadow if shadow_days >= MIN_SHADOW_DAYS else walk_forward_comparison(version)
+        # Below the tenant's minimum of shadow days the results come from walk-forward
+        # backtests of both recipes instead (shown, but no adoption rests on them alone).
+        points = shadow if shadow_days >= min_days else walk_forward_comparison(version)
         if points is None:
-            result = _no_baseline(version, shadow_days)
+            result = _no_baseline(version, shadow_days, min_days)
         else:
             compared.append(points)
             result = compare(points, success_metric=metric, expected_pct=expected)
@@ -219,7 +216,7 @@ def experiment_results(*, experiment: ModelExperiment) -> dict[str, Any]:
         "computed_at": timezone.now().isoformat(),
         "success_metric": metric,
         "expected_improvement_pct": expected,
-        "min_shadow_days": MIN_SHADOW_DAYS,
+        "min_shadow_days": min_days,
         "segments": segments,
         "overall": overall,
     }

@@ -6,6 +6,7 @@ from rest_framework import serializers
 from experiments.models import ExperimentEvent, ModelExperiment
 from experiments.selectors import experiment_events
 from experiments.services import allowed_moves
+from mlops.models import DEFAULT_MODEL_NAME
 
 
 class ExperimentEventSerializer(serializers.ModelSerializer):
@@ -108,7 +109,7 @@ class ProposeExperimentSerializer(serializers.Serializer):
         choices=ModelExperiment.Metric.choices, default=ModelExperiment.Metric.MAE
     )
     expected_improvement_pct = serializers.FloatField(default=5.0, min_value=0, max_value=100)
-    model_name = serializers.CharField(max_length=64, default="demand_forecast")
+    model_name = serializers.CharField(max_length=64, default=DEFAULT_MODEL_NAME)
 
 
 class NoteSerializer(serializers.Serializer):
@@ -128,4 +129,11 @@ class CompleteExperimentSerializer(serializers.Serializer):
         child=serializers.CharField(max_length=32),
         required=False,
         help_text="Version labels (e.g. v14) that partial_adopt adopts",
+    )
+    override_reason = serializers.CharField(
+        max_length=5000,
+        required=False,
+        default="",
+        help_text="Adopting a version that does not pass the gate (the success criterion, the "
+        "tenant's confidence, its minimum of shadow days) is an override: a manager says why here",
     )

@@ -10,15 +10,23 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
-from django_fsm import TransitionNotAllowed, can_proceed
 
 from alerts.models import MLAlert
 from alerts.services import raise_alert
+from config import transitions
 from experiments.models import ExperimentEvent, ModelExperiment
 from experiments.selectors import experiment_results
 from forecasting.families import FAMILIES, build_model
+from forecasting.metrics import better_or_worse
 from forecasting.models import Product
-from mlops.models import GLOBAL_SEGMENT, ModelRetrainingLog, ModelTransition, ModelVersion, Trigger
+from mlops.models import (
+    DEFAULT_MODEL_NAME,
+    GLOBAL_SEGMENT,
+    DecisionKind,
+    ModelRetrainingLog,
+    ModelVersion,
+    Trigger,
+)
 from mlops.selectors import get_champion_model
 from mlops.services import (
     archive_version,
@@ -26,9 +34,11 @@ from mlops.services import (
     retrain_forecast_model,
     start_shadow,
 )
+from mlops.services.lifecycle import record_event
 from mlops.services.routing import department_segment
 from tenants import roles
 from tenants.roles import actor_label, has_permission, role_needed
+from tenants.selectors import tenant_policy
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -45,10 +55,6 @@ APPROVE_PERMISSION = "experiments.approve_modelexperiment"
 RUN_PERMISSION = "experiments.run_modelexperiment"
 PROMOTE_PERMISSION = "mlops.promote_modelversion"
 ARCHIVE_PERMISSION = "mlops.reject_modelversion"
-# Moves the system makes on its own; they are not offered to people as next steps.
-SYSTEM_TRANSITIONS = frozenset({"training_failed"})
-# Versions of an experiment that are still under test (trained, not yet decided).
-UNDER_TEST = (VersionStatus.CANDIDATE, VersionStatus.SHADOW, VersionStatus.CHALLENGER)
 
 MIN_WINDOW_DAYS = 28  # four weekly cycles: less cannot learn the weekday pattern
 MAX_WINDOW_DAYS = 3650
@@ -80,38 +86,21 @@ def require_permission(actor: AbstractBaseUser | None, permission: str, *, actio
 
 def allowed_moves(experiment: ModelExperiment) -> list[str]:
     """The transitions a person may make from the experiment's current status."""
-    return sorted(
-        {
-            each.name
-            for each in experiment.get_available_status_transitions()
-            if each.name not in SYSTEM_TRANSITIONS
-        }
-    )
+    return transitions.allowed_moves(experiment)
+
+
+def _describe(experiment: ModelExperiment) -> str:
+    return f"experiment #{experiment.pk} '{experiment.name}'"
 
 
 def _ensure_can(experiment: ModelExperiment, method_name: str, *, action: str) -> None:
     """Raise TransitionNotAllowed, listing the moves allowed now, if the FSM refuses the move."""
-    method = getattr(experiment, method_name)
-    if can_proceed(method):
-        return
-    allowed = ", ".join(allowed_moves(experiment)) or "nothing (it is final)"
-    raise TransitionNotAllowed(
-        f"Cannot {action} experiment #{experiment.pk} '{experiment.name}' while it is "
-        f"{experiment.status}; allowed from {experiment.status}: {allowed}.",
-        object=experiment,
-        method=method,
+    transitions.ensure_can(
+        experiment,
+        method_name,
+        action=action,
+        describe=_describe(experiment),
     )
-
-
-def _locked(experiment: ModelExperiment) -> ModelExperiment:
-    return ModelExperiment.objects.select_for_update().get(pk=experiment.pk)
-
-
-def _sync(experiment: ModelExperiment, fresh: ModelExperiment) -> ModelExperiment:
-    """Bring the caller's instance up to date with what the service saved."""
-    if experiment is not fresh:
-        experiment.refresh_from_db()
-    return fresh
 
 
 def _record(
@@ -141,14 +130,19 @@ def _move(
     note: str = "",
     evidence: dict[str, Any] | None = None,
     **fields: Any,
-) -> ExperimentEvent:
+) -> ModelExperiment:
     """Run one transition on a locked, fresh experiment, save it and log it."""
-    from_status = experiment.status
-    getattr(experiment, method_name)()
-    for name, value in fields.items():
-        setattr(experiment, name, value)
-    experiment.save()
-    return _record(experiment, from_status=from_status, actor=actor, note=note, evidence=evidence)
+    return transitions.apply_transition(
+        experiment,
+        method_name,
+        actor=actor,
+        action=method_name.replace("_", " "),
+        describe=_describe(experiment),
+        audit=lambda from_status: _record(
+            experiment, from_status=from_status, actor=actor, note=note, evidence=evidence
+        ),
+        **fields,
+    )
 
 
 def _version_summary(version: ModelVersion) -> dict[str, Any]:
@@ -287,7 +281,7 @@ def propose_experiment(
     configuration: dict[str, Any],
     success_metric: str = ModelExperiment.Metric.MAE,
     expected_improvement_pct: float,
-    model_name: str = "demand_forecast",
+    model_name: str = DEFAULT_MODEL_NAME,
 ) -> ModelExperiment:
     """Record a proposed experiment, waiting for a manager's approval; returns it. Raises
     PermissionDenied, or ValidationError with a message per bad field."""
@@ -338,7 +332,7 @@ def approve_experiment(
     """Approve a proposed experiment (it may now be started); returns it. Raises
     PermissionDenied or TransitionNotAllowed."""
     require_permission(actor, APPROVE_PERMISSION, action="approve an experiment")
-    fresh = _locked(experiment)
+    fresh = transitions.locked(experiment)
     _ensure_can(fresh, "approve", action="approve")
     _move(
         fresh,
@@ -349,7 +343,7 @@ def approve_experiment(
         approved_at=timezone.now(),
         review_note=note,
     )
-    return _sync(experiment, fresh)
+    return transitions.sync(experiment, fresh)
 
 
 @transaction.atomic
@@ -361,7 +355,7 @@ def reject_experiment(
     require_permission(actor, APPROVE_PERMISSION, action="reject an experiment")
     if not (note or "").strip():
         raise ValidationError({"note": ["Say why the experiment is rejected."]})
-    fresh = _locked(experiment)
+    fresh = transitions.locked(experiment)
     _ensure_can(fresh, "reject", action="reject")
     _move(
         fresh,
@@ -372,7 +366,7 @@ def reject_experiment(
         rejected_at=timezone.now(),
         review_note=note,
     )
-    return _sync(experiment, fresh)
+    return transitions.sync(experiment, fresh)
 
 
 # -- training -------------------------------------------------------------------------------------
@@ -424,7 +418,7 @@ def training_plan(experiment: ModelExperiment) -> list[TrainingPlan]:
 @transaction.atomic
 def _begin_training(*, experiment: ModelExperiment, actor: AbstractBaseUser) -> ModelExperiment:
     require_permission(actor, RUN_PERMISSION, action="start an experiment")
-    fresh = _locked(experiment)
+    fresh = transitions.locked(experiment)
     _ensure_can(fresh, "start", action="start")
     required = CONFIGURATION_KEYS.get(fresh.experiment_type, ("",))[0]
     if required and required not in (fresh.configuration or {}):
@@ -450,7 +444,7 @@ def _finish_training(
     trained: list[ModelRetrainingLog],
     failed: dict[str, str],
 ) -> ModelExperiment:
-    fresh = _locked(experiment)
+    fresh = transitions.locked(experiment)
     versions = [log.resulting_version for log in trained]
     fresh.model_versions.add(*versions)
     evidence = {
@@ -500,7 +494,9 @@ def start_experiment(*, experiment: ModelExperiment, actor: AbstractBaseUser) ->
     fresh = _begin_training(experiment=experiment, actor=actor)
     done = {
         version.segment
-        for version in fresh.model_versions.filter(status__in=UNDER_TEST).only("segment")
+        for version in fresh.model_versions.filter(status__in=ModelVersion.AWAITING_DECISION).only(
+            "segment"
+        )
     }
     trained: list[ModelRetrainingLog] = []
     failed: dict[str, str] = {}
@@ -522,7 +518,7 @@ def start_experiment(*, experiment: ModelExperiment, actor: AbstractBaseUser) ->
         else:
             failed[plan.segment] = (log.error or "no version registered").splitlines()[0]
     fresh = _finish_training(experiment=fresh, actor=actor, trained=trained, failed=failed)
-    _sync(experiment, fresh)
+    transitions.sync(experiment, fresh)
     if failed:
         raise ExperimentTrainingError(fresh.events.order_by("-pk").first().note)
     return fresh
@@ -554,12 +550,12 @@ def start_shadow_testing(
     the champion's) and move it to shadow_testing; returns it. Raises PermissionDenied,
     TransitionNotAllowed, or ValidationError when it has no version under test."""
     require_permission(actor, RUN_PERMISSION, action="start shadow testing")
-    fresh = _locked(experiment)
+    fresh = transitions.locked(experiment)
     _ensure_can(fresh, "start_shadow_testing", action="start shadow testing of")
     versions = list(fresh.model_versions.order_by("segment", "pk"))
     if not versions:
         raise ValidationError(f"Experiment #{fresh.pk} has no trained versions to shadow-test.")
-    gone = [version for version in versions if version.status not in UNDER_TEST]
+    gone = [version for version in versions if version.status not in ModelVersion.AWAITING_DECISION]
     if gone:
         raise ValidationError(
             "Only versions under test can be shadow-tested: "
@@ -573,12 +569,10 @@ def start_shadow_testing(
         # The registry settles experiment retrains as challengers, which already forecast
         # beside the champion; the person's start of the test is logged with the version's
         # status changes all the same (its status does not change).
-        ModelTransition.objects.create(
-            model_version=version,
+        record_event(
+            version,
             from_status=version.status,
-            to_status=version.status,
             actor=actor,
-            actor_label=actor_label(actor),
             reason=f"{reason} started (already forecasting beside the champion)",
             evidence={"experiment_id": fresh.pk, "routing_mode": version.routing_mode},
         )
@@ -590,7 +584,7 @@ def start_shadow_testing(
         evidence={"versions": [_version_summary(version) for version in versions]},
         shadow_started_at=timezone.now(),
     )
-    return _sync(experiment, fresh)
+    return transitions.sync(experiment, fresh)
 
 
 # -- decision -------------------------------------------------------------------------------------
@@ -632,28 +626,60 @@ def _adopted(
     return [version for version in versions if version.pk in chosen]
 
 
+def adoption_gate(*, experiment: ModelExperiment, result: dict[str, Any]) -> list[str]:
+    """What keeps a version from adoption on the evidence (empty when it passes): the approved
+    success criterion, the tenant's confidence threshold, and its minimum of shadow days."""
+    policy = tenant_policy()
+    failures = []
+    metric = experiment.success_metric
+    improvement = (result.get("improvement_pct") or {}).get(metric)
+    if not result.get("meets_success_criterion"):
+        failures.append(
+            f"{metric} {better_or_worse(improvement)}, where the approved criterion is "
+            f"{experiment.expected_improvement_pct:g}% better"
+        )
+    confidence = (result.get("paired_test") or {}).get("confidence") or 0.0
+    if confidence < policy.promotion_min_confidence:
+        failures.append(f"confidence {confidence:.3f}, needs {policy.promotion_min_confidence:g}")
+    days = int(result.get("shadow_days_with_actuals") or 0)
+    if result.get("source") != "shadow" or days < policy.min_shadow_days:
+        failures.append(f"{days} shadow day(s) with actuals, needs {policy.min_shadow_days}")
+    return failures
+
+
 def _promoter(
     *,
     experiment: ModelExperiment,
     actor: AbstractBaseUser,
     version: ModelVersion,
     result: dict[str, Any],
-) -> AbstractBaseUser | None:
-    """Who promotes an adopted version: the actor when they may promote, else the system on
-    their behalf when the version met the success criterion the manager approved; raises
-    PermissionDenied otherwise."""
-    if has_permission(actor, PROMOTE_PERMISSION):
-        return actor
-    if result.get("meets_success_criterion"):
-        return None
-    improvement = (result.get("improvement_pct") or {}).get(experiment.success_metric)
-    shown = "unknown" if improvement is None else f"{improvement:.1f}%"
-    raise PermissionDenied(
-        f"{actor.get_username()} may not adopt {version} on its own: it did not meet the "
-        f"approved success criterion ({experiment.success_metric} better by {shown}, needed "
-        f"{experiment.expected_improvement_pct:g}%). Adopting it anyway needs the "
-        f"{role_needed(PROMOTE_PERMISSION)} role ({PROMOTE_PERMISSION})."
-    )
+    override_reason: str,
+) -> tuple[AbstractBaseUser | None, str]:
+    """Who promotes an adopted version, and the kind of decision: a version that passes the
+    gate is promoted by the actor when they may promote, else by the system on their behalf (a
+    review); one that fails it only by a manager who gives an override reason (an override).
+    Raises PermissionDenied or ValidationError naming what the version missed."""
+    failures = adoption_gate(experiment=experiment, result=result)
+    may_promote = has_permission(actor, PROMOTE_PERMISSION)
+    if not failures:
+        return (actor if may_promote else None), DecisionKind.REVIEW
+    missed = "; ".join(failures)
+    if not may_promote:
+        raise PermissionDenied(
+            f"{actor.get_username()} may not adopt {version} on its own: it does not pass the "
+            f"gate ({missed}). Adopting it anyway is an override, which needs the "
+            f"{role_needed(PROMOTE_PERMISSION)} role ({PROMOTE_PERMISSION})."
+        )
+    if not (override_reason or "").strip():
+        raise ValidationError(
+            {
+                "override_reason": [
+                    f"{version.version} [{version.segment}] does not pass the gate ({missed}); "
+                    "adopting it is an override: say why."
+                ]
+            }
+        )
+    return actor, DecisionKind.OVERRIDE
 
 
 @transaction.atomic
@@ -664,6 +690,7 @@ def complete_experiment(
     decision: str,
     rationale: str,
     adopted_versions: Iterable[ModelVersion | int] | None = None,
+    override_reason: str = "",
 ) -> ModelExperiment:
     """Decide a shadow-tested experiment: adopt promotes each of its versions to champion of
     its segment, partial_adopt promotes the chosen ones and archives the rest, reject archives
@@ -674,13 +701,14 @@ def complete_experiment(
     Who may adopt: a data scientist completes experiments, but a champion serves every store's
     replenishment, which only the promote permission (ml_manager) may change. The manager's
     approval authorised the hypothesis and its success criterion, not results that did not
-    exist yet. So the system promotes on a data scientist's behalf only the versions whose
-    system-computed results meet that approved criterion, and records it as the system's move
-    with the adopter and the approver in the evidence; adopting a version that missed the
-    criterion needs a manager, whose promotion is recorded under their own name.
+    exist yet. Adoption passes the same gate as any promotion: the approved criterion met,
+    the tenant's confidence reached, on at least its minimum of shadow days. The system
+    promotes on a data scientist's behalf only versions that pass it, recorded as the system's
+    move with the adopter and the approver in the evidence; adopting a version that does not
+    is an override, which only a manager may make, with `override_reason`, recorded as such.
     """
     require_permission(actor, RUN_PERMISSION, action="complete an experiment")
-    fresh = _locked(experiment)
+    fresh = transitions.locked(experiment)
     _ensure_can(fresh, "complete", action="complete")
     errors: dict[str, list[str]] = {}
     if decision not in Decision.values:
@@ -700,6 +728,7 @@ def complete_experiment(
             actor=actor,
             version=version,
             result=segment_results.get(version.segment, {}),
+            override_reason=override_reason,
         )
         for version in adopted
     }
@@ -713,10 +742,12 @@ def complete_experiment(
         "expected_improvement_pct": fresh.expected_improvement_pct,
     }
     for version in adopted:
-        promoter = promoters[version.pk]
+        promoter, kind = promoters[version.pk]
         reason = f"Adopted by experiment #{fresh.pk} '{fresh.name}' ({decision}), decided by "
         reason += f"{actor.get_username()}: {rationale}"
-        if promoter is None:
+        if kind == DecisionKind.OVERRIDE:
+            reason += f" Override of the gate by {actor.get_username()}: {override_reason}"
+        elif promoter is None:
             reason += (
                 f" Promoted on their behalf: it met the success criterion approved by "
                 f"{about['approved_by']}."
@@ -725,11 +756,17 @@ def complete_experiment(
             version=version,
             actor=promoter,
             reason=reason,
-            evidence={"experiment": about, "results": segment_results.get(version.segment, {})},
+            evidence={
+                "kind": kind,
+                "experiment": about,
+                "results": segment_results.get(version.segment, {}),
+                **({"override_reason": override_reason} if kind == DecisionKind.OVERRIDE else {}),
+            },
         )
+        ModelVersion.objects.filter(pk=version.pk).update(decision_kind=kind, waiting_for="")
     archiver = actor if has_permission(actor, ARCHIVE_PERMISSION) else None
     for version in versions:
-        if version in adopted or version.status not in UNDER_TEST:
+        if version in adopted or version.status not in ModelVersion.AWAITING_DECISION:
             continue
         # Experimental versions that never served: closing them is part of the decision.
         archive_version(
@@ -759,7 +796,7 @@ def complete_experiment(
         results=results,
     )
     _raise_completion_alert(experiment=fresh, adopted=adopted, results=results)
-    return _sync(experiment, fresh)
+    return transitions.sync(experiment, fresh)
 
 
 def _raise_completion_alert(
@@ -769,7 +806,7 @@ def _raise_completion_alert(
     lines = []
     for segment, result in results["segments"].items():
         improvement = (result.get("improvement_pct") or {}).get(metric)
-        shown = "n/a" if improvement is None else f"{improvement:+.1f}%"
+        shown = better_or_worse(improvement)
         verdict = "adopted" if any(v.segment == segment for v in adopted) else "not adopted"
         lines.append(f"{segment}: {metric} {shown} ({result.get('source')}), {verdict}")
     label = Decision(experiment.decision).label.lower()

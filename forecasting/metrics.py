@@ -161,3 +161,14 @@ def improvement_pct(baseline: float | None, candidate: float | None) -> float | 
     if baseline is None or candidate is None or baseline <= 0:
         return None
     return (baseline - candidate) / baseline * 100.0
+
+
+def better_or_worse(improvement: float | None, *, digits: int = 1) -> str:
+    """An improvement_pct in words a person reads: "3.2% better", "1.1% worse", "no different"
+    (never a bare sign); "n/a" when unknown."""
+    if improvement is None:
+        return "n/a"
+    shown = round(abs(improvement), digits)
+    if shown == 0:
+        return "no different"
+    return f"{shown:.{digits}f}% {'better' if improvement > 0 else 'worse'}"

@@ -5,6 +5,7 @@ import math
 from rest_framework import serializers
 
 from forecasting.services.imports import FILE_FORMATS
+from mlops.models import DEFAULT_MODEL_NAME
 
 
 class FiniteFloatField(serializers.FloatField):
@@ -23,7 +24,7 @@ class ForecastQuerySerializer(serializers.Serializer):
     days = serializers.IntegerField(
         default=7, min_value=1, max_value=28, help_text="How many days ahead"
     )
-    name = serializers.CharField(max_length=64, default="demand_forecast", help_text="Model name")
+    name = serializers.CharField(max_length=64, default=DEFAULT_MODEL_NAME, help_text="Model name")
 
 
 class ForecastPointSerializer(serializers.Serializer):

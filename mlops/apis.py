@@ -64,7 +64,9 @@ class ModelHealthApi(APIView):
         operation_id="models_health",
         summary="Champion and challenger health of a model",
         description="`champion` and `challenger` are the global segment's (null when it has "
-        "none); `segments` lists the department segments that have their own.",
+        "none; `challenger` is the newest of `challengers`, which lists every waiting version "
+        "side by side); `segments` lists the department segments that have their own. "
+        "Challengers' numbers are the daily judging's, as of the latest T-1 day.",
         parameters=[NAME_PARAMETER],
         responses={200: ModelHealthSerializer, **error_responses(400)},
         tags=["models"],
@@ -78,6 +80,7 @@ class ModelHealthApi(APIView):
             "segment": GLOBAL_SEGMENT,
             "champion": top["champion"] if top else None,
             "challenger": top["challenger"] if top else None,
+            "challengers": top["challengers"] if top else [],
             "segments": [e for e in entries if e["segment"] != GLOBAL_SEGMENT],
         }
         return Response(ModelHealthSerializer(body).data)

@@ -4,9 +4,15 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
 
 GLOBAL_SEGMENT = "global"
+DEFAULT_MODEL_NAME = "demand_forecast"
+
+
+def segment_label(name: str, segment: str) -> str:
+    """How people read a model's place: `demand_forecast`, `demand_forecast [department:X]`."""
+    return name if segment == GLOBAL_SEGMENT else f"{name} [{segment}]"
 
 
 def validate_segment(value: str) -> None:
@@ -26,6 +32,20 @@ class Trigger(models.TextChoices):
     EXPERIMENT = "experiment", "Experiment"
 
 
+# Retrains whose result a person reviews: the system judges and recommends, a person promotes.
+REVIEWED_TRIGGERS = (Trigger.DRIFT_DETECTED, Trigger.NEW_PRODUCTS, Trigger.EXPERIMENT)
+
+
+class DecisionKind(models.TextChoices):
+    """The three kinds of decision the arena makes about a model, named the same everywhere."""
+
+    FIRST_MODEL = "first_model", "First model"  # nothing to beat: it serves
+    REFRESH = "refresh", "Refresh"  # the champion's own recipe on fresher data
+    RECIPE_CHANGE = "recipe_change", "Recipe change"  # another algorithm, settings, window, segment
+    REVIEW = "review", "Review"  # a person decides (drift, new products, experiments)
+    OVERRIDE = "override", "Override"  # a person promoted what the evidence did not support
+
+
 class ModelVersion(ConcurrentTransitionMixin, models.Model):
     class Status(models.TextChoices):
         CANDIDATE = "candidate", "Candidate"  # trained and registered, not yet judged
@@ -34,12 +54,16 @@ class ModelVersion(ConcurrentTransitionMixin, models.Model):
         CHAMPION = "champion", "Champion"  # serves its name/segment (at most one)
         ARCHIVED = "archived", "Archived"  # retired: rejected, replaced or rolled back
 
+    # Versions waiting for a decision: registered, not serving, not retired. The daily
+    # forecast gives them forecasts beside the champion's and the daily judging weighs them.
+    AWAITING_DECISION = (Status.CANDIDATE, Status.SHADOW, Status.CHALLENGER)
+
     class RoutingMode(models.TextChoices):
         NONE = "none", "None"
         SHADOW = "shadow", "Shadow"
         CANARY = "canary", "Canary"
 
-    name = models.CharField(max_length=64, default="demand_forecast")
+    name = models.CharField(max_length=64, default=DEFAULT_MODEL_NAME)
     version = models.CharField(max_length=32, help_text="v1, v2, ... per model name")
     version_number = models.PositiveIntegerField()
     segment = models.CharField(
@@ -63,8 +87,26 @@ class ModelVersion(ConcurrentTransitionMixin, models.Model):
     training_start = models.DateField(null=True, blank=True)
     training_end = models.DateField(null=True, blank=True)
     training_rows = models.PositiveBigIntegerField(default=0)
+    window_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The recipe's training window (days before the cutoff)"
+    )
 
     trigger = models.CharField(max_length=20, choices=Trigger.choices, default=Trigger.MANUAL)
+    decision_kind = models.CharField(
+        max_length=20,
+        choices=DecisionKind.choices,
+        blank=True,
+        help_text="The kind of decision that judged it last (refresh, recipe change, review)",
+    )
+    waiting_for = models.CharField(
+        max_length=300, blank=True, help_text="Who or what a waiting version waits on"
+    )
+    monitoring_since = models.DateField(
+        null=True,
+        blank=True,
+        help_text="Drift monitoring compares days after this with its first scored days after "
+        "it (a dismissed drift re-baselines here); empty: since training",
+    )
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
     )
@@ -109,6 +151,19 @@ class ModelVersion(ConcurrentTransitionMixin, models.Model):
     def __str__(self) -> str:
         suffix = "" if self.segment == GLOBAL_SEGMENT else f" [{self.segment}]"
         return f"{self.name} {self.version}{suffix} ({self.status})"
+
+    @property
+    def where(self) -> str:
+        return segment_label(self.name, self.segment)
+
+    @property
+    def recipe_window_days(self) -> int | None:
+        """Days of sales its recipe trains on: as recorded, else what it was trained on."""
+        if self.window_days:
+            return self.window_days
+        if self.training_start and self.training_end:
+            return (self.training_end - self.training_start).days + 1
+        return None
 
     # Transitions change database fields only; services record them and do side effects.
     @transition(field=status, source=Status.CANDIDATE, target=Status.SHADOW)
@@ -184,18 +239,27 @@ class ModelTransition(models.Model):
         raise ValidationError("The transition log is append-only.")
 
 
-class ModelRetrainingLog(models.Model):
+class ModelRetrainingLog(FSMModelMixin, models.Model):
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued", "Queued"  # requested; a worker will pick it up
+        RUNNING = "running", "Running"  # a worker trains or judges it now (or died doing so)
+        SUCCEEDED = "succeeded", "Succeeded"  # a version was registered and decided; final
+        FAILED = "failed", "Failed"  # nothing was registered; the error says why; final
 
-    name = models.CharField(max_length=64, default="demand_forecast")
+    PENDING = (Status.QUEUED, Status.RUNNING)
+    FINISHED = (Status.SUCCEEDED, Status.FAILED)
+
+    class Outcome(models.TextChoices):
+        PROMOTED = "promoted", "Promoted"
+        FIRST = "champion (first)", "Champion (first model)"
+        CHALLENGER = "challenger", "Challenger"
+        ARCHIVED = "archived", "Archived"
+
+    name = models.CharField(max_length=64, default=DEFAULT_MODEL_NAME)
     segment = models.CharField(max_length=120, default=GLOBAL_SEGMENT)
     trigger = models.CharField(max_length=20, choices=Trigger.choices)
     trigger_metadata = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    status = FSMField(choices=Status.choices, default=Status.QUEUED, protected=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
@@ -209,7 +273,14 @@ class ModelRetrainingLog(models.Model):
         ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     outcome = models.CharField(
-        max_length=40, blank=True, help_text="promoted / challenger / archived / champion (first)"
+        max_length=40,
+        blank=True,
+        choices=Outcome.choices,
+        help_text="promoted / challenger / archived / champion (first)",
+    )
+    decision_kind = models.CharField(max_length=20, choices=DecisionKind.choices, blank=True)
+    decision = models.JSONField(
+        default=dict, blank=True, help_text="The decision on the result: kind, outcome, reasons"
     )
     error = models.TextField(blank=True)
     # The recipe and the trained artifact live on the log too, so a retrain that fails after
@@ -231,11 +302,23 @@ class ModelRetrainingLog(models.Model):
     def __str__(self) -> str:
         return f"Retrain {self.name}/{self.segment} ({self.trigger}) {self.status}"
 
+    @transition(field=status, source=[Status.QUEUED, Status.RUNNING], target=Status.RUNNING)
+    def start(self):
+        """A worker begins an attempt (again, after a worker died mid-attempt)."""
+
+    @transition(field=status, source=Status.RUNNING, target=Status.SUCCEEDED)
+    def succeed(self):
+        pass
+
+    @transition(field=status, source=[Status.QUEUED, Status.RUNNING], target=Status.FAILED)
+    def fail(self):
+        pass
+
 
 class RoutingOverride(models.Model):
     """Pins one store's traffic for a model name to a chosen version (a store-segment rollout)."""
 
-    name = models.CharField(max_length=64, default="demand_forecast")
+    name = models.CharField(max_length=64, default=DEFAULT_MODEL_NAME)
     store = models.ForeignKey("forecasting.Store", on_delete=models.CASCADE, related_name="+")
     version = models.ForeignKey(
         ModelVersion, on_delete=models.CASCADE, related_name="routing_overrides"
@@ -341,6 +424,81 @@ class BacktestResult(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_version} {self.kind} {self.window_start}..{self.window_end}"
+
+
+class DriftIncident(FSMModelMixin, models.Model):
+    """One drift of one champion: opened when a rule first fires, kept (one alert, one email)
+    until a new champion, a person's dismissal or recovery resolves it."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"  # the champion drifted; judging uses days after the change
+        RESOLVED = "resolved", "Resolved"  # closed; the resolution says how
+
+    class Resolution(models.TextChoices):
+        NEW_CHAMPION = "new_champion", "New champion"  # another version serves the segment
+        DISMISSED = "dismissed", "Dismissed"  # a person accepted the level; re-baselined, snoozed
+        RECOVERED = "recovered", "Recovered"  # the rules stayed quiet for a week
+
+    name = models.CharField(max_length=64, default=DEFAULT_MODEL_NAME)
+    segment = models.CharField(max_length=120, default=GLOBAL_SEGMENT)
+    champion = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="incidents")
+    status = FSMField(choices=Status.choices, default=Status.OPEN, protected=True)
+    change_date = models.DateField(help_text="First day the rules saw the shift")
+    opened_on = models.DateField(help_text="The T-1 day on which drift was found")
+    last_checked_on = models.DateField()
+    rules = models.JSONField(default=list, help_text="Rules that fired when it opened")
+    detection = models.JSONField(default=dict, help_text="The numbers when it opened")
+    latest = models.JSONField(default=dict, blank=True, help_text="The numbers of the last check")
+    quiet_days = models.PositiveSmallIntegerField(
+        default=0, help_text="Consecutive checks on which no rule fired"
+    )
+    alert = models.ForeignKey(
+        "alerts.MLAlert", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    retrain_log = models.ForeignKey(
+        ModelRetrainingLog, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    challenger = models.ForeignKey(
+        ModelVersion,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="drift_incidents_answered",
+        help_text="The version trained for this incident",
+    )
+    root_cause = models.JSONField(default=dict, blank=True)
+    resolution = models.CharField(max_length=20, choices=Resolution.choices, blank=True)
+    resolved_on = models.DateField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolution_note = models.TextField(blank=True)
+    snoozed_until = models.DateField(
+        null=True, blank=True, help_text="After a dismissal: no new incident before this day"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-opened_on", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name", "segment"],
+                condition=models.Q(status="open"),
+                name="driftincident_one_open_per_segment",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Drift of {segment_label(self.name, self.segment)} from {self.change_date}"
+
+    @property
+    def where(self) -> str:
+        return segment_label(self.name, self.segment)
+
+    @transition(field=status, source=Status.OPEN, target=Status.RESOLVED)
+    def resolve(self):
+        pass
 
 
 # The tenant-admin view of beat rows is defined beside the default schedules.

@@ -6,13 +6,24 @@ import datetime as dt
 import zoneinfo
 from typing import Any
 
+import numpy as np
+import pandas as pd
+from django.db import connection
 from django.db.models import QuerySet
 
 from forecasting.models import Forecast, Product, Store
-from mlops.models import GLOBAL_SEGMENT, BacktestResult, ModelTransition, ModelVersion
+from forecasting.panel import Panel
+from mlops.models import (
+    DEFAULT_MODEL_NAME,
+    GLOBAL_SEGMENT,
+    BacktestResult,
+    DriftIncident,
+    ModelTransition,
+    ModelVersion,
+)
+from tenants.selectors import tenant_policy
 
 Status = ModelVersion.Status
-DEFAULT_MODEL_NAME = "demand_forecast"
 # mae_7d against mae_30d: a move of less than this share is "stable".
 TREND_BAND = 0.03
 
@@ -49,13 +60,6 @@ def model_history(*, name: str | None = None) -> QuerySet[ModelVersion]:
 def transition_history(version: ModelVersion) -> QuerySet[ModelTransition]:
     """A version's status changes, oldest first."""
     return version.transitions.order_by("created_at", "pk").select_related("actor")
-
-
-def current_tenant():
-    """The tenant whose schema the connection is in (None outside one)."""
-    from tenants.selectors import current_tenant as tenant_of_connection
-
-    return tenant_of_connection()
 
 
 def _t_minus_1_mae(version: ModelVersion, *, end: dt.date, days: int) -> float | None:
@@ -95,19 +99,19 @@ def _trend(mae_7d: float | None, mae_30d: float | None) -> str | None:
     return "stable"
 
 
-def _champion_status(mae_7d: float | None, baseline: float | None) -> str:
-    """healthy / degraded (worse than baseline by over half the drift threshold) / drifting
-    (over the threshold); unknown without recent T-1 results or a baseline."""
+def _champion_status(
+    mae_7d: float | None, baseline: float | None, *, incident: DriftIncident | None
+) -> str:
+    """drifting while a drift incident of the champion is open (the alerts' own word); else
+    degraded when its recent MAE is worse than its baseline by over half the drift threshold,
+    healthy below that; unknown without recent T-1 results or a baseline."""
+    if incident is not None:
+        return "drifting"
     if mae_7d is None or not baseline:
         return "unknown"
-    tenant = current_tenant()
-    threshold = float(getattr(tenant, "drift_threshold_pct", 15.0))
+    threshold = float(tenant_policy().drift_threshold_pct)
     worse_pct = (mae_7d / baseline - 1.0) * 100.0
-    if worse_pct > threshold:
-        return "drifting"
-    if worse_pct > threshold / 2:
-        return "degraded"
-    return "healthy"
+    return "degraded" if worse_pct > threshold / 2 else "healthy"
 
 
 def _challenger_status(version: ModelVersion) -> str:
@@ -118,7 +122,20 @@ def _challenger_status(version: ModelVersion) -> str:
     return "waiting_for_review"
 
 
-def _champion_health(version: ModelVersion) -> dict[str, Any]:
+def _incident_data(incident: DriftIncident | None) -> dict[str, Any] | None:
+    if incident is None:
+        return None
+    return {
+        "id": incident.pk,
+        "change_date": incident.change_date,
+        "opened_on": incident.opened_on,
+        "rules": incident.rules,
+        "alert_id": incident.alert_id,
+        "challenger": incident.challenger.version if incident.challenger_id else None,
+    }
+
+
+def _champion_health(version: ModelVersion, *, incident: DriftIncident | None) -> dict[str, Any]:
     as_of = _latest_t_minus_1(version)
     mae_7d = _t_minus_1_mae(version, end=as_of, days=7) if as_of else None
     mae_30d = _t_minus_1_mae(version, end=as_of, days=30) if as_of else None
@@ -127,17 +144,22 @@ def _champion_health(version: ModelVersion) -> dict[str, Any]:
         "id": version.pk,
         "version": version.version,
         "algorithm": version.algorithm,
-        "status": _champion_status(mae_7d, baseline),
+        "status": _champion_status(mae_7d, baseline, incident=incident),
         "mae_7d": mae_7d,
         "mae_30d": mae_30d,
         "baseline_mae": baseline,
         "trend": _trend(mae_7d, mae_30d),
         "as_of": as_of,
         "promoted_at": version.promoted_at,
+        "decision_kind": version.decision_kind or None,
+        "age_days": (as_of - version.training_end).days if as_of and version.training_end else None,
+        "incident": _incident_data(incident),
     }
 
 
 def _challenger_health(version: ModelVersion) -> dict[str, Any]:
+    """A waiting version's standing as of the daily judging: its recent error, and whether
+    the latest verdict (on the stored forecasts beside the champion) says promote."""
     as_of = _latest_t_minus_1(version)
     evaluation = version.last_evaluation or {}
     return {
@@ -146,34 +168,54 @@ def _challenger_health(version: ModelVersion) -> dict[str, Any]:
         "algorithm": version.algorithm,
         "status": _challenger_status(version),
         "mae_7d": _t_minus_1_mae(version, end=as_of, days=7) if as_of else None,
-        "promotion_eligible": bool(evaluation.get("promote", False)),
+        "promotion_eligible": bool(evaluation.get("promote", False))
+        and evaluation.get("ready", True) is not False,
         "confidence": (evaluation.get("test") or {}).get("confidence"),
         "evaluation_reason": evaluation.get("reason"),
         "evaluated_at": evaluation.get("evaluated_at"),
+        "evidence_source": evaluation.get("source"),
+        "evidence_days": (evaluation.get("window") or {}).get("days"),
+        "decision_kind": version.decision_kind or None,
+        "waiting_for": version.waiting_for or None,
         "canary_weight": version.canary_weight,
     }
 
 
 def model_health(*, name: str = DEFAULT_MODEL_NAME) -> list[dict[str, Any]]:
-    """One entry per segment of `name` with a champion or challenger: the champion's recent
-    error, trend and status, and the challenger's standing (the GET /models/health shape)."""
+    """One entry per segment of `name` with a champion or a waiting version: the champion's
+    recent error, trend, status (drifting while its drift incident is open), and each waiting
+    challenger or shadow side by side, newest first (`challenger` is the newest; the GET
+    /models/health shape)."""
     active = ModelVersion.objects.filter(
-        name=name, status__in=[Status.CHAMPION, Status.CHALLENGER]
+        name=name, status__in=[Status.CHAMPION, Status.CHALLENGER, Status.SHADOW]
     ).order_by("-version_number")
-    segments: dict[str, dict[str, ModelVersion]] = {}
+    incidents = {
+        incident.segment: incident
+        for incident in DriftIncident.objects.filter(
+            name=name, status=DriftIncident.Status.OPEN
+        ).select_related("challenger")
+    }
+    segments: dict[str, dict[str, Any]] = {}
     for version in active:
-        slot = segments.setdefault(version.segment, {})
-        slot.setdefault(version.status, version)
+        slot = segments.setdefault(version.segment, {"champion": None, "waiting": []})
+        if version.status == Status.CHAMPION:
+            slot["champion"] = version
+        else:
+            slot["waiting"].append(version)
     health = []
     for segment in sorted(segments, key=lambda each: (each != GLOBAL_SEGMENT, each)):
-        champion = segments[segment].get(Status.CHAMPION)
-        challenger = segments[segment].get(Status.CHALLENGER)
+        champion, waiting = segments[segment]["champion"], segments[segment]["waiting"]
+        incident = incidents.get(segment)
+        if champion is not None and incident is not None and incident.champion_id != champion.pk:
+            incident = None
+        challengers = [_challenger_health(version) for version in waiting]
         health.append(
             {
                 "name": name,
                 "segment": segment,
-                "champion": _champion_health(champion) if champion else None,
-                "challenger": _challenger_health(challenger) if challenger else None,
+                "champion": _champion_health(champion, incident=incident) if champion else None,
+                "challenger": challengers[0] if challengers else None,
+                "challengers": challengers,
             }
         )
     return health
@@ -205,8 +247,7 @@ def served_by(*, store: Store, product: Product, date: dt.date) -> dict[str, Any
     if forecast is None:
         return None
     version = forecast.model_version
-    tenant = current_tenant()
-    tz = zoneinfo.ZoneInfo(getattr(tenant, "time_zone", None) or "UTC")
+    tz = zoneinfo.ZoneInfo(tenant_policy().time_zone)
     end_of_made_on = dt.datetime.combine(
         forecast.made_on + dt.timedelta(days=1), dt.time.min, tzinfo=tz
     )
@@ -264,11 +305,14 @@ def t_minus_1_results(
     until: dt.date | None = None,
     days: int | None = None,
     first: int | None = None,
+    scored: bool = False,
 ) -> list[BacktestResult]:
     """The version's daily T-1 results, oldest first: days after `after`, up to `until`,
-    within the `days` that end on `until` (or on its latest result), and at most the `first`
-    of those."""
+    within the `days` that end on `until` (or on its latest result), only days with a scored
+    point when `scored`, and at most the `first` of those."""
     rows = BacktestResult.objects.filter(model_version=version, kind=BacktestResult.Kind.T_MINUS_1)
+    if scored:
+        rows = rows.filter(n_points__gt=0)
     if after is not None:
         rows = rows.filter(window_end__gt=after)
     if until is not None:
@@ -302,3 +346,60 @@ def rollback_target(*, name: str, segment: str) -> ModelVersion | None:
     ):
         return None
     return last_retirement.model_version
+
+
+# -- stored forecasts ---------------------------------------------------------------------------
+
+
+def latest_forecasts(*, version_ids: list[int], start: dt.date, end: dt.date) -> pd.DataFrame:
+    """Each version's stored forecast of every series and target day from `start` to `end`, from
+    its latest run made on or before the target day (a run made on the day itself read the
+    sales before it: one day ahead, what the T-1 backtest scores). Columns: version_id, store
+    (code), product (sku), target_date, value, lower, upper."""
+    columns = ["version_id", "store", "product", "target_date", "value", "lower", "upper"]
+    if not version_ids:
+        return pd.DataFrame(columns=columns)
+    forecast, store, product = (
+        Forecast._meta.db_table,
+        Store._meta.db_table,
+        Product._meta.db_table,
+    )
+    sql = f"""
+        WITH latest AS (
+            SELECT model_version_id, target_date, MAX(made_on) AS made_on
+            FROM {forecast}
+            WHERE target_date BETWEEN %(start)s AND %(end)s AND made_on <= target_date
+              AND model_version_id = ANY(%(versions)s)
+            GROUP BY model_version_id, target_date
+        )
+        SELECT f.model_version_id, s.code, p.sku, f.target_date, f.value, f.lower, f.upper
+        FROM {forecast} f
+        JOIN latest l ON l.model_version_id = f.model_version_id
+                     AND l.target_date = f.target_date AND l.made_on = f.made_on
+        JOIN {store} s ON s.id = f.store_id
+        JOIN {product} p ON p.id = f.product_id
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"start": start, "end": end, "versions": list(version_ids)})
+        rows = cursor.fetchall()
+    return pd.DataFrame(rows, columns=columns)
+
+
+def forecast_matrix(
+    forecasts: pd.DataFrame, *, panel: Panel, version_id: int, column: str = "value"
+) -> np.ndarray:
+    """One version's stored forecasts laid out as the panel, [n_series, n_days] (NaN where it
+    made none)."""
+    matrix = np.full(panel.quantity.shape, np.nan, dtype=np.float64)
+    mine = forecasts[forecasts["version_id"] == version_id]
+    if mine.empty or not panel.n_days:
+        return matrix
+    rows = panel.series_positions(
+        stores=mine["store"].to_numpy(), products=mine["product"].to_numpy()
+    )
+    days = np.array(
+        [(pd.Timestamp(day) - panel.dates[0]).days for day in mine["target_date"]], dtype=np.int64
+    )
+    inside = (rows >= 0) & (days >= 0) & (days < panel.n_days)
+    matrix[rows[inside], days[inside]] = mine[column].to_numpy(dtype=np.float64)[inside]
+    return matrix

@@ -5,7 +5,14 @@ from rest_framework import serializers
 
 from forecasting.families import FAMILIES
 from forecasting.serializers import FiniteFloatField
-from mlops.models import ModelRetrainingLog, ModelTransition, ModelVersion, validate_segment
+from mlops.models import (
+    DEFAULT_MODEL_NAME,
+    DecisionKind,
+    ModelRetrainingLog,
+    ModelTransition,
+    ModelVersion,
+    validate_segment,
+)
 
 
 class ModelTransitionSerializer(serializers.ModelSerializer):
@@ -28,6 +35,11 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     library_versions = serializers.DictField(read_only=True)
     features = serializers.ListField(child=serializers.CharField(), read_only=True)
     last_evaluation = serializers.DictField(read_only=True)
+    decision_kind = serializers.ChoiceField(
+        choices=[("", "Not decided yet"), *DecisionKind.choices],
+        read_only=True,
+        help_text="The kind of decision that judged it last",
+    )
 
     class Meta:
         model = ModelVersion
@@ -51,7 +63,10 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "training_start",
             "training_end",
             "training_rows",
+            "window_days",
             "last_evaluation",
+            "decision_kind",
+            "waiting_for",
             "created_at",
             "promoted_at",
             "archived_at",
@@ -73,6 +88,17 @@ class ModelVersionHistorySerializer(ModelVersionSerializer):
         return ModelTransitionSerializer(moves, many=True).data
 
 
+class IncidentBriefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    change_date = serializers.DateField()
+    opened_on = serializers.DateField()
+    rules = serializers.ListField(child=serializers.CharField())
+    alert_id = serializers.IntegerField(allow_null=True)
+    challenger = serializers.CharField(
+        allow_null=True, help_text="The version trained for the incident"
+    )
+
+
 class ChampionHealthSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     version = serializers.CharField(help_text="e.g. v12")
@@ -87,6 +113,17 @@ class ChampionHealthSerializer(serializers.Serializer):
     trend = serializers.ChoiceField(choices=["improving", "stable", "degrading"], allow_null=True)
     as_of = serializers.DateField(allow_null=True, help_text="Last day with a T-1 result")
     promoted_at = serializers.DateTimeField(allow_null=True)
+    decision_kind = serializers.ChoiceField(
+        choices=DecisionKind.choices,
+        allow_null=True,
+        help_text="The kind of decision that made it champion",
+    )
+    age_days = serializers.IntegerField(
+        allow_null=True, help_text="Days from the end of its training data to `as_of`"
+    )
+    incident = IncidentBriefSerializer(
+        allow_null=True, help_text="Its open drift incident (then `status` is drifting)"
+    )
 
 
 class ChallengerHealthSerializer(serializers.Serializer):
@@ -101,6 +138,13 @@ class ChallengerHealthSerializer(serializers.Serializer):
     )
     evaluation_reason = serializers.CharField(allow_null=True)
     evaluated_at = serializers.CharField(allow_null=True)
+    evidence_source = serializers.CharField(
+        allow_null=True,
+        help_text="shadow: the daily judging on stored forecasts; walk_forward: refits at training",
+    )
+    evidence_days = serializers.IntegerField(allow_null=True)
+    decision_kind = serializers.ChoiceField(choices=DecisionKind.choices, allow_null=True)
+    waiting_for = serializers.CharField(allow_null=True, help_text="Who or what it waits on")
     canary_weight = serializers.FloatField()
 
 
@@ -109,6 +153,9 @@ class SegmentHealthSerializer(serializers.Serializer):
     segment = serializers.CharField()
     champion = ChampionHealthSerializer(allow_null=True)
     challenger = ChallengerHealthSerializer(allow_null=True)
+    challengers = ChallengerHealthSerializer(
+        many=True, help_text="Every waiting challenger and shadow, side by side, newest first"
+    )
 
 
 class ModelHealthSerializer(serializers.Serializer):
@@ -118,6 +165,7 @@ class ModelHealthSerializer(serializers.Serializer):
     segment = serializers.CharField(help_text="Always `global`: the segment of the top level")
     champion = ChampionHealthSerializer(allow_null=True)
     challenger = ChallengerHealthSerializer(allow_null=True)
+    challengers = ChallengerHealthSerializer(many=True)
     segments = SegmentHealthSerializer(
         many=True, help_text="Department segments with their own champion or challenger"
     )
@@ -137,7 +185,7 @@ class PromoteSerializer(ReasonSerializer):
 
 
 class RetrainRequestSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=64, default="demand_forecast")
+    name = serializers.CharField(max_length=64, default=DEFAULT_MODEL_NAME)
     segment = serializers.CharField(max_length=120, default="global", validators=[validate_segment])
     algorithm = serializers.ChoiceField(
         choices=sorted(FAMILIES),
@@ -162,6 +210,18 @@ class RetrainingLogSerializer(serializers.ModelSerializer):
     )
     trigger_metadata = serializers.DictField(read_only=True)
     hyperparameters = serializers.DictField(read_only=True)
+    outcome = serializers.ChoiceField(
+        choices=[("", "Not decided yet"), *ModelRetrainingLog.Outcome.choices], read_only=True
+    )
+    decision_kind = serializers.ChoiceField(
+        choices=[("", "Not decided yet"), *DecisionKind.choices],
+        read_only=True,
+        help_text="refresh: the champion's own recipe on fresher data; recipe_change: another "
+        "recipe, through the gate; review: a person decides; first_model: nothing to beat",
+    )
+    decision = serializers.DictField(
+        read_only=True, help_text="The decision on the result: kind, action, reasons, evidence"
+    )
 
     class Meta:
         model = ModelRetrainingLog
@@ -182,6 +242,8 @@ class RetrainingLogSerializer(serializers.ModelSerializer):
             "data_end",
             "resulting_version",
             "outcome",
+            "decision_kind",
+            "decision",
             "error",
             "created_at",
             "started_at",

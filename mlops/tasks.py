@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import zoneinfo
-
-from django.utils import timezone
-
 from config.celery import app
-from mlops.models import ModelRetrainingLog
-from tenants.selectors import current_tenant
+from tenants.selectors import tenant_today
 
 # A retrain reads two years of sales, fits, and refits both recipes over the evaluation
 # windows; past the soft limit the retrain fails (and says so in its log) instead of hanging.
@@ -31,47 +26,17 @@ RETRAIN_LOCK_RETRY_SECONDS = 60
 )
 def retrain_model(self, log_id: int) -> dict:
     """Run the queued retrain `log_id` (once, whatever the deliveries); returns its outcome."""
-    from mlops.locks import model_lock
-    from mlops.services import retrain_forecast_model
+    from mlops.services.retraining import run_queued_retrain
 
-    log = ModelRetrainingLog.objects.select_related("requested_by").get(pk=log_id)
-    with model_lock(log.name) as acquired:
-        if not acquired:  # another retrain of this model runs in this tenant right now
-            raise self.retry(countdown=RETRAIN_LOCK_RETRY_SECONDS)
-        log.refresh_from_db()
-        if log.status in (ModelRetrainingLog.Status.SUCCEEDED, ModelRetrainingLog.Status.FAILED):
-            return {"log": log.pk, "status": log.status, "outcome": log.outcome}
-        if log.status == ModelRetrainingLog.Status.RUNNING:
-            # Running, yet nobody holds the lock: the attempt's worker died.
-            record_interrupted_attempt(log)
-        log = retrain_forecast_model(trigger=log.trigger, log=log)
-    from alerts.services import notify_retrain_outcome
-
-    notify_retrain_outcome(log=log)  # pending promotion after drift/new products; failures
-    return {
-        "log": log.pk,
-        "status": log.status,
-        "outcome": log.outcome,
-        "version": log.resulting_version_id,
-    }
-
-
-def record_interrupted_attempt(log: ModelRetrainingLog) -> None:
-    interrupted = log.trigger_metadata.setdefault("interrupted_attempts", [])
-    interrupted.append(
-        {
-            "attempt": log.attempts,
-            "started_at": log.started_at.isoformat() if log.started_at else None,
-            "noticed_at": timezone.now().isoformat(),
-            "reason": "the worker running it stopped before it finished",
-        }
-    )
-    log.save(update_fields=["trigger_metadata"])
+    result = run_queued_retrain(log_id=log_id)
+    if result.busy:  # another retrain of this model runs in this tenant right now
+        raise self.retry(countdown=RETRAIN_LOCK_RETRY_SECONDS)
+    return result.as_dict()
 
 
 @app.task(name="mlops.tasks.weekly_retrain")
 def weekly_retrain() -> list[int]:
-    """Queue a scheduled retrain of every model name/segment with a champion; returns log ids."""
+    """Queue a scheduled retrain (a refresh) of every champion due for one; returns log ids."""
     from mlops.services import queue_scheduled_retrains
 
     return [log.pk for log in queue_scheduled_retrains()]
@@ -82,8 +47,7 @@ def daily_forecast() -> dict:
     """Forecast the next 7 days from today (in the tenant's time zone); returns the counts."""
     from mlops.services import forecast_next_days
 
-    time_zone = zoneinfo.ZoneInfo(getattr(current_tenant(), "time_zone", None) or "UTC")
-    summary = forecast_next_days(day=timezone.now().astimezone(time_zone).date())
+    summary = forecast_next_days(day=tenant_today())
     return {
         "day": summary.day.isoformat(),
         "active_series": summary.active_series,
@@ -99,19 +63,21 @@ BACKTEST_TIME_LIMIT = 120 * 60
 
 @app.task(name="mlops.tasks.daily_backtest", acks_late=True)
 def daily_backtest() -> dict:
-    """T-1 backtest of yesterday (in the tenant's time zone); returns the versions scored."""
+    """T-1 backtest of yesterday (in the tenant's time zone), then the daily judging of every
+    challenger and shadow on it; returns the versions scored and the verdicts."""
     from datetime import timedelta
 
     from mlops.services import backtest_yesterday
+    from mlops.services.judging import judge_waiting_versions
 
-    time_zone = zoneinfo.ZoneInfo(getattr(current_tenant(), "time_zone", None) or "UTC")
-    day = timezone.now().astimezone(time_zone).date() - timedelta(days=1)
+    day = tenant_today() - timedelta(days=1)
     rows = backtest_yesterday(day=day)
     return {
         "day": day.isoformat(),
         "versions": [row.model_version_id for row in rows],
         "points": sum(row.n_points for row in rows),
         "missing": sum(row.n_missing for row in rows),
+        "judged": [judgement.as_dict() for judgement in judge_waiting_versions(day=day)],
     }
 
 

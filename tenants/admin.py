@@ -32,6 +32,11 @@ class TenantAdmin(admin.ModelAdmin):
                     "drift_threshold_pct",
                     "overstock_tolerance",
                     "dismissed_challenger",
+                    "retrain_period_days",
+                    "refresh_margin_pct",
+                    "min_shadow_days",
+                    "min_post_change_days",
+                    "drift_snooze_days",
                 ]
             },
         ),

@@ -55,6 +55,49 @@ class Tenant(TenantMixin):
         default=DismissedChallenger.KEEP,
         help_text="What dismissing a drift or promotion alert does to its challenger.",
     )
+    retrain_period_days = models.PositiveSmallIntegerField(
+        default=7,
+        validators=[MinValueValidator(1), MaxValueValidator(90)],
+        help_text="The weekly retrain refreshes a champion once it is this many days old.",
+    )
+    refresh_margin_pct = models.FloatField(
+        default=3.0,
+        validators=[MinValueValidator(0), MaxValueValidator(50)],
+        help_text=(
+            "A refresh (the champion's recipe on fresher data) replaces the champion unless its "
+            "MAE on the latest week is worse than the champion's by more than this many percent."
+        ),
+    )
+    min_shadow_days = models.PositiveSmallIntegerField(
+        default=7,
+        validators=[MinValueValidator(1), MaxValueValidator(90)],
+        help_text=(
+            "Days of stored forecasts with actuals a challenger needs beside the champion before "
+            "the daily judging may promote it, or an experiment adopt it."
+        ),
+    )
+    min_post_change_days = models.PositiveSmallIntegerField(
+        default=2,
+        validators=[MinValueValidator(1), MaxValueValidator(60)],
+        help_text=(
+            "During a drift incident, challengers are judged on days after the change only; "
+            "fewer days than this are not enough for a verdict."
+        ),
+    )
+    drift_snooze_days = models.PositiveSmallIntegerField(
+        default=7,
+        validators=[MinValueValidator(0), MaxValueValidator(90)],
+        help_text="After a person dismisses a drift incident, no new one opens for this many days.",
+    )
+
+    replay_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="replays",
+        help_text="A sandbox where `manage.py replay_operations` replays this tenant's history",
+    )
 
     auto_create_schema = True
     auto_drop_schema = False

@@ -159,6 +159,12 @@ def _file_error(message: str, *, column: str | None = None) -> SalesImportError:
     )
 
 
+def read_sales_file(source: Source, file_format: str | None = None) -> pd.DataFrame:
+    """The rows of a sales file (or frame), columns normalised, not yet validated: the sales
+    import validates them when they are loaded."""
+    return _read_source(source, file_format)
+
+
 def _read_source(source: Source, file_format: str | None) -> pd.DataFrame:
     if isinstance(source, pd.DataFrame):
         return _normalise_columns(source)

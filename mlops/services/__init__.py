@@ -7,6 +7,7 @@ from mlops.services.backtesting import (
     run_continuous_backtest,
 )
 from mlops.services.drift import DriftResult, detect_drift, detect_drift_for_champions
+from mlops.services.evaluation import evaluate_for_promotion
 from mlops.services.forecasting import ForecastRunSummary, forecast_next_days
 from mlops.services.lifecycle import (
     ChampionChanged,
@@ -19,11 +20,7 @@ from mlops.services.lifecycle import (
     rollback_champion,
     start_shadow,
 )
-from mlops.services.promotion import (
-    PromotionDecision,
-    decide_promotion,
-    evaluate_for_promotion,
-)
+from mlops.services.promotion import PromotionDecision, decide_promotion
 from mlops.services.registry import load_model, register_model_version
 from mlops.services.retraining import (
     queue_retrain,

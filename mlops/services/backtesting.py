@@ -17,7 +17,7 @@ from forecasting.models import Forecast, Product, Sale, Store
 from forecasting.selectors import load_sales_panel
 from mlops.models import GLOBAL_SEGMENT, BacktestResult, ModelVersion, ShadowPrediction
 from mlops.services.data import PROMOTIONS_KNOWN_AHEAD, latest_sales_day
-from mlops.services.promotion import Recipe
+from mlops.services.evaluation import Recipe
 
 logger = logging.getLogger(__name__)
 

@@ -31,10 +31,8 @@ def load_panel(*, start: dt.date, end: dt.date) -> Panel:
 
 
 def window_days_of(version: ModelVersion) -> int:
-    """Days of sales the version was trained on (its recipe's training window)."""
-    if version.training_start and version.training_end:
-        return (version.training_end - version.training_start).days + 1
-    return DEFAULT_WINDOW_DAYS
+    """Days of sales the version's recipe trains on (its training window)."""
+    return version.recipe_window_days or DEFAULT_WINDOW_DAYS
 
 
 def evaluation_panel(

@@ -18,8 +18,9 @@ Three rules; any one is drift.
   more than its excursions as a champion ages over a quarter) while the bias moves by two to
   three of its daily standard deviations from the first day on.
 
-In-control level: the median of the champion's first 14 out-of-sample T-1 days (after its
-training data; one week proved too short: a lucky first week set the bar low). The daily
+In-control level: the median of the champion's first 14 scored out-of-sample T-1 days (after its
+training data, or after the day a person dismissed its last drift; days with no scored point
+are skipped; one week proved too short: a lucky first week set the bar low). The daily
 forecasts differ from the walk-forward that made the baseline (they are one day ahead where the
 walk-forward averages seven; both forecast without the target days' promotions, see
 `mlops.services.data.PROMOTIONS_KNOWN_AHEAD`), so the CUSUMs compare the champion with its own
@@ -40,6 +41,10 @@ production-like forecasts on ten more data sets (1,000 and 2,000 series) gave 1 
 no false alarm. The daily noise grows as 1/sqrt(series): at 600 series one quiet quarter in
 three raised a bias alarm, and at 50 series the noise exceeds what this shift does to the
 error, so only the 7-day threshold rule (or a larger shift) can call it.
+
+A drift opens one incident (`mlops.services.incidents`) with its change date: the day the CUSUM
+that fired last left zero (where the excursion began), else the first day of the threshold
+rule's week. While it is open the daily check updates its alert in place and queues nothing.
 """
 
 from __future__ import annotations
@@ -51,16 +56,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from django.db import transaction
 
-from mlops.models import (
-    GLOBAL_SEGMENT,
-    BacktestResult,
-    ModelRetrainingLog,
-    ModelVersion,
-    Trigger,
-)
+from mlops.models import DEFAULT_MODEL_NAME, GLOBAL_SEGMENT, BacktestResult, ModelVersion
 from mlops.selectors import baseline_mae, get_champion_model, t_minus_1_results
+from tenants.selectors import tenant_policy
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +78,6 @@ CUSUM_STEP_CAP = 0.75
 REFERENCE_DAYS = 14
 # A normal distribution's standard deviation is 1.4826 times its median absolute deviation.
 MAD_TO_SIGMA = 1.4826
-AWAITING_DECISION = (Status.CANDIDATE, Status.SHADOW, Status.CHALLENGER)
-PENDING_RETRAIN = (ModelRetrainingLog.Status.QUEUED, ModelRetrainingLog.Status.RUNNING)
 
 
 @dataclass(frozen=True)
@@ -101,6 +98,9 @@ class Cusum:
     sigma: float
     days: int
     direction: str  # "up" (more error, or under-forecast) / "down" (over-forecast)
+    # Index (among the known values) of the first day of the excursion that crossed the
+    # threshold, else of the current excursion; None when the statistic is at zero.
+    change_index: int | None = None
 
     @property
     def drifting(self) -> bool:
@@ -134,6 +134,10 @@ class DriftResult:
     reference_start: dt.date | None = None
     reference_end: dt.date | None = None
     rules: list[str] = field(default_factory=list)
+    change_date: dt.date | None = None
+    incident_id: int | None = None
+    incident_opened: bool = False
+    snoozed_until: dt.date | None = None
     alert_id: int | None = None
     retrain_log_id: int | None = None
     retrain_queued: bool = False
@@ -145,7 +149,7 @@ class DriftResult:
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        for name in ("as_of", "reference_start", "reference_end"):
+        for name in ("as_of", "reference_start", "reference_end", "change_date", "snoozed_until"):
             data[name] = data[name].isoformat() if data[name] else None
         return data
 
@@ -163,10 +167,24 @@ def _weighted_mean(pairs: list[tuple[float | None, int]]) -> float | None:
     return sum(value * weight for value, weight in known) / total if total else None
 
 
-def champion_baseline(champion: ModelVersion) -> Baseline:
+def champion_baseline(champion: ModelVersion, *, until: dt.date | None = None) -> Baseline:
     """The champion's walk-forward MAE when it was judged for promotion (its side of the last
     evaluation, else its training metrics), else the mean of its weekly walk-forward windows
-    stored by the time it was promoted."""
+    stored by the time it was promoted. After a person dismissed a drift (the champion is
+    re-baselined), the mean MAE of its first scored days after that."""
+    if champion.monitoring_since is not None:
+        rows = t_minus_1_results(
+            version=champion,
+            after=champion.monitoring_since,
+            until=until,
+            first=REFERENCE_DAYS,
+            scored=True,
+        )
+        if len(rows) < RECENT_DAYS:
+            return Baseline(mae=None, source="rebaselining")
+        return Baseline(
+            mae=_weighted_mean([(row.mae, row.n_points) for row in rows]), source="rebaselined"
+        )
     mae = baseline_mae(champion)
     if mae:
         evaluated = (champion.last_evaluation or {}).get("candidate_metrics") or {}
@@ -231,15 +249,44 @@ def cusum(
         sigma = noise_sigma(series)
     threshold = max(CUSUM_MIN_THRESHOLD, CUSUM_SIGMAS * sigma)
     cap = CUSUM_STEP_CAP * threshold
-    upper = lower = 0.0
-    for value in series:
-        upper = max(0.0, upper + min(value - allowance, cap))
+    sides = {"up": _Side(), "down": _Side()}
+    for index, value in enumerate(series):
+        sides["up"].step(index, min(value - allowance, cap), threshold)
         if two_sided:
-            lower = max(0.0, lower + min(-value - allowance, cap))
-    statistic, direction = (upper, "up") if upper >= lower else (lower, "down")
+            sides["down"].step(index, min(-value - allowance, cap), threshold)
+    direction = "up" if sides["up"].statistic >= sides["down"].statistic else "down"
+    side = sides[direction]
     return Cusum(
-        statistic=statistic, threshold=threshold, sigma=sigma, days=len(series), direction=direction
+        statistic=side.statistic,
+        threshold=threshold,
+        sigma=sigma,
+        days=len(series),
+        direction=direction,
+        change_index=side.change_index,
     )
+
+
+@dataclass
+class _Side:
+    """One side of a CUSUM: its statistic, and where its excursion began."""
+
+    statistic: float = 0.0
+    start: int | None = None
+    crossed_from: int | None = None
+
+    def step(self, index: int, increment: float, threshold: float) -> None:
+        self.statistic = max(0.0, self.statistic + increment)
+        if self.statistic == 0.0:
+            self.start = self.crossed_from = None
+            return
+        if self.start is None:
+            self.start = index
+        if self.statistic > threshold and self.crossed_from is None:
+            self.crossed_from = self.start
+
+    @property
+    def change_index(self) -> int | None:
+        return self.crossed_from if self.crossed_from is not None else self.start
 
 
 def sequential_rules(
@@ -271,53 +318,79 @@ def sequential_rules(
     return error_cusum, bias_cusum
 
 
-def _tenant_threshold_pct() -> float:
-    from tenants.selectors import current_tenant
+def _monitored_from(champion: ModelVersion) -> dt.date | None:
+    """Days after this one count: after its training data, or after its re-baselining."""
+    days = [day for day in (champion.training_end, champion.monitoring_since) if day]
+    return max(days) if days else None
 
-    tenant = current_tenant()
-    return float(getattr(tenant, "drift_threshold_pct", DEFAULT_THRESHOLD_PCT))
 
-
-def _where(name: str, segment: str) -> str:
-    return name if segment == GLOBAL_SEGMENT else f"{name} [{segment}]"
+def _change_date(
+    *, rule: Cusum | None, monitored: list[BacktestResult], values: np.ndarray
+) -> dt.date | None:
+    """The day a CUSUM's excursion began, as a date of the monitored days it read."""
+    if rule is None or rule.change_index is None:
+        return None
+    known = [row for row, value in zip(monitored, values, strict=True) if not np.isnan(value)]
+    return known[rule.change_index].window_end if rule.change_index < len(known) else None
 
 
 def detect_drift(
-    *, name: str = "demand_forecast", segment: str = GLOBAL_SEGMENT, as_of: dt.date | None = None
+    *, name: str = DEFAULT_MODEL_NAME, segment: str = GLOBAL_SEGMENT, as_of: dt.date | None = None
 ) -> DriftResult:
     """Compare the champion's T-1 error up to `as_of` (default: its latest T-1 day) with its
-    baseline under the threshold and sequential rules. On drift, raise one critical
-    `drift_detected` alert (one open alert per name/segment/champion; a repeat for the same day
-    changes nothing) and queue an emergency retrain (trigger drift_detected), unless one is
-    queued or running or its challenger still waits for a person. Returns what it found."""
+    baseline under the threshold and sequential rules. On drift, open one incident with its
+    change date, one critical `drift_detected` alert and one emergency retrain (trigger
+    drift_detected), unless one is queued or its challenger already waits; while the incident
+    is open, later checks update its alert in place (a repeat for the same day changes
+    nothing), and a week with no rule firing closes it as recovered. Returns what it found."""
+    from mlops.services.incidents import act_on_drift
+
     result = DriftResult(name=name, segment=segment, status="ok")
-    result.threshold_pct = _tenant_threshold_pct()
+    result.threshold_pct = float(tenant_policy().drift_threshold_pct)
     champion = get_champion_model(name=name, segment=segment)
     if champion is None:
         result.status = "no_champion"
         return result
     result.champion_id, result.champion_version = champion.pk, champion.version
-
+    since = _monitored_from(champion)
     rows = t_minus_1_results(
-        version=champion, after=champion.training_end, until=as_of, days=LOOKBACK_DAYS
+        version=champion, after=since, until=as_of, days=LOOKBACK_DAYS, scored=True
     )
-    rows = [row for row in rows if row.n_points > 0]
     if not rows:
         result.as_of = as_of
         result.status = "insufficient_data"
         return result
     result.as_of = as_of = as_of or rows[-1].window_end
 
-    baseline = champion_baseline(champion)
+    baseline = champion_baseline(champion, until=as_of)
     result.baseline_mae, result.baseline_source = baseline.mae, baseline.source
     if not baseline.mae:
-        result.status = "no_baseline"
+        result.status = "no_baseline" if baseline.source == "none" else "insufficient_data"
         return result
+    _threshold_rule(result=result, rows=rows, baseline=baseline)
+    error, bias, change_dates = _sequential(result=result, champion=champion, since=since)
+    fired = {
+        "threshold": result.threshold_rule,
+        "error_cusum": error is not None and error.drifting,
+        "bias_cusum": bias is not None and bias.drifting,
+    }
+    result.rules = [rule for rule, on in fired.items() if on]
+    if result.rules:
+        result.status = "drift"
+        starts = [change_dates[rule] for rule in result.rules if change_dates.get(rule)]
+        result.change_date = min(starts) if starts else change_dates["threshold"]
+    elif result.recent_days < MIN_RECENT_DAYS and error is None and bias is None:
+        result.status = "insufficient_data"
+    act_on_drift(result=result, champion=champion)
+    return result
 
+
+def _threshold_rule(*, result: DriftResult, rows: list[BacktestResult], baseline: Baseline) -> None:
+    """The specification's rule: the last week's MAE against the baseline."""
     recent = [
         row
         for row in rows
-        if row.window_end > as_of - dt.timedelta(days=RECENT_DAYS) and row.mae is not None
+        if row.window_end > result.as_of - dt.timedelta(days=RECENT_DAYS) and row.mae is not None
     ]
     result.recent_days = len(recent)
     if recent:
@@ -328,196 +401,45 @@ def detect_drift(
         result.recent_days >= MIN_RECENT_DAYS and result.drift_pct > result.threshold_pct
     )
 
-    reference = [
-        row
-        for row in t_minus_1_results(
-            version=champion, after=champion.training_end, until=as_of, first=REFERENCE_DAYS
-        )
-        if row.n_points > 0
-    ]
-    if reference:
-        result.reference_start = reference[0].window_end
-        result.reference_end = reference[-1].window_end
-        biases = [row.bias for row in reference if row.bias is not None]
-        result.reference_bias = float(np.median(biases)) if biases else None
-    monitored = [row for row in rows if reference and row.window_end > reference[-1].window_end]
+
+def _sequential(
+    *, result: DriftResult, champion: ModelVersion, since: dt.date | None
+) -> tuple[Cusum | None, Cusum | None, dict[str, dt.date | None]]:
+    """The two CUSUMs against the champion's first scored days, filled into `result`, and the
+    change date each rule points at."""
+    reference = t_minus_1_results(
+        version=champion, after=since, until=result.as_of, first=REFERENCE_DAYS, scored=True
+    )
+    change_dates: dict[str, dt.date | None] = {
+        "threshold": result.as_of - dt.timedelta(days=RECENT_DAYS - 1)
+    }
+    if not reference:
+        return None, None, change_dates
+    result.reference_start = reference[0].window_end
+    result.reference_end = reference[-1].window_end
+    biases = [row.bias for row in reference if row.bias is not None]
+    result.reference_bias = float(np.median(biases)) if biases else None
+    monitored = t_minus_1_results(
+        version=champion,
+        after=reference[-1].window_end,
+        until=result.as_of,
+        days=LOOKBACK_DAYS,
+        scored=True,
+    )
     error, bias = sequential_rules(
         reference=reference, monitored=monitored, threshold_pct=result.threshold_pct
     )
+    log_error, daily_bias = daily_statistics(monitored)
     if error is not None:
         result.error_cusum, result.error_cusum_threshold = error.statistic, error.threshold
+        change_dates["error_cusum"] = _change_date(
+            rule=error, monitored=monitored, values=log_error
+        )
     if bias is not None:
         result.bias_cusum, result.bias_cusum_threshold = bias.statistic, bias.threshold
         result.bias_direction = bias.direction
-
-    result.rules = [
-        rule
-        for rule, fired in (
-            ("threshold", result.threshold_rule),
-            ("error_cusum", error is not None and error.drifting),
-            ("bias_cusum", bias is not None and bias.drifting),
-        )
-        if fired
-    ]
-    if not result.rules:
-        if result.recent_days < MIN_RECENT_DAYS and error is None and bias is None:
-            result.status = "insufficient_data"
-        return result
-    result.status = "drift"
-    _act_on_drift(result=result, champion=champion)
-    return result
-
-
-@transaction.atomic
-def _act_on_drift(*, result: DriftResult, champion: ModelVersion) -> None:
-    """Raise (or keep) the drift alert and queue the emergency retrain, filling in `result`."""
-    from alerts.models import MLAlert
-    from alerts.selectors import OPEN_STATUSES
-    from alerts.services import raise_alert
-    from mlops.services.retraining import queue_retrain
-
-    key = f"drift_detected:{result.name}:{result.segment}:{champion.pk}"
-    open_alert = (
-        MLAlert.objects.select_for_update().filter(dedup_key=key, status__in=OPEN_STATUSES).first()
-    )
-    if open_alert is not None and open_alert.metadata.get("as_of") == result.as_of.isoformat():
-        # The same day checked again (a re-run job): nothing new to say or to do.
-        result.alert_id = open_alert.pk
-        result.retrain_log_id = open_alert.metadata.get("retrain_log_id")
-        result.retrain_skipped_reason = "already checked for this day"
-        return
-
-    waiting = (
-        ModelVersion.objects.filter(
-            name=result.name,
-            segment=result.segment,
-            trigger=Trigger.DRIFT_DETECTED,
-            status__in=AWAITING_DECISION,
-        )
-        .order_by("-version_number")
-        .first()
-    )
-    pending = (
-        ModelRetrainingLog.objects.filter(
-            name=result.name,
-            segment=result.segment,
-            trigger=Trigger.DRIFT_DETECTED,
-            status__in=PENDING_RETRAIN,
-        )
-        .order_by("-created_at")
-        .first()
-    )
-    numbers = {
-        "baseline_mae": _rounded(result.baseline_mae),
-        "recent_mae": _rounded(result.recent_mae),
-        "drift_pct": _rounded(result.drift_pct, 2),
-        "threshold_pct": result.threshold_pct,
-        "champion_version": champion.version,
-        "champion_id": champion.pk,
-        "rules": ", ".join(result.rules),
-        "error_cusum": _rounded(result.error_cusum),
-        "error_cusum_threshold": _rounded(result.error_cusum_threshold),
-        "bias_cusum": _rounded(result.bias_cusum),
-        "bias_cusum_threshold": _rounded(result.bias_cusum_threshold),
-        "reference_bias_pct": _rounded(result.reference_bias, 2),
-        "recent_bias_pct": _rounded(result.recent_bias, 2),
-        "as_of": result.as_of.isoformat(),
-        "recent_days": result.recent_days,
-    }
-    if waiting is not None:
-        result.retrain_skipped_reason = (
-            f"{waiting.version} from an earlier drift retrain still waits for a decision"
-        )
-    elif pending is not None:
-        result.retrain_log_id = pending.pk
-        result.retrain_skipped_reason = f"retrain #{pending.pk} is already {pending.status}"
-    else:
-        log = queue_retrain(
-            trigger=Trigger.DRIFT_DETECTED,
-            name=result.name,
-            segment=result.segment,
-            trigger_metadata=numbers,
-        )
-        result.retrain_log_id = log.pk
-        # queue_retrain hands back a retrain of another trigger already pending instead.
-        result.retrain_queued = log.trigger == Trigger.DRIFT_DETECTED
-        if not result.retrain_queued:
-            result.retrain_skipped_reason = (
-                f"{log.get_trigger_display().lower()} retrain #{log.pk} is already {log.status}"
-            )
-
-    where = _where(result.name, result.segment)
-    change = f"{result.drift_pct:+.1f}%" if result.drift_pct is not None else "n/a"
-    why = {
-        "threshold": (
-            f"its MAE over the last {result.recent_days} day(s) is {result.recent_mae:.3f} "
-            f"against a baseline of {result.baseline_mae:.3f} ({change}, over the "
-            f"{result.threshold_pct:g}% threshold)"
-        ),
-        "error_cusum": (
-            f"its error per unit forecast has stayed above its baseline for long enough "
-            f"(error CUSUM {result.error_cusum or 0:.3f} > {result.error_cusum_threshold or 0:.3f})"
-        ),
-        "bias_cusum": (
-            f"it has been {'under' if result.bias_direction == 'up' else 'over'}-forecasting "
-            f"day after day: bias {_signed(result.recent_bias)} over the last "
-            f"{result.recent_days} day(s) against {_signed(result.reference_bias)} in its first "
-            f"week in service "
-            f"(tracking signal {result.bias_cusum or 0:.3f} > "
-            f"{result.bias_cusum_threshold or 0:.3f})"
-        ),
-    }
-    if result.retrain_queued:
-        next_step = (
-            f"An emergency retrain (#{result.retrain_log_id}) was queued; its result will wait "
-            "as challenger for a person to review and promote."
-        )
-    else:
-        next_step = f"No new retrain was queued: {result.retrain_skipped_reason}."
-    if waiting is not None:
-        next_step += f" Approving this alert promotes {waiting.version}."
-    alert = raise_alert(
-        alert_type=MLAlert.AlertType.DRIFT_DETECTED,
-        severity=MLAlert.Severity.CRITICAL,
-        title=f"Model drift detected — {where} {champion.version}: MAE {change}",
-        message=(
-            f"Champion {champion.version} of {where} no longer fits the sales as of "
-            f"{result.as_of}: "
-            + "; ".join(why[rule] for rule in result.rules)
-            + f". The MAE of the last {result.recent_days} day(s) is {change} against its "
-            f"baseline. {next_step}"
-        ),
-        metadata={
-            **numbers,
-            "retrain_log_id": result.retrain_log_id,
-            "retrain_queued": result.retrain_queued,
-            **(
-                {"challenger_version": waiting.version, "new_version": waiting.version}
-                if waiting is not None
-                else {}
-            ),
-        },
-        dedup_key=key,
-        model_version=waiting,
-    )
-    result.alert_id = alert.pk
-    logger.warning(
-        "Drift of %s %s as of %s (%s): MAE %s, retrain %s",
-        where,
-        champion.version,
-        result.as_of,
-        ", ".join(result.rules),
-        change,
-        result.retrain_log_id,
-    )
-
-
-def _rounded(value: float | None, digits: int = 4) -> float | None:
-    return None if value is None else round(float(value), digits)
-
-
-def _signed(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:+.1f}%"
+        change_dates["bias_cusum"] = _change_date(rule=bias, monitored=monitored, values=daily_bias)
+    return error, bias, change_dates
 
 
 def detect_drift_for_champions(*, as_of: dt.date | None = None) -> list[DriftResult]:

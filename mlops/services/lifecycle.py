@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
-from django_fsm import TransitionNotAllowed, can_proceed
+from django_fsm import TransitionNotAllowed
 
+from config.transitions import apply_transition, ensure_can, sync
 from mlops.models import GLOBAL_SEGMENT, ModelTransition, ModelVersion
 from mlops.selectors import rollback_target
 from tenants import roles
@@ -49,28 +50,16 @@ def _fsm_permission(method_name: str) -> str | None:
     return None
 
 
-def _ensure_can(version: ModelVersion, method_name: str, *, action: str) -> None:
-    """Raise TransitionNotAllowed (listing the moves allowed now) if the FSM refuses the move."""
-    method = getattr(version, method_name)
-    if can_proceed(method):
-        return
-    allowed = sorted({t.name for t in version.get_available_status_transitions()})
-    raise TransitionNotAllowed(
-        f"Cannot {action} {version.name} {version.version} while it is {version.status}; "
-        f"allowed from {version.status}: {', '.join(allowed) or 'nothing'}.",
-        object=version,
-        method=method,
-    )
-
-
-def _record(
+def record_event(
     version: ModelVersion,
     *,
     from_status: str,
     actor: AbstractBaseUser | None,
     reason: str,
-    evidence: dict[str, Any] | None,
+    evidence: dict[str, Any] | None = None,
 ) -> ModelTransition:
+    """Write one row of the version's audit log (a status change, or a change of how it takes
+    traffic or is tested when `from_status` is its current status)."""
     return ModelTransition.objects.create(
         model_version=version,
         from_status=from_status,
@@ -82,6 +71,15 @@ def _record(
     )
 
 
+def _describe(version: ModelVersion) -> str:
+    return f"{version.name} {version.version}"
+
+
+def _ensure_can(version: ModelVersion, method_name: str, *, action: str) -> None:
+    """Raise TransitionNotAllowed (listing the moves allowed now) if the FSM refuses the move."""
+    ensure_can(version, method_name, action=action, describe=_describe(version))
+
+
 def _apply(
     version: ModelVersion,
     method_name: str,
@@ -90,14 +88,19 @@ def _apply(
     reason: str,
     evidence: dict[str, Any] | None = None,
     **fields: Any,
-) -> ModelTransition:
+) -> ModelVersion:
     """Run one FSM transition on a locked, fresh `version`, save it and log it."""
-    from_status = version.status
-    getattr(version, method_name)()
-    for name, value in fields.items():
-        setattr(version, name, value)
-    version.save()
-    return _record(version, from_status=from_status, actor=actor, reason=reason, evidence=evidence)
+    return apply_transition(
+        version,
+        method_name,
+        actor=actor,
+        action=method_name.replace("_", " "),
+        describe=_describe(version),
+        audit=lambda from_status: record_event(
+            version, from_status=from_status, actor=actor, reason=reason, evidence=evidence
+        ),
+        **fields,
+    )
 
 
 def lock_group(*, name: str, segment: str) -> dict[int, ModelVersion]:
@@ -111,13 +114,6 @@ def lock_group(*, name: str, segment: str) -> dict[int, ModelVersion]:
 
 def _lock_one(version: ModelVersion) -> ModelVersion:
     return lock_group(name=version.name, segment=version.segment)[version.pk]
-
-
-def _sync(version: ModelVersion, fresh: ModelVersion) -> ModelVersion:
-    """Bring the caller's instance up to date with what the service saved."""
-    if version is not fresh:
-        version.refresh_from_db()
-    return fresh
 
 
 def _check_still_valid(
@@ -156,11 +152,13 @@ def promote_to_champion(
     reason: str,
     evidence: dict[str, Any] | None = None,
     decision: PromotionDecision | None = None,
+    expected_champion_id: int | None = None,
 ) -> ModelVersion:
     """Make `version` the champion of its name/segment, retiring the old one; returns it.
 
     Raises PermissionDenied, TransitionNotAllowed, or ChampionChanged when `decision` was made
-    against a champion that has since been replaced (the evidence no longer holds).
+    against a champion that has since been replaced (the evidence no longer holds), or when the
+    champion is no longer `expected_champion_id`.
     """
     require_permission(actor, _fsm_permission("promote"), action="promote a model version")
     group = lock_group(name=version.name, segment=version.segment)
@@ -169,6 +167,14 @@ def promote_to_champion(
         raise ModelVersion.DoesNotExist(f"Model version {version.pk} no longer exists.")
     _ensure_can(target, "promote", action="promote")
     champions = [v for v in group.values() if v.status == Status.CHAMPION]
+    current_id = champions[0].pk if champions else None
+    if expected_champion_id is not None and current_id != expected_champion_id:
+        raise ChampionChanged(
+            f"{target.version} was judged against champion id {expected_champion_id}, but the "
+            f"champion is now id {current_id}; evaluate it again.",
+            object=target,
+            method=target.promote,
+        )
     if decision is not None:
         _check_still_valid(target, decision, current=champions[0] if champions else None)
         evidence = {**decision.as_evidence(), **(evidence or {})}
@@ -183,7 +189,7 @@ def promote_to_champion(
             archived_at=now,
         )
     _apply(target, "promote", actor=actor, reason=reason, evidence=evidence, promoted_at=now)
-    return _sync(version, target)
+    return sync(version, target)
 
 
 @transaction.atomic
@@ -249,7 +255,7 @@ def reject_model_version(
         archived_at=timezone.now(),
         canary_weight=0.0,
     )
-    return _sync(version, target)
+    return sync(version, target)
 
 
 def archive_version(
@@ -274,7 +280,7 @@ def start_shadow(
     target = _lock_one(version)
     _ensure_can(target, "start_shadow", action="shadow-test")
     _apply(target, "start_shadow", actor=actor, reason=reason)
-    return _sync(version, target)
+    return sync(version, target)
 
 
 def _check_routing(mode: str, canary_weight: float) -> None:
@@ -296,27 +302,15 @@ def make_challenger(
     canary_weight: float = 0.0,
     evidence: dict[str, Any] | None = None,
 ) -> ModelVersion:
-    """Make a candidate or shadow the challenger of its name/segment (an earlier challenger is
-    archived as superseded); returns it. Raises PermissionDenied, TransitionNotAllowed or
-    ValueError (bad routing)."""
+    """Make a candidate or shadow a challenger of its name/segment; returns it. Challengers wait
+    side by side: one workflow's challenger (a drift retrain, an experiment) never archives
+    another's. Raises PermissionDenied, TransitionNotAllowed or ValueError (bad routing)."""
     _check_routing(routing_mode, canary_weight)
     require_permission(actor, MOVE_PERMISSION, action="make a challenger")
     if routing_mode == RoutingMode.CANARY:
         require_permission(actor, SERVE_PERMISSION, action="send canary traffic")
-    group = lock_group(name=version.name, segment=version.segment)
-    target = group[version.pk]
+    target = _lock_one(version)
     _ensure_can(target, "make_challenger", action="make challenger")
-    now = timezone.now()
-    for earlier in group.values():
-        if earlier.status == Status.CHALLENGER and earlier.pk != target.pk:
-            _apply(
-                earlier,
-                "reject",
-                actor=actor,
-                reason=f"Superseded by challenger {target.version}",
-                archived_at=now,
-                canary_weight=0.0,
-            )
     routing = {"routing_mode": routing_mode, "canary_weight": canary_weight}
     _apply(
         target,
@@ -326,7 +320,7 @@ def make_challenger(
         evidence={**(evidence or {}), "routing": routing},
         **routing,
     )
-    return _sync(version, target)
+    return sync(version, target)
 
 
 @transaction.atomic
@@ -353,11 +347,11 @@ def configure_routing(
     target.canary_weight = canary_weight
     target.save(update_fields=["routing_mode", "canary_weight", "updated_at"])
     routing = {"routing_mode": routing_mode, "canary_weight": canary_weight}
-    _record(
+    record_event(
         target,
         from_status=target.status,
         actor=actor,
         reason=reason,
         evidence={"routing": routing},
     )
-    return _sync(version, target)
+    return sync(version, target)

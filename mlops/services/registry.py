@@ -10,7 +10,13 @@ from django.core.files.storage import default_storage
 from django.db import connection, transaction
 
 from forecasting import artifacts
-from mlops.models import ModelVersion, Trigger, validate_segment
+from mlops.models import (
+    DEFAULT_MODEL_NAME,
+    GLOBAL_SEGMENT,
+    ModelVersion,
+    Trigger,
+    validate_segment,
+)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -45,8 +51,8 @@ def _lock_version_numbers(name: str) -> None:
 @transaction.atomic
 def register_model_version(
     *,
-    name: str = "demand_forecast",
-    segment: str = "global",
+    name: str = DEFAULT_MODEL_NAME,
+    segment: str = GLOBAL_SEGMENT,
     algorithm: str,
     model: ForecastModel | None = None,
     artifact: artifacts.Artifact | None = None,
@@ -57,6 +63,7 @@ def register_model_version(
     training_start: dt.date | None,
     training_end: dt.date | None,
     training_rows: int,
+    window_days: int | None = None,
 ) -> ModelVersion:
     """Store the artifact and register it as candidate v<N> of `name`; returns the version.
 
@@ -96,6 +103,7 @@ def register_model_version(
         training_start=training_start,
         training_end=training_end,
         training_rows=training_rows,
+        window_days=window_days,
         trigger=trigger,
         parent=parent,
         created_by=created_by,

@@ -1,10 +1,17 @@
-"""Retraining: log it, train on the configured window, register a candidate, let the arena judge."""
+"""Retraining: log it, train the recipe on its window, register the result, decide, apply.
+
+The path of one retrain reads top to bottom: `run_queued_retrain` (a worker's entry) ->
+`retrain_forecast_model` -> resolve the recipe -> train -> keep the artifact -> decide once
+(`mlops.services.decisions.decide_retrain`) -> register and apply the decision in one
+transaction -> tell people what needs them (`mlops.services.review.notify_retrain_outcome`).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import traceback
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -12,60 +19,40 @@ from django.db import transaction
 from django.utils import timezone
 
 from forecasting import artifacts
-from forecasting.families import build_model
-from mlops.models import GLOBAL_SEGMENT, ModelRetrainingLog, ModelVersion, Trigger
-from mlops.selectors import current_tenant, get_challenger_model, incumbent_for
-from mlops.services.data import (
-    DEFAULT_WINDOW_DAYS,
-    latest_sales_day,
-    load_panel,
-    window_days_of,
+from forecasting.families import ForecastModel, build_model
+from mlops.models import (
+    DEFAULT_MODEL_NAME,
+    GLOBAL_SEGMENT,
+    ModelRetrainingLog,
+    ModelVersion,
+    Trigger,
 )
-from mlops.services.lifecycle import (
-    ChampionChanged,
-    archive_version,
-    make_challenger,
-    require_permission,
-)
-from mlops.services.promotion import (
-    DEFAULT_EVALUATION_WINDOWS,
-    PromotionDecision,
-    Recipe,
-    apply_decision,
-    judge_candidate,
-    record_evaluation,
-)
+from mlops.selectors import incumbent_for
+from mlops.services.data import DEFAULT_WINDOW_DAYS, latest_sales_day, load_panel, window_days_of
+from mlops.services.decisions import RetrainDecision, apply_retrain_decision, decide_retrain
+from mlops.services.evaluation import DEFAULT_EVALUATION_WINDOWS, Recipe
+from mlops.services.lifecycle import require_permission
 from mlops.services.registry import register_model_version, store_artifact
+from tenants.selectors import tenant_policy
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
 
+    from forecasting.panel import Panel
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_ALGORITHM = "xgboost"
-# After drift the last two years are mostly the old regime. 180 days keeps 26 weekly cycles
-# for the weekday pattern while the post-shift weeks weigh four times more than in 730 days;
-# the yearly pattern is lost, which matters less than following the new level quickly.
-DRIFT_WINDOW_DAYS = 180
-# Retrains whose result the system may promote on its own; the others wait for a person.
-AUTO_PROMOTING = (Trigger.SCHEDULED, Trigger.MANUAL)
-OUTCOME_PROMOTED = "promoted"
-OUTCOME_FIRST = "champion (first)"
-OUTCOME_CHALLENGER = "challenger"
-OUTCOME_ARCHIVED = "archived"
 # A queued or running retrain of the same model newer than this absorbs a new request.
 DUPLICATE_REQUEST_WINDOW = dt.timedelta(hours=6)
-
-
-def default_window_days(trigger: str) -> int:
-    return DRIFT_WINDOW_DAYS if trigger == Trigger.DRIFT_DETECTED else DEFAULT_WINDOW_DAYS
+LogStatus = ModelRetrainingLog.Status
 
 
 @transaction.atomic
 def queue_retrain(
     *,
     trigger: str,
-    name: str = "demand_forecast",
+    name: str = DEFAULT_MODEL_NAME,
     segment: str = GLOBAL_SEGMENT,
     algorithm: str | None = None,
     hyperparameters: dict[str, Any] | None = None,
@@ -85,7 +72,7 @@ def queue_retrain(
         .filter(
             name=name,
             segment=segment,
-            status__in=[ModelRetrainingLog.Status.QUEUED, ModelRetrainingLog.Status.RUNNING],
+            status__in=ModelRetrainingLog.PENDING,
             created_at__gte=timezone.now() - DUPLICATE_REQUEST_WINDOW,
         )
         .first()
@@ -108,40 +95,63 @@ def queue_retrain(
     return log
 
 
-def queue_scheduled_retrains() -> list[ModelRetrainingLog]:
-    """Queue a scheduled retrain of every name/segment that has a champion; returns the logs."""
-    groups = (
-        ModelVersion.objects.filter(status=ModelVersion.Status.CHAMPION)
-        .values_list("name", "segment")
-        .order_by("name", "segment")
+def champions_due_for_refresh() -> list[ModelVersion]:
+    """Champions whose training data ends at least the tenant's retrain period before the
+    latest sales day (all of them when the period is a week and the job runs weekly)."""
+    latest = latest_sales_day()
+    period = tenant_policy().retrain_period_days
+    champions = ModelVersion.objects.filter(status=ModelVersion.Status.CHAMPION).order_by(
+        "name", "segment"
     )
     return [
-        queue_retrain(trigger=Trigger.SCHEDULED, name=name, segment=segment)
-        for name, segment in groups
+        champion
+        for champion in champions
+        if latest is None
+        or champion.training_end is None
+        or (latest - champion.training_end).days >= period
     ]
 
 
-def _resolve_recipe(
+def queue_scheduled_retrains() -> list[ModelRetrainingLog]:
+    """Queue a scheduled retrain (a refresh of its recipe) of every champion that is due;
+    returns the logs."""
+    return [
+        queue_retrain(trigger=Trigger.SCHEDULED, name=champion.name, segment=champion.segment)
+        for champion in champions_due_for_refresh()
+    ]
+
+
+def resolve_recipe(
     *,
     log: ModelRetrainingLog,
     incumbent: ModelVersion | None,
-    algorithm: str | None,
-    hyperparameters: dict[str, Any] | None,
-    window_days: int | None,
-) -> tuple[str, dict[str, Any], int]:
-    """The recipe to train: what was asked, else the incumbent champion's, else the default."""
+    algorithm: str | None = None,
+    hyperparameters: dict[str, Any] | None = None,
+    window_days: int | None = None,
+) -> Recipe:
+    """The recipe to train: what was asked, else the recipe of the champion serving the segment
+    (a refresh; after drift too: measured on generated shifts, neither a shorter window nor
+    recency weights beat the champion's own recipe refit on the freshest days, see
+    bench/drift_adaptation.py), else the default."""
     algorithm = algorithm or log.algorithm or (incumbent.algorithm if incumbent else None)
     algorithm = algorithm or DEFAULT_ALGORITHM
     if hyperparameters is None:
         hyperparameters = log.hyperparameters or None
-    if hyperparameters is None and incumbent is not None and incumbent.algorithm == algorithm:
+    same_family = incumbent is not None and incumbent.algorithm == algorithm
+    if hyperparameters is None and same_family:
         hyperparameters = dict(incumbent.hyperparameters)
-    window_days = window_days or log.window_days or default_window_days(log.trigger)
-    return algorithm, dict(hyperparameters or {}), int(window_days)
+    if not (window_days or log.window_days) and same_family:
+        window_days = window_days_of(incumbent)
+    return Recipe(
+        algorithm=algorithm,
+        hyperparameters=dict(hyperparameters or {}),
+        window_days=int(window_days or log.window_days or DEFAULT_WINDOW_DAYS),
+        segment=log.segment,
+    )
 
 
 def _fail(log: ModelRetrainingLog, error: BaseException) -> ModelRetrainingLog:
-    log.status = ModelRetrainingLog.Status.FAILED
+    log.fail()
     log.finished_at = timezone.now()
     detail = "".join(traceback.format_exception(error)[-8:])
     log.error = f"{type(error).__name__}: {error}\n\n{detail}"[:10_000]
@@ -150,10 +160,97 @@ def _fail(log: ModelRetrainingLog, error: BaseException) -> ModelRetrainingLog:
     return log
 
 
+@dataclass(frozen=True)
+class Trained:
+    """What training produced: the fitted model, its artifact, and the data around it."""
+
+    model: ForecastModel
+    artifact: artifacts.Artifact
+    panel: Panel
+    start: dt.date
+    end: dt.date
+    rows: int
+
+
+def _train(
+    *, log: ModelRetrainingLog, recipe: Recipe, incumbent: ModelVersion | None, windows: int
+) -> Trained:
+    """Load enough sales to train the recipe and to judge it, fit it, serialise it."""
+    end = latest_sales_day()
+    if end is None:
+        raise ValueError("There are no sales to train on.")
+    longest = max(recipe.window_days, window_days_of(incumbent) if incumbent else 0)
+    start = end - dt.timedelta(days=longest + windows * 7 - 1)
+    # Every series, not only the segment's: a segment candidate is judged against the global
+    # champion, whose recipe refits on all of them.
+    panel = load_panel(start=start, end=end)
+    first_day = end - dt.timedelta(days=recipe.window_days - 1)
+    training = panel.select(recipe.series_mask(panel)).window(first_day, end)
+    if training.n_series == 0 or training.n_days == 0:
+        raise ValueError(f"There are no sales of {recipe.segment} from {first_day} to {end}.")
+    log.rows = int(np.count_nonzero(~np.isnan(training.quantity)))
+    log.data_start, log.data_end = training.first_day.date(), training.last_day.date()
+    log.save()
+    model = build_model(recipe.algorithm, **recipe.hyperparameters).fit(training)
+    return Trained(
+        model=model,
+        artifact=artifacts.serialize(model),
+        panel=panel,
+        start=log.data_start,
+        end=log.data_end,
+        rows=log.rows,
+    )
+
+
+def _start(log: ModelRetrainingLog, recipe: Recipe) -> None:
+    log.start()
+    log.started_at = timezone.now()
+    log.finished_at = None
+    log.error = ""
+    log.attempts += 1
+    log.algorithm, log.hyperparameters = recipe.algorithm, recipe.hyperparameters
+    log.window_days = recipe.window_days
+    log.save()
+
+
+@transaction.atomic
+def _register_and_apply(
+    *,
+    log: ModelRetrainingLog,
+    recipe: Recipe,
+    trained: Trained,
+    incumbent: ModelVersion | None,
+    decision: RetrainDecision,
+) -> ModelRetrainingLog:
+    version = register_model_version(
+        name=log.name,
+        segment=log.segment,
+        algorithm=recipe.algorithm,
+        artifact=trained.artifact,
+        metrics=decision.metrics,
+        trigger=log.trigger,
+        parent=incumbent,
+        created_by=log.requested_by,
+        training_start=trained.start,
+        training_end=trained.end,
+        training_rows=trained.rows,
+        window_days=recipe.window_days,
+    )
+    applied = apply_retrain_decision(version=version, decision=decision)
+    log.outcome = applied.outcome
+    log.decision_kind = applied.kind
+    log.decision = applied.as_record()
+    log.resulting_version = version
+    log.succeed()
+    log.finished_at = timezone.now()
+    log.save()
+    return log
+
+
 def retrain_forecast_model(
     *,
     trigger: str,
-    name: str = "demand_forecast",
+    name: str = DEFAULT_MODEL_NAME,
     segment: str = GLOBAL_SEGMENT,
     algorithm: str | None = None,
     hyperparameters: dict[str, Any] | None = None,
@@ -163,12 +260,12 @@ def retrain_forecast_model(
     log: ModelRetrainingLog | None = None,
     evaluation_windows: int = DEFAULT_EVALUATION_WINDOWS,
 ) -> ModelRetrainingLog:
-    """Train `name`/`segment` on the last `window_days` of sales (default 730; 180 after drift),
-    register the result as a candidate and settle it: scheduled and manual retrains are
-    promoted when they clear the gate, else kept as challenger or archived; drift, new-products
-    and experiment retrains become challenger and wait for a person. Returns the log, whose
-    `status`, `outcome`, `error` and `resulting_version` say what happened; never raises for a
-    failed retrain (the log records it, keeping any trained artifact)."""
+    """Train `name`/`segment` on its recipe's window of sales, register the result and decide
+    it once: a refresh replaces the champion unless it is worse, a recipe change must clear
+    the gate, and drift, new-products and experiment retrains wait as challenger for a person.
+    Returns the log, whose `status`, `outcome`, `decision`, `error` and `resulting_version` say
+    what happened; never raises for a failed retrain (the log records it, keeping any trained
+    artifact)."""
     if log is None:
         log = ModelRetrainingLog.objects.create(
             name=name,
@@ -178,158 +275,89 @@ def retrain_forecast_model(
             requested_by=requested_by,
         )
     incumbent = incumbent_for(name=log.name, segment=log.segment)
-    algorithm, hyperparameters, window_days = _resolve_recipe(
+    recipe = resolve_recipe(
         log=log,
         incumbent=incumbent,
         algorithm=algorithm,
         hyperparameters=hyperparameters,
         window_days=window_days,
     )
-    # Each step below commits on its own: the log says what is going on while the work runs,
-    # and what training produced survives whatever fails after it.
-    log.status = ModelRetrainingLog.Status.RUNNING
-    log.started_at = timezone.now()
-    log.finished_at = None
-    log.error = ""
-    log.attempts += 1
-    log.algorithm, log.hyperparameters, log.window_days = algorithm, hyperparameters, window_days
-    log.save()
-
-    recipe = Recipe(
-        algorithm=algorithm,
-        hyperparameters=hyperparameters,
-        window_days=window_days,
-        segment=log.segment,
-    )
+    # Each step commits on its own: the log says what is going on while the work runs, and
+    # what training produced survives whatever fails after it.
+    _start(log, recipe)
     try:
-        panel, training, artifact = _train(
-            log=log, recipe=recipe, incumbent=incumbent, evaluation_windows=evaluation_windows
-        )
+        trained = _train(log=log, recipe=recipe, incumbent=incumbent, windows=evaluation_windows)
     except Exception as error:
         return _fail(log, error)
-
-    log.artifact.name = store_artifact(name=log.name, segment=log.segment, artifact=artifact)
-    log.artifact_sha256 = artifact.sha256
+    log.artifact.name = store_artifact(
+        name=log.name, segment=log.segment, artifact=trained.artifact
+    )
+    log.artifact_sha256 = trained.artifact.sha256
     log.save()
-
     try:
-        decision = judge_candidate(
-            name=log.name,
-            candidate=recipe,
-            candidate_version=None,
-            panel=panel,
-            tenant=current_tenant(),
+        decision = decide_retrain(
+            log=log,
+            recipe=recipe,
+            model=trained.model,
+            panel=trained.panel,
             windows=evaluation_windows,
         )
-        with transaction.atomic():
-            version = register_model_version(
-                name=log.name,
-                segment=log.segment,
-                algorithm=algorithm,
-                artifact=artifact,
-                metrics=decision.candidate_metrics,
-                trigger=log.trigger,
-                parent=incumbent,
-                created_by=log.requested_by,
-                training_start=training["start"],
-                training_end=training["end"],
-                training_rows=training["rows"],
-            )
-            log.outcome = settle_candidate(version=version, decision=decision, trigger=log.trigger)
-            log.resulting_version = version
-            log.status = ModelRetrainingLog.Status.SUCCEEDED
-            log.finished_at = timezone.now()
-            log.save()
+        return _register_and_apply(
+            log=log, recipe=recipe, trained=trained, incumbent=incumbent, decision=decision
+        )
     except Exception as error:
+        log.refresh_from_db()
         return _fail(log, error)
-    return log
 
 
-def _train(
-    *,
-    log: ModelRetrainingLog,
-    recipe: Recipe,
-    incumbent: ModelVersion | None,
-    evaluation_windows: int,
-):
-    """Load enough sales to train the recipe and to judge it, fit it, serialise it."""
-    end = latest_sales_day()
-    if end is None:
-        raise ValueError("There are no sales to train on.")
-    longest = max(recipe.window_days, window_days_of(incumbent) if incumbent else 0)
-    start = end - dt.timedelta(days=longest + evaluation_windows * 7 - 1)
-    # Every series, not only the segment's: a segment candidate is judged against the global
-    # champion, whose recipe refits on all of them.
-    panel = load_panel(start=start, end=end)
-    first_day = end - dt.timedelta(days=recipe.window_days - 1)
-    training = panel.select(recipe.series_mask(panel)).window(first_day, end)
-    if training.n_series == 0 or training.n_days == 0:
-        raise ValueError(f"There are no sales of {recipe.segment} from {first_day} to {end}.")
-    rows = int(np.count_nonzero(~np.isnan(training.quantity)))
-    log.rows = rows
-    log.data_start = training.first_day.date()
-    log.data_end = training.last_day.date()
-    log.save()
-    model = build_model(recipe.algorithm, **recipe.hyperparameters).fit(training)
-    artifact = artifacts.serialize(model)
-    summary = {"start": log.data_start, "end": log.data_end, "rows": rows}
-    return panel, summary, artifact
-
-
-def _promising(decision: PromotionDecision) -> bool:
-    """Better on both errors and no worse on coverage, only not (yet) by enough."""
-    improvement = decision.improvement
-    return bool(
-        decision.checks.get("coverage")
-        and (improvement.get("mae_pct") or 0) > 0
-        and (improvement.get("mape_pct") or 0) > 0
+def record_interrupted_attempt(log: ModelRetrainingLog) -> None:
+    interrupted = log.trigger_metadata.setdefault("interrupted_attempts", [])
+    interrupted.append(
+        {
+            "attempt": log.attempts,
+            "started_at": log.started_at.isoformat() if log.started_at else None,
+            "noticed_at": timezone.now().isoformat(),
+            "reason": "the worker running it stopped before it finished",
+        }
     )
+    log.save(update_fields=["trigger_metadata"])
 
 
-def _awaits_a_person(challenger: ModelVersion | None) -> bool:
-    """Whether a challenger waits for a person's review (an automatic retrain leaves it be):
-    it came from drift, new products or an experiment, or a person made it challenger."""
-    if challenger is None:
-        return False
-    if challenger.trigger not in AUTO_PROMOTING:
-        return True
-    made = challenger.transitions.filter(to_status=ModelVersion.Status.CHALLENGER).first()
-    return made is not None and made.actor_id is not None
+@dataclass(frozen=True)
+class QueuedRetrainResult:
+    """What a worker did with a queued retrain."""
+
+    log: ModelRetrainingLog | None
+    busy: bool = False  # another retrain of the model holds its lock: try again later
+
+    def as_dict(self) -> dict[str, Any]:
+        if self.log is None:
+            return {"busy": self.busy}
+        return {
+            "log": self.log.pk,
+            "status": self.log.status,
+            "outcome": self.log.outcome,
+            "version": self.log.resulting_version_id,
+        }
 
 
-def settle_candidate(*, version: ModelVersion, decision: PromotionDecision, trigger: str) -> str:
-    """Act on the verdict for a freshly registered candidate; returns the outcome word."""
-    if trigger not in AUTO_PROMOTING:
-        decision = record_evaluation(version=version, decision=decision)
-        make_challenger(
-            version=version,
-            actor=None,
-            reason=f"Retrained after {Trigger(trigger).label.lower()}: waits for a person to "
-            f"review and promote it. {decision.reason}",
-            evidence=decision.as_evidence(),
-        )
-        return OUTCOME_CHALLENGER
-    if decision.promote:
-        try:
-            with transaction.atomic():
-                decision = apply_decision(version=version, decision=decision, actor=None)
-        except ChampionChanged as error:
-            decision = record_evaluation(version=version, decision=decision)
-            make_challenger(
-                version=version, actor=None, reason=str(error), evidence=decision.as_evidence()
-            )
-            return OUTCOME_CHALLENGER
-        return OUTCOME_FIRST if decision.source == "first_model" else OUTCOME_PROMOTED
-    decision = record_evaluation(version=version, decision=decision)
-    evidence = decision.as_evidence()
-    waiting = get_challenger_model(name=version.name, segment=version.segment)
-    if _promising(decision) and not _awaits_a_person(waiting):
-        make_challenger(
-            version=version,
-            actor=None,
-            reason=f"Kept as challenger to gather more evidence. {decision.reason}",
-            evidence=evidence,
-        )
-        return OUTCOME_CHALLENGER
-    archive_version(version=version, actor=None, reason=decision.reason, evidence=evidence)
-    return OUTCOME_ARCHIVED
+def run_queued_retrain(*, log_id: int) -> QueuedRetrainResult:
+    """Run the queued retrain `log_id` once, whatever the deliveries: a finished one is left as
+    it is, one whose worker died is recorded as interrupted and run again; returns what
+    happened, or `busy` while another retrain of the model runs in this tenant."""
+    from mlops.locks import model_lock
+    from mlops.services.review import notify_retrain_outcome
+
+    log = ModelRetrainingLog.objects.select_related("requested_by").get(pk=log_id)
+    with model_lock(log.name) as acquired:
+        if not acquired:
+            return QueuedRetrainResult(log=None, busy=True)
+        log.refresh_from_db()
+        if log.status in ModelRetrainingLog.FINISHED:
+            return QueuedRetrainResult(log=log)
+        if log.status == LogStatus.RUNNING:
+            # Running, yet nobody holds the lock: the attempt's worker died.
+            record_interrupted_attempt(log)
+        log = retrain_forecast_model(trigger=log.trigger, log=log)
+    notify_retrain_outcome(log=log)
+    return QueuedRetrainResult(log=log)

@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 
 from forecasting.models import Product, Store
-from mlops.models import GLOBAL_SEGMENT, ModelVersion, RoutingOverride, ShadowPrediction
+from mlops.models import (
+    DEFAULT_MODEL_NAME,
+    GLOBAL_SEGMENT,
+    ModelVersion,
+    RoutingOverride,
+    ShadowPrediction,
+)
 from mlops.services.lifecycle import SERVE_PERMISSION, require_permission
 
 if TYPE_CHECKING:
@@ -19,7 +25,6 @@ if TYPE_CHECKING:
 
 Status = ModelVersion.Status
 RoutingMode = ModelVersion.RoutingMode
-DEFAULT_MODEL_NAME = "demand_forecast"
 ACTIVE_STATUSES = (Status.CHAMPION, Status.CHALLENGER, Status.SHADOW)
 
 

@@ -17,7 +17,7 @@ from mlops.models import BacktestResult, ModelRetrainingLog, ModelVersion, Trigg
 from mlops.services import make_challenger, register_model_version
 from mlops.services.backtesting import run_continuous_backtest, store_backtest_results
 from mlops.services.data import load_panel
-from mlops.services.promotion import evaluate_for_promotion
+from mlops.services.evaluation import evaluate_for_promotion
 from tests.tenancy import PASSWORD
 
 # Small enough to fit in a second, long enough for 90 days of weekly windows after a

@@ -75,7 +75,9 @@ def test_manager_reviews_and_promotes_a_challenger_approves_an_alert_and_an_expe
     wait_for(browser, "#alert-decision")
     screenshot(browser, "alert")
     browser.find_element(By.NAME, "note").send_keys("Expected after the promotion")
-    submit(browser, "#alert-decision button[value=approve]")
+    # Nothing to promote: the alert is acknowledged (approve is offered for a challenger only).
+    assert not browser.find_elements(By.CSS_SELECTOR, "#alert-decision button[value=approve]")
+    submit(browser, "#alert-decision button[value=acknowledge]")
     alert.refresh_from_db()
     assert alert.status == MLAlert.Status.ACTIONED
     assert alert.action_note == "Expected after the promotion"

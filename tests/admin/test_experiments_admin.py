@@ -202,7 +202,7 @@ def test_completion_refused_by_the_service_keeps_the_form_and_changes_nothing(ch
     )
 
     assert response.status_code == 200
-    assert "did not meet the approved success criterion" in response.content.decode()
+    assert "does not pass the gate" in response.content.decode()
     assert status_of(experiment) == Status.SHADOW_TESTING
     assert ModelVersion.objects.get(pk=version.pk).status == "challenger"
 

@@ -34,7 +34,13 @@ def pending(challenger):
     )
 
 
-def test_opening_an_alert_marks_it_read_and_offers_the_decision(client, staff_manager, pending):
+def test_opening_an_alert_marks_it_read_and_offers_the_decision(
+    client, staff_manager, challenger, pending
+):
+    # Approve is offered when the challenger's evidence recommends it.
+    ModelVersion.objects.filter(pk=challenger.pk).update(
+        last_evaluation={"promote": True, "ready": True, "reason": "Beats the champion."}
+    )
     client.force_login(staff_manager)
 
     response = client.get(pending.action_url, **HOST)
@@ -43,6 +49,17 @@ def test_opening_an_alert_marks_it_read_and_offers_the_decision(client, staff_ma
     assert b"Approve: promote v13 to champion" in response.content
     pending.refresh_from_db()
     assert (pending.status, pending.read_by) == ("read", staff_manager)
+
+
+def test_without_evidence_for_the_challenger_the_alert_offers_acknowledge_not_approve(
+    client, staff_manager, pending
+):
+    client.force_login(staff_manager)
+
+    response = client.get(pending.action_url, **HOST)
+
+    assert b"Approve: promote v13" not in response.content
+    assert b'value="acknowledge"' in response.content
 
 
 def test_manager_approves_from_the_admin_and_the_challenger_becomes_champion(

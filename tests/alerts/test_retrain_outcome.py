@@ -3,13 +3,14 @@
 import pytest
 
 from alerts.models import MLAlert
-from alerts.services import notify_retrain_outcome
 from forecasting.synthetic import generate_sales
 from mlops.models import ModelRetrainingLog
+from mlops.services.review import notify_retrain_outcome
 from tests.mlops.factories import ModelVersionFactory, load_sales
 
 DRIFT = {"baseline_mae": 12.8, "recent_mae": 18.5, "drift_pct": 44.5, "window": [1, 2]}
 EVALUATION = {
+    "promote": True,
     "reason": "MAE and MAPE improve by more than 5% with confidence 0.97.",
     "candidate_metrics": {"mae": 11.2, "mape": 21.0},
     "champion_metrics": {"mae": 12.8, "mape": 24.0},
@@ -42,7 +43,7 @@ def test_reviewed_retrain_that_made_a_challenger_raises_promotion_pending(trigge
     assert alert.severity == "warning"
     assert alert.requires_action == "yes"
     assert alert.model_version == challenger
-    assert alert.title == "Promotion pending: demand_forecast v13 awaits review (MAE -12.5%)"
+    assert alert.title == "Promotion pending: demand_forecast v13 awaits review (MAE 12.5% better)"
     assert "beside champion v12" in alert.message
     assert "confidence 0.97" in alert.message
     assert alert.metadata["challenger_mae"] == 11.2

@@ -175,7 +175,13 @@ def test_stats_count_unread_by_severity_and_badge_counts_unread(manager):
     assert stats["unread"] == {"critical": 1, "warning": 2, "info": 0, "total": 3}
     assert stats["open"]["total"] == 4
     assert stats["open"]["action_required"] == 1  # the drift alert
-    assert stats["by_status"] == {"unread": 3, "read": 1, "actioned": 0, "dismissed": 1}
+    assert stats["by_status"] == {
+        "unread": 3,
+        "read": 1,
+        "actioned": 0,
+        "dismissed": 1,
+        "resolved": 0,  # closed by the system when its cause went away
+    }
     assert unread_alert_count() == 3
 
 

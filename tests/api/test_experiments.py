@@ -27,9 +27,9 @@ def champion():
     return ModelVersionFactory(version_number=1, status=ModelVersion.Status.CHAMPION)
 
 
-@pytest.fixture
-def shadow_tested(champion):
-    """An experiment in shadow testing whose version has 14 days of shadow answers with actuals."""
+def make_shadow_tested(champion, *, stores: int):
+    """An experiment in shadow testing whose version has 14 days of shadow answers with actuals
+    on `stores` series."""
     experiment = ExperimentFactory(
         status=Status.SHADOW_TESTING,
         experiment_type="algorithm",
@@ -39,19 +39,30 @@ def shadow_tested(champion):
         version_number=7, status=ModelVersion.Status.CHALLENGER, trigger="experiment"
     )
     experiment.model_versions.add(version)
-    store = Store.objects.create(code="S1")
     product = Product.objects.create(sku="P1", department="Grocery")
-    shadow_rows(
-        version=version,
-        served_by=champion,
-        store=store,
-        product=product,
-        first_day=dt.date(2026, 2, 1),
-        actual=[10.0] * 14,
-        experimental=[10.5] * 14,
-        served=[12.0] * 14,
-    )
+    for number in range(1, stores + 1):
+        shadow_rows(
+            version=version,
+            served_by=champion,
+            store=Store.objects.create(code=f"S{number}"),
+            product=product,
+            first_day=dt.date(2026, 2, 1),
+            actual=[10.0] * 14,
+            experimental=[10.5] * 14,
+            served=[12.0] * 14,
+        )
     return experiment, version
+
+
+@pytest.fixture
+def shadow_tested(champion):
+    return make_shadow_tested(champion, stores=1)
+
+
+@pytest.fixture
+def gated_shadow_tested(champion):
+    """Eight series: enough for the paired test over series that adoption needs."""
+    return make_shadow_tested(champion, stores=8)
 
 
 def test_scientist_proposes_an_experiment_as_themselves(scientist):
@@ -188,8 +199,8 @@ def test_shadow_testing_without_versions_or_too_early_is_refused(scientist, view
     assert_error(client_for(viewer).post(f"/api/v1/experiments/{empty.pk}/shadow-testing"), 403)
 
 
-def test_complete_keeps_system_results_and_ignores_client_results(manager, shadow_tested):
-    experiment, version = shadow_tested
+def test_complete_keeps_system_results_and_ignores_client_results(manager, gated_shadow_tested):
+    experiment, version = gated_shadow_tested
 
     response = client_for(manager).post(
         f"/api/v1/experiments/{experiment.pk}/complete",

@@ -61,6 +61,7 @@ def test_health_of_a_model_without_versions_has_no_champion(viewer):
         "segment": "global",
         "champion": None,
         "challenger": None,
+        "challengers": [],
         "segments": [],
     }
 

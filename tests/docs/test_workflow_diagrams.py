@@ -55,7 +55,13 @@ def _from_diagram(body: str) -> tuple[set, str | None, set]:
     return edges, initial, states
 
 
-FSMS = ["mlops.ModelVersion.status", "alerts.MLAlert.status", "experiments.ModelExperiment.status"]
+FSMS = [
+    "mlops.ModelVersion.status",
+    "mlops.ModelRetrainingLog.status",
+    "mlops.DriftIncident.status",
+    "alerts.MLAlert.status",
+    "experiments.ModelExperiment.status",
+]
 
 
 def test_every_lifecycle_has_a_diagram():

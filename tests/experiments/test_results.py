@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from experiments.models import ModelExperiment
-from experiments.selectors import MIN_SHADOW_DAYS, experiment_results
+from experiments.selectors import experiment_results
 from forecasting import backtesting, metrics
 from forecasting.selectors import load_sales_panel
 from forecasting.synthetic import generate_sales
 from mlops.models import ModelVersion
+from tenants.selectors import tenant_policy
 from tests.experiments.factories import ExperimentFactory, shadow_rows
 from tests.forecasting.factories import ProductFactory, StoreFactory
 from tests.mlops.factories import ModelVersionFactory, load_sales
@@ -55,7 +56,7 @@ def test_too_few_shadow_days_are_replaced_by_walk_forward_on_the_champions_days(
     result = experiment_results(experiment=experiment)["segments"]["department:Electronics"]
 
     assert result["source"] == "walk_forward"
-    assert result["shadow_days_with_actuals"] == 3 < MIN_SHADOW_DAYS
+    assert result["shadow_days_with_actuals"] == 3 < tenant_policy().min_shadow_days
     assert (result["n_days"], result["window"]["end"]) == (28, "2025-12-31")
     assert [each["id"] for each in result["baseline_versions"]] == [champion.pk]
     # The champion's side is seasonal naive on the same Electronics series and days.

@@ -290,12 +290,11 @@ def test_shadow_testing_needs_trained_versions(scientist):
 # -- results and decision -------------------------------------------------------------------------
 
 
-@pytest.fixture
-def shadow_tested(manager, scientist):
+def make_shadow_tested(manager, scientist, *, stores: int):
     """A segmentation in shadow testing: the Electronics model halves the champion's error over
-    14 days, the Grocery model doubles it."""
+    14 days, the Grocery model doubles it, on `stores` series of each department."""
     champion = ModelVersionFactory(status=VersionStatus.CHAMPION)
-    store = StoreFactory()
+    store_rows = [StoreFactory() for _ in range(stores)]
     electronics = ProductFactory(department="Electronics")
     grocery = ProductFactory(department="Grocery")
     versions = {
@@ -308,26 +307,27 @@ def shadow_tested(manager, scientist):
         for segment in ("department:Electronics", "department:Grocery")
     }
     days = 14
-    shadow_rows(
-        version=versions["department:Electronics"],
-        served_by=champion,
-        store=store,
-        product=electronics,
-        first_day=FIRST_DAY,
-        actual=[10.0] * days,
-        experimental=[9.0] * days,
-        served=[8.0] * days,
-    )
-    shadow_rows(
-        version=versions["department:Grocery"],
-        served_by=champion,
-        store=store,
-        product=grocery,
-        first_day=FIRST_DAY,
-        actual=[10.0] * days,
-        experimental=[9.0] * days,
-        served=[9.5] * days,
-    )
+    for store in store_rows:
+        shadow_rows(
+            version=versions["department:Electronics"],
+            served_by=champion,
+            store=store,
+            product=electronics,
+            first_day=FIRST_DAY,
+            actual=[10.0] * days,
+            experimental=[9.0] * days,
+            served=[8.0] * days,
+        )
+        shadow_rows(
+            version=versions["department:Grocery"],
+            served_by=champion,
+            store=store,
+            product=grocery,
+            first_day=FIRST_DAY,
+            actual=[10.0] * days,
+            experimental=[9.0] * days,
+            served=[9.5] * days,
+        )
     experiment = ExperimentFactory(
         status=Status.SHADOW_TESTING, approved_by=manager, proposed_by=scientist
     )
@@ -335,11 +335,24 @@ def shadow_tested(manager, scientist):
     return {
         "experiment": experiment,
         "champion": champion,
-        "store": store,
+        "store": store_rows[0],
         "electronics": electronics,
         "grocery": grocery,
         **versions,
     }
+
+
+@pytest.fixture
+def shadow_tested(manager, scientist):
+    """The segmentation on one series per department."""
+    return make_shadow_tested(manager, scientist, stores=1)
+
+
+@pytest.fixture
+def gated_shadow_tested(manager, scientist):
+    """The segmentation on eight series per department: enough for the paired test over series
+    that adoption needs (confidence >= the tenant's 0.95)."""
+    return make_shadow_tested(manager, scientist, stores=8)
 
 
 def test_results_compare_each_version_with_the_champion_that_served_the_same_points(
@@ -365,10 +378,13 @@ def test_results_compare_each_version_with_the_champion_that_served_the_same_poi
 
 
 def test_data_scientist_partially_adopts_a_version_that_met_the_approved_criterion(
-    shadow_tested, scientist
+    gated_shadow_tested, scientist
 ):
-    experiment = shadow_tested["experiment"]
-    adopted, other = shadow_tested["department:Electronics"], shadow_tested["department:Grocery"]
+    experiment = gated_shadow_tested["experiment"]
+    adopted, other = (
+        gated_shadow_tested["department:Electronics"],
+        gated_shadow_tested["department:Grocery"],
+    )
 
     complete_experiment(
         experiment=experiment,
@@ -382,7 +398,7 @@ def test_data_scientist_partially_adopts_a_version_that_met_the_approved_criteri
     other.refresh_from_db()
     assert adopted.status == VersionStatus.CHAMPION
     assert other.status == VersionStatus.ARCHIVED
-    assert ModelVersion.objects.get(pk=shadow_tested["champion"].pk).status == "champion"
+    assert ModelVersion.objects.get(pk=gated_shadow_tested["champion"].pk).status == "champion"
     promotion = adopted.transitions.get(to_status="champion")
     assert promotion.actor is None and promotion.actor_label == "system"
     assert "decided by scientist" in promotion.reason and "approved by manager" in promotion.reason
@@ -394,49 +410,69 @@ def test_data_scientist_partially_adopts_a_version_that_met_the_approved_criteri
     assert [v["id"] for v in experiment.results["decision"]["adopted"]] == [adopted.pk]
     alert = MLAlert.objects.get(experiment=experiment)
     assert (alert.alert_type, alert.severity) == ("experiment_complete", "info")
-    assert "department:Electronics: mae +50.0% (shadow), adopted" in alert.message
+    assert "department:Electronics: mae 50.0% better (shadow), adopted" in alert.message
     assert experiment.events.order_by("-pk").first().actor == scientist
     # Only what serves Electronics changed.
     served = select_model_for_request(
-        store=shadow_tested["store"], product=shadow_tested["electronics"], key="t"
+        store=gated_shadow_tested["store"], product=gated_shadow_tested["electronics"], key="t"
     ).version
     assert served.pk == adopted.pk
     served = select_model_for_request(
-        store=shadow_tested["store"], product=shadow_tested["grocery"], key="t"
+        store=gated_shadow_tested["store"], product=gated_shadow_tested["grocery"], key="t"
     ).version
-    assert served.pk == shadow_tested["champion"].pk
+    assert served.pk == gated_shadow_tested["champion"].pk
 
 
 def test_data_scientist_cannot_adopt_a_version_that_missed_the_criterion_and_nothing_changes(
-    shadow_tested, scientist
+    gated_shadow_tested, scientist
 ):
-    experiment = shadow_tested["experiment"]
+    experiment = gated_shadow_tested["experiment"]
 
-    with pytest.raises(PermissionDenied, match=r"did not meet.*needs the ml_manager role"):
+    with pytest.raises(
+        PermissionDenied, match=r"does not pass the gate.*needs the ml_manager role"
+    ):
         complete_experiment(
             experiment=experiment, actor=scientist, decision="adopt", rationale="Adopt both"
         )
 
     assert ModelExperiment.objects.get(pk=experiment.pk).status == Status.SHADOW_TESTING
     for segment in ("department:Electronics", "department:Grocery"):
-        assert ModelVersion.objects.get(pk=shadow_tested[segment].pk).status == "challenger"
+        assert ModelVersion.objects.get(pk=gated_shadow_tested[segment].pk).status == "challenger"
     assert not MLAlert.objects.exists()
 
 
 def test_manager_may_adopt_against_the_criterion_and_the_promotion_is_in_their_name(
-    shadow_tested, manager
+    gated_shadow_tested, manager
 ):
+    experiment = gated_shadow_tested["experiment"]
+    # Against the gate, adopting is an override: it needs a reason.
+    with pytest.raises(ValidationError, match="adopting it is an override: say why"):
+        complete_experiment(
+            experiment=experiment,
+            actor=manager,
+            decision="adopt",
+            rationale="Grocery is worse in shadow but we want one model per department",
+        )
+    assert ModelExperiment.objects.get(pk=experiment.pk).status == Status.SHADOW_TESTING
+
     complete_experiment(
-        experiment=shadow_tested["experiment"],
+        experiment=experiment,
         actor=manager,
         decision="adopt",
         rationale="Grocery is worse in shadow but we want one model per department",
+        override_reason="One model per department simplifies the planners' reviews",
     )
 
     for segment in ("department:Electronics", "department:Grocery"):
-        version = ModelVersion.objects.get(pk=shadow_tested[segment].pk)
+        version = ModelVersion.objects.get(pk=gated_shadow_tested[segment].pk)
         assert version.status == VersionStatus.CHAMPION
         assert version.transitions.get(to_status="champion").actor == manager
+    grocery = ModelVersion.objects.get(pk=gated_shadow_tested["department:Grocery"].pk)
+    move = grocery.transitions.get(to_status="champion")
+    assert move.evidence["kind"] == "override" and grocery.decision_kind == "override"
+    assert "One model per department" in move.reason
+    electronics = ModelVersion.objects.get(pk=gated_shadow_tested["department:Electronics"].pk)
+    assert electronics.decision_kind == "review"  # it passed the gate
 
 
 def test_rejecting_archives_every_version_and_keeps_the_champion(shadow_tested, scientist):

@@ -134,7 +134,7 @@ def test_drift_over_threshold_raises_one_critical_alert_and_queues_an_emergency_
     assert alert.metadata["recent_mae"] == 12.0
     assert alert.metadata["drift_pct"] == 20.0
     assert alert.metadata["champion_version"] == champion.version
-    assert "+20.0%" in alert.title
+    assert "MAE 20.0% worse than its baseline" in alert.title
     (log,) = drift_retrains()
     assert (log.name, log.segment, log.status) == ("demand_forecast", "global", "queued")
     assert log.trigger_metadata["drift_pct"] == 20.0

@@ -2,9 +2,10 @@
 
 import datetime as dt
 
-from mlops.models import BacktestResult, ModelVersion
+from mlops.models import BacktestResult, DriftIncident, ModelVersion
 from mlops.selectors import model_health, model_history, transition_history
-from mlops.services import make_challenger, promote_to_champion, reject_model_version
+from mlops.services import detect_drift, make_challenger, promote_to_champion, reject_model_version
+from mlops.services.incidents import resolve_incident
 from tests.mlops.factories import ModelVersionFactory
 
 Status = ModelVersion.Status
@@ -48,13 +49,16 @@ def test_health_reports_each_segment_with_champion_trend_and_challenger_standing
     steady = evaluated(ModelVersionFactory(segment="department:Electronics"), mae=10.0)
     promote_to_champion(version=steady, actor=manager, reason="segment")
     t_minus_1(steady, [10.5] * 23 + [9.8] * 7)
+    # The daily drift check opens the global champion's incident; health says what it says.
+    assert detect_drift().incident_opened
 
     health = model_health(name="demand_forecast")
 
     assert [entry["segment"] for entry in health] == ["global", "department:Electronics"]
     glob, electronics = health
     assert glob["champion"]["version"] == drifting.version
-    assert glob["champion"]["status"] == "drifting"  # 25% worse than its baseline
+    assert glob["champion"]["status"] == "drifting"  # 25% worse: its drift incident is open
+    assert glob["champion"]["incident"]["rules"] == ["threshold"]
     assert glob["champion"]["mae_7d"] == 12.5
     assert round(glob["champion"]["mae_30d"], 3) == round((23 * 10 + 7 * 12.5) / 30, 3)
     assert glob["champion"]["trend"] == "degrading"
@@ -69,11 +73,33 @@ def test_health_reports_each_segment_with_champion_trend_and_challenger_standing
         "confidence": 0.97,
         "evaluation_reason": "Beats the champion",
         "evaluated_at": "2026-01-01T02:00:00+00:00",
+        "evidence_source": None,
+        "evidence_days": None,
+        "decision_kind": None,
+        "waiting_for": None,
         "canary_weight": 0.0,
     }
+    assert glob["challengers"] == [glob["challenger"]]
     assert electronics["champion"]["status"] == "healthy"
     assert electronics["champion"]["trend"] == "improving"
     assert electronics["challenger"] is None
+
+
+def test_health_agrees_with_the_alerts_drifting_while_an_incident_is_open_and_not_after(
+    manager,
+):
+    champion = evaluated(ModelVersionFactory(), mae=10.0)
+    promote_to_champion(version=champion, actor=manager, reason="baseline 10")
+    t_minus_1(champion, [12.5] * 7)
+    result = detect_drift()
+    assert model_health()[0]["champion"]["status"] == "drifting"
+
+    incident = DriftIncident.objects.get(pk=result.incident_id)
+    resolve_incident(incident=incident, resolution="dismissed", note="new normal")
+
+    # Dismissed: re-baselined at today's level, the champion is no longer drifting.
+    assert model_health()[0]["champion"]["status"] != "drifting"
+    assert model_health()[0]["champion"]["incident"] is None
 
 
 def test_health_of_a_champion_without_results_is_unknown_not_healthy(manager):

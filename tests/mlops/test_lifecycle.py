@@ -215,14 +215,17 @@ def test_rollback_stays_within_its_segment(manager):
     assert status_of(global_old) == Status.ARCHIVED
 
 
-def test_new_challenger_supersedes_the_previous_one(scientist):
-    earlier = ModelVersionFactory(status=Status.CHALLENGER)
-    later = ModelVersionFactory()
+def test_challengers_of_different_workflows_wait_side_by_side(scientist):
+    # A drift retrain's challenger and an experiment's version under test: making one
+    # challenger never archives the other (each workflow decides its own).
+    drift = ModelVersionFactory(status=Status.CHALLENGER, trigger="drift_detected")
+    experiment = ModelVersionFactory(trigger="experiment")
 
-    make_challenger(version=later, actor=scientist, reason="fresher")
+    make_challenger(version=experiment, actor=scientist, reason="shadow test")
 
-    assert status_of(earlier) == Status.ARCHIVED
-    assert f"Superseded by challenger {later.version}" in last_move(earlier).reason
+    assert status_of(drift) == Status.CHALLENGER
+    assert status_of(experiment) == Status.CHALLENGER
+    assert not drift.transitions.exists()
 
 
 def test_canary_needs_a_manager_and_its_routing_change_is_logged(scientist, manager):

@@ -11,6 +11,7 @@ from mlops.services import (
     log_shadow_prediction,
     make_challenger,
     pin_stores,
+    reject_model_version,
     select_model_for_request,
     start_shadow,
     unpin_stores,
@@ -140,7 +141,7 @@ def test_a_pin_to_a_version_that_was_archived_is_ignored(catalogue, manager):
     champion = ModelVersionFactory(status=Status.CHAMPION)
     rollout = ModelVersionFactory(status=Status.CHALLENGER)
     pin_stores(stores=catalogue["stores"][:1], version=rollout, actor=manager, reason="pilot")
-    make_challenger(version=ModelVersionFactory(), actor=manager, reason="newer")  # archives it
+    reject_model_version(version=rollout, actor=manager, reason="pilot over")
 
     assert route(catalogue["stores"][0], catalogue["phones"]).version == champion
 

@@ -1,0 +1,390 @@
+"""Drift incidents: one per drift of a champion, from the day a rule first fires until a new
+champion, a person's dismissal or a week of quiet closes it.
+
+While an incident is open its alert is updated in place (one alert, one email), no second
+emergency retrain is queued, and challengers of its segment are judged on the days after its
+change date only. A dismissal re-baselines the champion's drift reference at that day's level and
+snoozes new incidents for the tenant's `drift_snooze_days`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+
+from alerts.models import MLAlert
+from alerts.selectors import OPEN_STATUSES
+from alerts.services import raise_alert
+from config.transitions import apply_transition, locked
+from forecasting import metrics
+from mlops.models import DriftIncident, ModelRetrainingLog, ModelVersion, Trigger
+from tenants.selectors import tenant_policy, tenant_today
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+    from mlops.services.drift import DriftResult
+
+logger = logging.getLogger(__name__)
+
+Resolution = DriftIncident.Resolution
+# Consecutive daily checks with no rule firing after which an incident has recovered.
+RECOVERY_DAYS = 7
+
+
+def open_incident(*, name: str, segment: str) -> DriftIncident | None:
+    """The open incident of name/segment, if any."""
+    return (
+        DriftIncident.objects.filter(name=name, segment=segment, status=DriftIncident.Status.OPEN)
+        .select_related("champion", "challenger", "alert")
+        .first()
+    )
+
+
+def incident_answered_by(version: ModelVersion) -> DriftIncident | None:
+    """The incident a version was trained for, else the open incident of its segment."""
+    return DriftIncident.objects.filter(challenger=version).order_by(
+        "-pk"
+    ).first() or open_incident(name=version.name, segment=version.segment)
+
+
+def snoozed_until(*, name: str, segment: str, day: dt.date) -> dt.date | None:
+    """The end of a snooze in force on `day` after a person dismissed a drift, else None."""
+    snooze = (
+        DriftIncident.objects.filter(
+            name=name, segment=segment, snoozed_until__gt=day, resolution=Resolution.DISMISSED
+        )
+        .order_by("-snoozed_until")
+        .values_list("snoozed_until", flat=True)
+        .first()
+    )
+    return snooze
+
+
+@transaction.atomic
+def resolve_incident(
+    *,
+    incident: DriftIncident,
+    resolution: str,
+    note: str,
+    day: dt.date | None = None,
+    actor: AbstractBaseUser | None = None,
+) -> DriftIncident:
+    """Close an open incident with its resolution; a dismissal re-baselines its champion at
+    `day` and snoozes new incidents. Its alert is closed by the system unless a person already
+    acted on it. Returns the incident (an already resolved one unchanged)."""
+    from alerts.services import resolve_alert
+
+    incident = locked(incident)
+    if incident.status != DriftIncident.Status.OPEN:
+        return incident
+    day = day or tenant_today()
+    fields: dict[str, Any] = {
+        "resolution": resolution,
+        "resolved_on": day,
+        "resolved_by": actor,
+        "resolution_note": note,
+    }
+    if resolution == Resolution.DISMISSED:
+        fields["snoozed_until"] = day + dt.timedelta(days=tenant_policy().drift_snooze_days)
+        ModelVersion.objects.filter(pk=incident.champion_id).update(monitoring_since=day)
+    apply_transition(
+        incident,
+        "resolve",
+        actor=actor,
+        action="resolve",
+        describe=f"drift incident #{incident.pk}",
+        **fields,
+    )
+    if incident.alert_id is not None:
+        label = Resolution(resolution).label.lower()
+        resolve_alert(alert=incident.alert, note=f"Drift incident #{incident.pk} closed: {label}.")
+    return incident
+
+
+def on_new_champion(*, version: ModelVersion) -> None:
+    """A new champion serves name/segment: its open incident is over (the new champion has a
+    drift reference of its own)."""
+    incident = open_incident(name=version.name, segment=version.segment)
+    if incident is not None and incident.champion_id != version.pk:
+        resolve_incident(
+            incident=incident,
+            resolution=Resolution.NEW_CHAMPION,
+            note=f"{version.version} became champion of {version.where}.",
+        )
+
+
+# -- acting on a drift check ---------------------------------------------------------------------
+
+
+def _numbers(result: DriftResult, champion: ModelVersion) -> dict[str, Any]:
+    def rounded(value: float | None, digits: int = 4) -> float | None:
+        return None if value is None else round(float(value), digits)
+
+    return {
+        "baseline_mae": rounded(result.baseline_mae),
+        "baseline_source": result.baseline_source,
+        "recent_mae": rounded(result.recent_mae),
+        "drift_pct": rounded(result.drift_pct, 2),
+        "threshold_pct": result.threshold_pct,
+        "champion_version": champion.version,
+        "champion_id": champion.pk,
+        "rules": ", ".join(result.rules),
+        "error_cusum": rounded(result.error_cusum),
+        "error_cusum_threshold": rounded(result.error_cusum_threshold),
+        "bias_cusum": rounded(result.bias_cusum),
+        "bias_cusum_threshold": rounded(result.bias_cusum_threshold),
+        "reference_bias_pct": rounded(result.reference_bias, 2),
+        "recent_bias_pct": rounded(result.recent_bias, 2),
+        "as_of": result.as_of.isoformat() if result.as_of else None,
+        "change_date": result.change_date.isoformat() if result.change_date else None,
+        "recent_days": result.recent_days,
+    }
+
+
+def _signed_share(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    side = "below" if value < 0 else "above"
+    return f"{abs(value):.1f}% {side} demand"
+
+
+def _why(result: DriftResult) -> list[str]:
+    """Each rule that fired, in words."""
+    change = metrics.better_or_worse(None if result.drift_pct is None else -result.drift_pct)
+    sentences = {
+        "threshold": (
+            f"its MAE over the last {result.recent_days} day(s) is {result.recent_mae or 0:.3f} "
+            f"against a baseline of {result.baseline_mae or 0:.3f} ({change}; the tenant calls "
+            f"drift beyond {result.threshold_pct:g}% worse)"
+        ),
+        "error_cusum": (
+            "its error per unit forecast has stayed above its first weeks' level for long enough "
+            f"(error CUSUM {result.error_cusum or 0:.3f} over {result.error_cusum_threshold or 0:.3f})"
+        ),
+        "bias_cusum": (
+            f"it has been {'under' if result.bias_direction == 'up' else 'over'}-forecasting "
+            f"day after day: its forecasts ran {_signed_share(result.recent_bias)} over the last "
+            f"{result.recent_days} day(s), against {_signed_share(result.reference_bias)} in its "
+            f"first weeks in service (tracking signal {result.bias_cusum or 0:.3f} over "
+            f"{result.bias_cusum_threshold or 0:.3f})"
+        ),
+    }
+    return [sentences[rule] for rule in result.rules]
+
+
+def drift_alert_text(
+    *, incident: DriftIncident, result: DriftResult | None, next_step: str
+) -> tuple[str, str]:
+    """The title and message of an incident's alert."""
+    numbers = incident.latest or incident.detection
+    mae_pct = numbers.get("drift_pct")
+    change = metrics.better_or_worse(None if mae_pct is None else -mae_pct)
+    title = (
+        f"Model drift detected — {incident.where} {incident.champion.version}: MAE {change} "
+        f"than its baseline"
+    )
+    lines = [
+        f"Champion {incident.champion.version} of {incident.where} no longer fits the sales: "
+        f"drift since {incident.change_date} (incident #{incident.pk}, found on "
+        f"{incident.opened_on})."
+    ]
+    if result is not None and result.rules:
+        lines.append("As of " + str(result.as_of) + ": " + "; ".join(_why(result)) + ".")
+    lines.append(next_step)
+    return title[:300], "\n\n".join(lines)
+
+
+@transaction.atomic
+def act_on_drift(*, result: DriftResult, champion: ModelVersion) -> None:
+    """Open, update or close the champion's drift incident after a check, filling in `result`:
+    a first drift opens an incident (with its alert and emergency retrain); later checks of an
+    open one update it in place; a week without a rule firing closes it as recovered."""
+    incident = open_incident(name=result.name, segment=result.segment)
+    if incident is not None and incident.champion_id != champion.pk:
+        resolve_incident(
+            incident=incident,
+            resolution=Resolution.NEW_CHAMPION,
+            note=f"{champion.version} serves {champion.where} now.",
+            day=result.as_of,
+        )
+        incident = None
+    if incident is not None:
+        _check_open_incident(incident=locked(incident), result=result)
+        return
+    if not result.drifting:
+        return
+    snooze = snoozed_until(name=result.name, segment=result.segment, day=result.as_of)
+    if snooze is not None:
+        result.snoozed_until = snooze
+        result.retrain_skipped_reason = (
+            f"a person dismissed the last drift of {champion.where}; new incidents are snoozed "
+            f"until {snooze}"
+        )
+        return
+    _open(result=result, champion=champion)
+
+
+def _waiting_drift_challenger(name: str, segment: str) -> ModelVersion | None:
+    return (
+        ModelVersion.objects.filter(
+            name=name,
+            segment=segment,
+            trigger=Trigger.DRIFT_DETECTED,
+            status__in=ModelVersion.AWAITING_DECISION,
+        )
+        .order_by("-version_number")
+        .first()
+    )
+
+
+def _open(*, result: DriftResult, champion: ModelVersion) -> DriftIncident:
+    from mlops.services.retraining import queue_retrain
+
+    numbers = _numbers(result, champion)
+    incident = DriftIncident.objects.create(
+        name=result.name,
+        segment=result.segment,
+        champion=champion,
+        change_date=result.change_date or result.as_of,
+        opened_on=result.as_of,
+        last_checked_on=result.as_of,
+        rules=list(result.rules),
+        detection=numbers,
+        latest=numbers,
+    )
+    waiting = _waiting_drift_challenger(result.name, result.segment)
+    pending = (
+        ModelRetrainingLog.objects.filter(
+            name=result.name,
+            segment=result.segment,
+            trigger=Trigger.DRIFT_DETECTED,
+            status__in=ModelRetrainingLog.PENDING,
+        )
+        .order_by("-created_at")
+        .first()
+    )
+    if waiting is not None:
+        incident.challenger = waiting
+        result.retrain_skipped_reason = (
+            f"{waiting.version} from an earlier drift retrain still waits for a decision"
+        )
+        next_step = (
+            f"No new retrain was queued: {result.retrain_skipped_reason}; it is judged every day "
+            f"against {champion.version} on the days after {incident.change_date}."
+        )
+    else:
+        log = pending or queue_retrain(
+            trigger=Trigger.DRIFT_DETECTED,
+            name=result.name,
+            segment=result.segment,
+            trigger_metadata={**numbers, "incident_id": incident.pk},
+        )
+        incident.retrain_log = log
+        result.retrain_log_id = log.pk
+        result.retrain_queued = pending is None and log.trigger == Trigger.DRIFT_DETECTED
+        if result.retrain_queued:
+            next_step = (
+                f"An emergency retrain (#{log.pk}) of {champion.version}'s recipe on the freshest "
+                "sales was queued. From the day after it is trained it is judged against "
+                f"{champion.version} on the days after {incident.change_date}; it waits for a "
+                "person, and the alert says what the numbers recommend."
+            )
+        else:
+            result.retrain_skipped_reason = (
+                f"{log.get_trigger_display().lower()} retrain #{log.pk} is already {log.status}"
+            )
+            next_step = f"No new retrain was queued: {result.retrain_skipped_reason}."
+    title, message = drift_alert_text(incident=incident, result=result, next_step=next_step)
+    alert = raise_alert(
+        alert_type=MLAlert.AlertType.DRIFT_DETECTED,
+        severity=MLAlert.Severity.CRITICAL,
+        title=title,
+        message=message,
+        metadata={
+            **numbers,
+            "incident_id": incident.pk,
+            "retrain_log_id": result.retrain_log_id,
+            "retrain_queued": result.retrain_queued,
+            "next_step": next_step,
+            **({"challenger_version": waiting.version} if waiting is not None else {}),
+        },
+        dedup_key=f"drift_detected:incident:{incident.pk}",
+        model_version=waiting,
+    )
+    incident.alert = alert
+    incident.save(update_fields=["challenger", "retrain_log", "alert", "updated_at"])
+    result.incident_id, result.incident_opened, result.alert_id = incident.pk, True, alert.pk
+    logger.warning(
+        "Drift of %s %s as of %s (%s): incident #%s from %s",
+        champion.where,
+        champion.version,
+        result.as_of,
+        ", ".join(result.rules),
+        incident.pk,
+        incident.change_date,
+    )
+    return incident
+
+
+def _check_open_incident(*, incident: DriftIncident, result: DriftResult) -> None:
+    """A later check while the incident is open: count quiet days, update the alert in place
+    on a drifting day, close it after a quiet week."""
+    result.incident_id, result.alert_id = incident.pk, incident.alert_id
+    result.retrain_log_id = incident.retrain_log_id
+    result.change_date = incident.change_date
+    if incident.retrain_log is not None:
+        result.retrain_skipped_reason = (
+            f"incident #{incident.pk}'s retrain #{incident.retrain_log_id} is already "
+            f"{incident.retrain_log.status}"
+        )
+    if incident.challenger is not None:
+        result.retrain_skipped_reason = (
+            f"{incident.challenger.version}, trained for incident #{incident.pk}, waits for a "
+            "decision"
+        )
+    if incident.last_checked_on == result.as_of:
+        result.retrain_skipped_reason = "already checked for this day"
+        return
+    incident.last_checked_on = result.as_of
+    incident.quiet_days = 0 if result.drifting else incident.quiet_days + 1
+    if result.drifting:
+        incident.latest = _numbers(result, incident.champion)
+    incident.save(update_fields=["last_checked_on", "quiet_days", "latest", "updated_at"])
+    if incident.quiet_days >= RECOVERY_DAYS:
+        resolve_incident(
+            incident=incident,
+            resolution=Resolution.RECOVERED,
+            note=f"No drift rule fired on {RECOVERY_DAYS} consecutive days.",
+            day=result.as_of,
+        )
+        return
+    if result.drifting and incident.alert is not None:
+        refresh_incident_alert(incident=incident, result=result)
+
+
+def refresh_incident_alert(
+    *, incident: DriftIncident, result: DriftResult | None = None, next_step: str | None = None
+) -> None:
+    """Rewrite the incident's open alert with its latest numbers and next step (no new alert,
+    no email: a repeat of an open alert notifies nobody)."""
+    alert = incident.alert
+    if alert is None or alert.status not in OPEN_STATUSES:
+        return
+    next_step = next_step or alert.metadata.get("next_step", "")
+    title, message = drift_alert_text(incident=incident, result=result, next_step=next_step)
+    metadata = {**alert.metadata, **incident.latest, "next_step": next_step}
+    if incident.challenger is not None:
+        metadata["challenger_version"] = incident.challenger.version
+    raise_alert(
+        alert_type=MLAlert.AlertType.DRIFT_DETECTED,
+        severity=MLAlert.Severity.CRITICAL,
+        title=title,
+        message=message,
+        metadata=metadata,
+        dedup_key=alert.dedup_key,
+        model_version=incident.challenger,
+    )

@@ -1,0 +1,272 @@
+"""Replaying operations: days of a tenant's history run through its own scheduled jobs, in a
+sandbox tenant, at the local times Beat would run them (`manage.py replay_operations`).
+
+The sandbox (`<slug>replay`, a tenant of its own, marked `replay_of`) is rebuilt for every
+replay: the source's stores, products and sales before the first day, its model-ops policy with
+any `--set` overrides, and its champions' recipes trained on that history. Its Beat rows are
+disabled; the replay runs the jobs itself, day by day, with the clock set to each job's local
+time, Celery tasks run in-process (so an emergency retrain queued by the 03:00 drift check runs
+before 05:00), and emails go to an in-memory outbox that the report counts. The source tenant is
+never written to.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import shutil
+import time
+import zoneinfo
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import time_machine
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.test.utils import override_settings
+from django_tenants.utils import tenant_context
+
+from config.celery import app
+from mlops.models import DEFAULT_MODEL_NAME, GLOBAL_SEGMENT, ModelVersion, Trigger
+from mlops.schedules import JOBS, periodic_task_name
+from tenants.models import Tenant
+from tenants.roles import ML_MANAGER
+from tenants.selectors import TenantPolicy
+
+REPLAY_USER = "replay"
+
+
+@dataclass(frozen=True)
+class ScheduledRun:
+    """One run of a job: when (local), which task."""
+
+    at: dt.datetime
+    key: str
+    task: str
+
+
+@dataclass
+class ReplayPlan:
+    """What to replay: the source tenant, the days, the sales, the policy, the approvals."""
+
+    source: Tenant
+    start: dt.date
+    end: dt.date
+    sales: pd.DataFrame | None = None  # from a file; None: the source tenant's own history
+    overrides: dict[str, Any] = field(default_factory=dict)
+    approve_after_days: int | None = None
+
+
+def sandbox_slug(source: Tenant) -> str:
+    return f"{source.slug}replay"[:40]
+
+
+def _crontab_runs(source: Tenant, day: dt.date) -> list[ScheduledRun]:
+    """The source tenant's enabled jobs due on `day`, at their local times, in order."""
+    from django_celery_beat.models import PeriodicTask
+
+    zone = zoneinfo.ZoneInfo(source.time_zone)
+    runs = []
+    for job in JOBS:
+        task = (
+            PeriodicTask.objects.filter(name=periodic_task_name(job=job, tenant=source))
+            .select_related("crontab")
+            .first()
+        )
+        if task is None or not task.enabled or task.crontab is None:
+            continue
+        schedule = task.crontab.schedule
+        weekday = day.isoweekday() % 7  # crontab: 0 is Sunday
+        if (
+            weekday not in schedule.day_of_week
+            or day.day not in schedule.day_of_month
+            or day.month not in schedule.month_of_year
+        ):
+            continue
+        for hour in sorted(schedule.hour):
+            for minute in sorted(schedule.minute):
+                at = dt.datetime.combine(day, dt.time(hour, minute), tzinfo=zone)
+                runs.append(ScheduledRun(at=at, key=job.key, task=job.task))
+    return sorted(runs, key=lambda run: run.at)
+
+
+def _source_sales(source: Tenant) -> pd.DataFrame:
+    from forecasting.selectors import load_sales_panel
+
+    with tenant_context(source):
+        frame = load_sales_panel().to_frame()
+    frame["date"] = pd.to_datetime(frame["date"]).dt.date
+    return frame
+
+
+def _source_recipes(source: Tenant) -> list[dict[str, Any]]:
+    """The recipes of the source's champions (global first), else the default recipe."""
+    with tenant_context(source):
+        champions = ModelVersion.objects.filter(status=ModelVersion.Status.CHAMPION).order_by(
+            "name", "segment"
+        )
+        recipes = [
+            {
+                "name": champion.name,
+                "segment": champion.segment,
+                "algorithm": champion.algorithm,
+                "hyperparameters": dict(champion.hyperparameters),
+                "window_days": champion.recipe_window_days,
+            }
+            for champion in champions
+        ]
+    recipes.sort(key=lambda recipe: recipe["segment"] != GLOBAL_SEGMENT)
+    return recipes or [
+        {
+            "name": DEFAULT_MODEL_NAME,
+            "segment": GLOBAL_SEGMENT,
+            "algorithm": None,
+            "hyperparameters": None,
+            "window_days": None,
+        }
+    ]
+
+
+def build_sandbox(plan: ReplayPlan) -> Tenant:
+    """A fresh sandbox tenant for the replay (an earlier one is dropped), with the source's
+    policy and the overrides, its Beat rows disabled, and a manager the replay acts as."""
+    from django_celery_beat.models import PeriodicTask
+
+    from tenants.services import provision_tenant
+
+    slug = sandbox_slug(plan.source)
+    earlier = Tenant.objects.filter(slug=slug).first()
+    if earlier is not None:
+        if earlier.replay_of_id != plan.source.pk:
+            raise ValueError(f"Tenant {slug!r} exists and is not a replay of {plan.source.slug}.")
+        PeriodicTask.objects.filter(name__endswith=f"@{earlier.schema_name}").delete()
+        earlier.delete(force_drop=True)
+        shutil.rmtree(Path(settings.MEDIA_ROOT) / slug, ignore_errors=True)
+    sandbox = provision_tenant(
+        slug=slug,
+        name=f"Replay of {plan.source.name}",
+        time_zone=plan.source.time_zone,
+        admin_password=secrets.token_urlsafe(16),
+    ).tenant
+    sandbox.replay_of = plan.source
+    for name in TenantPolicy.names():
+        setattr(sandbox, name, plan.overrides.get(name, getattr(plan.source, name)))
+    sandbox.save()
+    PeriodicTask.objects.filter(name__endswith=f"@{sandbox.schema_name}").update(enabled=False)
+    with tenant_context(sandbox):
+        user, _ = get_user_model().objects.get_or_create(
+            username=REPLAY_USER,
+            defaults={"email": f"{REPLAY_USER}@{slug}.invalid", "is_staff": True},
+        )
+        user.groups.add(Group.objects.get(name=ML_MANAGER))
+    return sandbox
+
+
+@contextmanager
+def _in_process() -> Iterator[None]:
+    """Celery tasks run in this process at once; emails go to an in-memory outbox."""
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    try:
+        with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
+            yield
+    finally:
+        app.conf.task_always_eager = eager
+
+
+def _at(moment: dt.datetime, action: Callable[[], Any]) -> Any:
+    with time_machine.travel(moment, tick=True):
+        return action()
+
+
+def _import_day(frame: pd.DataFrame, day: dt.date, zone: zoneinfo.ZoneInfo) -> int:
+    from forecasting.services import import_sales
+
+    rows = frame[frame["date"] == day]
+    if rows.empty:
+        return 0
+    # The day's sales arrive in the evening, after its business.
+    evening = dt.datetime.combine(day, dt.time(22, 0), tzinfo=zone)
+    _at(evening, lambda: import_sales(source=rows))
+    return len(rows)
+
+
+def _bootstrap(plan: ReplayPlan, sandbox: Tenant, sales: pd.DataFrame) -> list[ModelVersion]:
+    """The history before the first day and the source's champion recipes trained on it."""
+    from forecasting.services import import_sales
+    from mlops.services.lifecycle import promote_to_champion
+    from mlops.services.retraining import retrain_forecast_model
+
+    zone = zoneinfo.ZoneInfo(sandbox.time_zone)
+    eve = dt.datetime.combine(plan.start - dt.timedelta(days=1), dt.time(23, 0), tzinfo=zone)
+    history = sales[sales["date"] < plan.start]
+    if history.empty:
+        raise ValueError(f"There are no sales before {plan.start} to train the first models on.")
+    champions = []
+    with tenant_context(sandbox):
+        _at(eve, lambda: import_sales(source=history))
+        for recipe in _source_recipes(plan.source):
+            log = _at(
+                eve,
+                lambda recipe=recipe: retrain_forecast_model(trigger=Trigger.MANUAL, **recipe),
+            )
+            if log.resulting_version is None:
+                raise RuntimeError(
+                    f"Training the first {recipe['segment']} model failed: {log.error}"
+                )
+            version = log.resulting_version
+            version.refresh_from_db()
+            if version.status != ModelVersion.Status.CHAMPION:
+                _at(
+                    eve,
+                    lambda version=version: promote_to_champion(
+                        version=version,
+                        actor=None,
+                        reason=f"Replay start: the recipe of {plan.source.slug}'s champion, "
+                        f"trained on the history before {plan.start}.",
+                        evidence={"kind": "first_model", "replay": True},
+                    ),
+                )
+            champions.append(version)
+    return champions
+
+
+def run_replay(
+    plan: ReplayPlan, *, progress: Callable[[list[dt.date]], Iterator[dt.date]] | None = None
+) -> dict[str, Any]:
+    """Replay `plan` in a fresh sandbox and return the report (see `replay_report`)."""
+    from alerts.services import act_on_alert  # noqa: F401  (the approvals act through it)
+    from mlops.services.replay_report import ReplayRecorder
+
+    started = time.perf_counter()
+    if plan.end < plan.start:
+        raise ValueError("The replay's end is before its start.")
+    sales = plan.sales if plan.sales is not None else _source_sales(plan.source)
+    sales = sales.assign(date=pd.to_datetime(sales["date"]).dt.date)
+    with _in_process():
+        sandbox = build_sandbox(plan)
+        _bootstrap(plan, sandbox, sales)
+        zone = zoneinfo.ZoneInfo(sandbox.time_zone)
+        days = [plan.start + dt.timedelta(days=n) for n in range((plan.end - plan.start).days + 1)]
+        with tenant_context(sandbox):
+            recorder = ReplayRecorder(sandbox=sandbox, plan=plan)
+            _run_morning(plan.source, plan.start, recorder)
+            for day in progress(days) if progress else days:
+                _import_day(sales, day, zone)
+                _run_morning(plan.source, day + dt.timedelta(days=1), recorder)
+                recorder.close_day(day)
+            report = recorder.report(wall_seconds=time.perf_counter() - started)
+    return report
+
+
+def _run_morning(source: Tenant, day: dt.date, recorder: Any) -> None:
+    """Every job due on `day`, at its time, then the approvals a person would give."""
+    for run in _crontab_runs(source, day):
+        result = _at(run.at, lambda run=run: app.tasks[run.task].apply(throw=True).result)
+        recorder.job_ran(day=day, key=run.key, result=result)
+    recorder.approve_waiting(day=day)

@@ -1,0 +1,288 @@
+"""The report of a replay: what served each day and how well, every alert, email, retrain,
+promotion and rollback, and a summary a manager (or a script) reads.
+
+Fixed keys scripts rely on: `summary.max_champion_age_days`, `summary.critical_emails`,
+`summary.alerts_by_type`, `summary.incidents` ({segment, change_date, opened_on, resolved_on,
+resolution}), `summary.promotions` ({day, segment, version, kind}), and `days` ({date,
+segments: [{segment, champion, champion_age_days, t1: {mae, bias_pct, interval_coverage}}]}).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections import Counter, defaultdict
+from typing import TYPE_CHECKING, Any
+
+import time_machine
+from django.contrib.auth import get_user_model
+from django.db.models import Count, F
+
+from alerts.models import MLAlert, NotificationChannel, NotificationDelivery
+from alerts.registry import can_approve
+from alerts.selectors import OPEN_STATUSES
+from alerts.services import act_on_alert
+from forecasting.models import Forecast
+from mlops.models import (
+    BacktestResult,
+    DecisionKind,
+    DriftIncident,
+    ModelRetrainingLog,
+    ModelTransition,
+    ModelVersion,
+)
+from tenants.selectors import TenantPolicy
+
+if TYPE_CHECKING:
+    from mlops.services.replay import ReplayPlan
+    from tenants.models import Tenant
+
+REVIEW_ALERTS = (MLAlert.AlertType.PROMOTION_PENDING, MLAlert.AlertType.DRIFT_DETECTED)
+PROMOTION_KINDS = (
+    DecisionKind.REFRESH,
+    DecisionKind.RECIPE_CHANGE,
+    DecisionKind.REVIEW,
+    DecisionKind.OVERRIDE,
+)
+
+
+class ReplayRecorder:
+    """Collects a replay's days as they run, and writes the report at the end."""
+
+    def __init__(self, *, sandbox: Tenant, plan: ReplayPlan) -> None:
+        from mlops.services.replay import REPLAY_USER
+
+        self.sandbox, self.plan = sandbox, plan
+        self.zone = zoneinfo.ZoneInfo(sandbox.time_zone)
+        self.user = get_user_model().objects.get(username=REPLAY_USER)
+        self.approvals: list[dict[str, Any]] = []
+        self.jobs: dict[dt.date, list[dict[str, Any]]] = defaultdict(list)
+        self.days: list[dt.date] = []
+
+    # -- while it runs ------------------------------------------------------------------------
+
+    def job_ran(self, *, day: dt.date, key: str, result: Any) -> None:
+        self.jobs[day].append({"job": key})
+
+    def approve_waiting(self, *, day: dt.date) -> None:
+        """Approve, as a person would, each review alert recommended for `approve_after_days`."""
+        wait = self.plan.approve_after_days
+        if wait is None:
+            return
+        moment = dt.datetime.combine(day, dt.time(9, 0), tzinfo=self.zone)
+        for alert in MLAlert.objects.filter(alert_type__in=REVIEW_ALERTS, status__in=OPEN_STATUSES):
+            if self._local_day(alert.created_at) > day - dt.timedelta(days=wait):
+                continue
+            if not can_approve(alert):
+                continue
+            with time_machine.travel(moment, tick=True):
+                act_on_alert(
+                    alert=alert,
+                    user=self.user,
+                    action="approve",
+                    note=f"replay_operations --approve-after-days {wait}",
+                )
+            self.approvals.append(
+                {
+                    "day": day,
+                    "alert_id": alert.pk,
+                    "alert_type": alert.alert_type,
+                    "version": alert.model_version.version if alert.model_version else None,
+                    "segment": alert.model_version.segment if alert.model_version else None,
+                    "by": f"--approve-after-days {wait}",
+                }
+            )
+
+    def close_day(self, day: dt.date) -> None:
+        self.days.append(day)
+
+    # -- the report ---------------------------------------------------------------------------
+
+    def _local_day(self, moment: dt.datetime) -> dt.date:
+        return moment.astimezone(self.zone).date()
+
+    def _by_day(self, rows, attribute: str = "created_at") -> dict[dt.date, list]:
+        grouped: dict[dt.date, list] = defaultdict(list)
+        for row in rows:
+            grouped[self._local_day(getattr(row, attribute))].append(row)
+        return grouped
+
+    def _served(self) -> dict[dt.date, list[ModelVersion]]:
+        """The versions whose forecasts were served for each day (latest run made by then)."""
+        rows = (
+            Forecast.objects.filter(served=True, made_on=F("target_date"))
+            .values("target_date", "model_version")
+            .annotate(n=Count("id"))
+        )
+        versions = {version.pk: version for version in ModelVersion.objects.all()}
+        served: dict[dt.date, list[ModelVersion]] = defaultdict(list)
+        for row in rows:
+            served[row["target_date"]].append(versions[row["model_version"]])
+        return served
+
+    def report(self, *, wall_seconds: float) -> dict[str, Any]:
+        served = self._served()
+        t1 = {
+            (row.model_version_id, row.window_end): row
+            for row in BacktestResult.objects.filter(kind=BacktestResult.Kind.T_MINUS_1)
+        }
+        alerts = self._by_day(MLAlert.objects.order_by("created_at"))
+        emails = self._by_day(
+            NotificationDelivery.objects.filter(
+                channel__kind=NotificationChannel.Kind.EMAIL,
+                status=NotificationDelivery.Status.SENT,
+            ).select_related("alert")
+        )
+        retrains = self._by_day(ModelRetrainingLog.objects.order_by("created_at"))
+        moves = ModelTransition.objects.select_related("model_version").order_by("created_at")
+        moves = list(moves)
+        rollbacks = self._by_day(
+            m
+            for m in moves
+            if m.to_status == ModelVersion.Status.CHAMPION and "rollback" in (m.evidence or {})
+        )
+        promotions = self._by_day(
+            m
+            for m in moves
+            if m.to_status == ModelVersion.Status.CHAMPION
+            and m.from_status != m.to_status
+            and "rollback" not in (m.evidence or {})
+        )
+        days = []
+        max_age = 0
+        for day in self.days:
+            segments = []
+            for version in sorted(
+                served.get(day, []), key=lambda v: (v.segment != "global", v.segment)
+            ):
+                age = (day - dt.timedelta(days=1) - version.training_end).days
+                max_age = max(max_age, age)
+                score = t1.get((version.pk, day))
+                segments.append(
+                    {
+                        "segment": version.segment,
+                        "champion": version.version,
+                        "champion_age_days": age,
+                        "t1": {
+                            "mae": score.mae if score else None,
+                            "bias_pct": score.bias if score else None,
+                            "interval_coverage": score.interval_coverage if score else None,
+                            "n_points": score.n_points if score else 0,
+                        },
+                    }
+                )
+            days.append(
+                {
+                    "date": day,
+                    "segments": segments,
+                    "alerts": [_alert(a) for a in alerts.get(day, [])],
+                    "emails": len(emails.get(day, [])),
+                    "retrains": [_retrain(log) for log in retrains.get(day, [])],
+                    "promotions": [_promotion(move) for move in promotions.get(day, [])],
+                    "rollbacks": [_promotion(move) for move in rollbacks.get(day, [])],
+                    "approvals": [a for a in self.approvals if a["day"] == day],
+                    "jobs": self.jobs.get(day + dt.timedelta(days=1), []),
+                }
+            )
+        return _json(
+            {
+                "tenant": self.plan.source.slug,
+                "sandbox": self.sandbox.slug,
+                "start": self.plan.start,
+                "end": self.plan.end,
+                "policy": {name: getattr(self.sandbox, name) for name in TenantPolicy.names()},
+                "overrides": self.plan.overrides,
+                "approve_after_days": self.plan.approve_after_days,
+                "summary": self._summary(days=days, max_age=max_age, wall_seconds=wall_seconds),
+                "days": days,
+            }
+        )
+
+    def _summary(
+        self, *, days: list[dict[str, Any]], max_age: int, wall_seconds: float
+    ) -> dict[str, Any]:
+        alerts = MLAlert.objects.all()
+        critical = NotificationDelivery.objects.filter(
+            channel__kind=NotificationChannel.Kind.EMAIL,
+            status=NotificationDelivery.Status.SENT,
+            alert__severity=MLAlert.Severity.CRITICAL,
+        )
+        promotions = [
+            {**promotion, "day": day["date"]}
+            for day in days
+            for promotion in day["promotions"]
+            if promotion["kind"] in PROMOTION_KINDS
+        ]
+        return {
+            "days": len(days),
+            "max_champion_age_days": max_age,
+            "critical_emails": critical.count(),
+            "emails": sum(day["emails"] for day in days),
+            "alerts_by_type": dict(Counter(alert.alert_type for alert in alerts)),
+            "incidents": [
+                {
+                    "id": incident.pk,
+                    "segment": incident.segment,
+                    "champion": incident.champion.version,
+                    "change_date": incident.change_date,
+                    "opened_on": incident.opened_on,
+                    "resolved_on": incident.resolved_on,
+                    "resolution": incident.resolution or None,
+                    "rules": incident.rules,
+                }
+                for incident in DriftIncident.objects.select_related("champion").order_by("pk")
+            ],
+            "promotions": [
+                {key: promotion[key] for key in ("day", "segment", "version", "kind")}
+                for promotion in promotions
+            ],
+            "retrains_by_kind": dict(
+                Counter(log.decision_kind or "failed" for log in ModelRetrainingLog.objects.all())
+            ),
+            "approvals": len(self.approvals),
+            "wall_seconds": round(wall_seconds, 1),
+        }
+
+
+def _alert(alert: MLAlert) -> dict[str, Any]:
+    return {
+        "id": alert.pk,
+        "type": alert.alert_type,
+        "severity": alert.severity,
+        "title": alert.title,
+        "status": alert.status,
+    }
+
+
+def _retrain(log: ModelRetrainingLog) -> dict[str, Any]:
+    decision = log.decision or {}
+    return {
+        "id": log.pk,
+        "segment": log.segment,
+        "trigger": log.trigger,
+        "status": log.status,
+        "kind": log.decision_kind or None,
+        "outcome": log.outcome or None,
+        "version": log.resulting_version.version if log.resulting_version_id else None,
+        "reasons": decision.get("reasons") or ([log.error.splitlines()[0]] if log.error else []),
+    }
+
+
+def _promotion(move: ModelTransition) -> dict[str, Any]:
+    return {
+        "segment": move.model_version.segment,
+        "version": move.model_version.version,
+        "kind": (move.evidence or {}).get("kind") or DecisionKind.REVIEW,
+        "by": move.actor_label,
+        "reason": move.reason[:300],
+    }
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(key): _json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json(item) for item in value]
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
