@@ -1,6 +1,7 @@
 """Writes of the alert inbox: raise (deduplicated), read, approve/acknowledge/dismiss, resolve,
 and deliver notifications."""
 
+import contextvars
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -37,6 +38,9 @@ DEFAULT_COOLDOWN_SECONDS: dict[str, int] = {
 # approve: do what the alert proposes; acknowledge: close it as seen and handled, changing
 # nothing else; dismiss: close it as not wanted (its owner may act on that too).
 ACTIONS = ("approve", "acknowledge", "dismiss")
+# The alert a person is acting on while its owner's handler runs (the handler's own
+# consequences, such as a drift incident closing, must not close it under them).
+_acting_on: contextvars.ContextVar[int | None] = contextvars.ContextVar("acting_on", default=None)
 
 
 def cooldown_for(alert_type: str) -> timedelta:
@@ -128,6 +132,23 @@ def raise_alert(
     raise IntegrityError(f"Could not open or find the alert {key!r}")
 
 
+@transaction.atomic
+def rewrite_alert(
+    *, alert: MLAlert, title: str, message: str, metadata: dict, model_version=None
+) -> MLAlert:
+    """Rewrite an open alert in place with what its owner now knows (a new challenger, a
+    verdict): not a repeat of its cause, so nobody is notified and nothing is counted. A closed
+    alert is left as it is; returns the alert."""
+    alert = locked(alert)
+    if alert.status not in OPEN_STATUSES:
+        return alert
+    alert.title, alert.message, alert.metadata = title[:300], message, metadata
+    if model_version is not None:
+        alert.model_version = model_version
+    alert.save(update_fields=["title", "message", "metadata", "model_version"])
+    return alert
+
+
 def _count_repeat(alert: MLAlert, *, fields: dict, action_url: str | None, now) -> MLAlert:
     alert.title = fields["title"]
     alert.message = fields["message"]
@@ -197,7 +218,11 @@ def act_on_alert(*, alert: MLAlert, user, action: str, note: str = "") -> MLAler
         raise PermissionDenied(f"{user} may not {action} ML alerts.")
     handlers = actions_for(alert.alert_type)
     handler = {"approve": handlers.approve, "dismiss": handlers.dismiss}.get(action)
-    decision = handler(alert=alert, user=user, note=note) if handler else None
+    token = _acting_on.set(alert.pk)
+    try:
+        decision = handler(alert=alert, user=user, note=note) if handler else None
+    finally:
+        _acting_on.reset(token)
     now = timezone.now()
     fields = {"actioned_by": user, "actioned_at": now, "action_note": note}
     if alert.read_at is None:
@@ -215,6 +240,8 @@ def act_on_alert(*, alert: MLAlert, user, action: str, note: str = "") -> MLAler
 def resolve_alert(*, alert: MLAlert, note: str) -> MLAlert:
     """Close an open alert whose cause is gone (the system's move: its drift incident closed,
     its challenger was decided elsewhere), saying why; a closed alert is left as it is."""
+    if alert.pk == _acting_on.get():
+        return alert  # a person is closing it right now; their action says what happened
     alert = locked(alert)
     if alert.status not in OPEN_STATUSES:
         return alert

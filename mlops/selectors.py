@@ -298,9 +298,26 @@ def get_backtest_trend(
     )
 
 
+def refresh_lineage(champion: ModelVersion) -> list[ModelVersion]:
+    """The champion and the champions its refreshes replaced, newest first, back to the version
+    that began the run of its recipe (a first model, a recipe change, a review or an override):
+    one model in service, refreshed every week, whose drift is watched as one."""
+    from mlops.models import DecisionKind
+
+    chain, current = [champion], champion
+    while current.decision_kind == DecisionKind.REFRESH and current.parent_id is not None:
+        parent = current.parent
+        if (parent.name, parent.segment) != (current.name, current.segment) or parent in chain:
+            break
+        chain.append(parent)
+        current = parent
+    return chain
+
+
 def t_minus_1_results(
     *,
-    version: ModelVersion,
+    version: ModelVersion | None = None,
+    versions: list[ModelVersion] | None = None,
     after: dt.date | None = None,
     until: dt.date | None = None,
     days: int | None = None,
@@ -309,8 +326,12 @@ def t_minus_1_results(
 ) -> list[BacktestResult]:
     """The version's daily T-1 results, oldest first: days after `after`, up to `until`,
     within the `days` that end on `until` (or on its latest result), only days with a scored
-    point when `scored`, and at most the `first` of those."""
-    rows = BacktestResult.objects.filter(model_version=version, kind=BacktestResult.Kind.T_MINUS_1)
+    point when `scored`, and at most the `first` of those. With `versions` (a refresh lineage)
+    each day's result is that of the newest of them scored that day."""
+    chain = versions if versions is not None else [version]
+    rows = BacktestResult.objects.filter(
+        model_version__in=[each.pk for each in chain], kind=BacktestResult.Kind.T_MINUS_1
+    )
     if scored:
         rows = rows.filter(n_points__gt=0)
     if after is not None:
@@ -322,7 +343,12 @@ def t_minus_1_results(
         if end is None:
             return []
         rows = rows.filter(window_end__gt=end - dt.timedelta(days=days))
-    rows = rows.order_by("window_end")
+    rows = rows.order_by("window_end", "-model_version__version_number")
+    if len(chain) > 1:
+        # Keep one result per day (the newest version's): a champion and its refresh never
+        # forecast the same day, but a re-run might have scored both.
+        unique = list({row.window_end: row for row in reversed(list(rows))}.values())
+        rows = sorted(unique, key=lambda row: row.window_end)
     return list(rows[:first] if first is not None else rows)
 
 
@@ -351,47 +377,77 @@ def rollback_target(*, name: str, segment: str) -> ModelVersion | None:
 # -- stored forecasts ---------------------------------------------------------------------------
 
 
+FORECAST_FRAME_COLUMNS = [
+    "version_id",
+    "store",
+    "product",
+    "target_date",
+    "value",
+    "lower",
+    "upper",
+]
+
+
 def latest_forecasts(*, version_ids: list[int], start: dt.date, end: dt.date) -> pd.DataFrame:
     """Each version's stored forecast of every series and target day from `start` to `end`, from
     its latest run made on or before the target day (a run made on the day itself read the
     sales before it: one day ahead, what the T-1 backtest scores). Columns: version_id, store
     (code), product (sku), target_date, value, lower, upper."""
-    columns = ["version_id", "store", "product", "target_date", "value", "lower", "upper"]
     if not version_ids:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=FORECAST_FRAME_COLUMNS)
+    return _forecast_frame(
+        latest_by="model_version_id, target_date",
+        where="model_version_id = ANY(%(versions)s)",
+        params={"start": start, "end": end, "versions": list(version_ids)},
+    )
+
+
+def served_forecasts(*, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """The forecast served for every series and target day from `start` to `end` (from the
+    latest run made on or before the day), whichever version served it: what people stocked
+    to. Columns as `latest_forecasts`."""
+    return _forecast_frame(
+        latest_by="target_date", where="served", params={"start": start, "end": end}
+    )
+
+
+def _forecast_frame(*, latest_by: str, where: str, params: dict[str, Any]) -> pd.DataFrame:
     forecast, store, product = (
         Forecast._meta.db_table,
         Store._meta.db_table,
         Product._meta.db_table,
     )
+    joined = " AND ".join(
+        f"l.{column.strip()} = f.{column.strip()}" for column in latest_by.split(",")
+    )
     sql = f"""
         WITH latest AS (
-            SELECT model_version_id, target_date, MAX(made_on) AS made_on
+            SELECT {latest_by}, MAX(made_on) AS made_on
             FROM {forecast}
             WHERE target_date BETWEEN %(start)s AND %(end)s AND made_on <= target_date
-              AND model_version_id = ANY(%(versions)s)
-            GROUP BY model_version_id, target_date
+              AND {where}
+            GROUP BY {latest_by}
         )
         SELECT f.model_version_id, s.code, p.sku, f.target_date, f.value, f.lower, f.upper
         FROM {forecast} f
-        JOIN latest l ON l.model_version_id = f.model_version_id
-                     AND l.target_date = f.target_date AND l.made_on = f.made_on
+        JOIN latest l ON {joined} AND l.made_on = f.made_on
         JOIN {store} s ON s.id = f.store_id
         JOIN {product} p ON p.id = f.product_id
+        WHERE f.{where}
     """
     with connection.cursor() as cursor:
-        cursor.execute(sql, {"start": start, "end": end, "versions": list(version_ids)})
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=FORECAST_FRAME_COLUMNS)
 
 
 def forecast_matrix(
-    forecasts: pd.DataFrame, *, panel: Panel, version_id: int, column: str = "value"
+    forecasts: pd.DataFrame, *, panel: Panel, version_id: int | None = None, column: str = "value"
 ) -> np.ndarray:
-    """One version's stored forecasts laid out as the panel, [n_series, n_days] (NaN where it
-    made none)."""
+    """Stored forecasts (one version's, or every row's) laid out as the panel,
+    [n_series, n_days] (NaN where there is none)."""
     matrix = np.full(panel.quantity.shape, np.nan, dtype=np.float64)
-    mine = forecasts[forecasts["version_id"] == version_id]
+    mine = forecasts if version_id is None else forecasts[forecasts["version_id"] == version_id]
     if mine.empty or not panel.n_days:
         return matrix
     rows = panel.series_positions(

@@ -94,7 +94,7 @@ class Tenant(TenantMixin):
         "self",
         null=True,
         blank=True,
-        on_delete=models.CASCADE,
+        on_delete=models.SET_NULL,
         related_name="replays",
         help_text="A sandbox where `manage.py replay_operations` replays this tenant's history",
     )

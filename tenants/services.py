@@ -49,6 +49,7 @@ def provision_tenant(
     admin_username: str = "admin",
     admin_email: str | None = None,
     admin_password: str | None = None,
+    verbosity: int = 1,
 ) -> ProvisionResult:
     """Create or complete a tenant; returns what was done. Safe to run again on an existing tenant.
 
@@ -60,7 +61,7 @@ def provision_tenant(
     if created:
         tenant = Tenant(slug=slug, schema_name=slug, name=name or slug.title(), time_zone=time_zone)
         tenant.full_clean(exclude=["schema_name"])
-        tenant.save()  # creates the schema and runs the tenant migrations
+        tenant.save(verbosity=verbosity)  # creates the schema and runs the tenant migrations
     else:
         tenant.create_schema(check_if_exists=True)  # a schema lost by hand is re-created
     host = domain or tenant_domain(slug)

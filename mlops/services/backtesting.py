@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from django.db import connection, transaction
+from django.db.models import Q
 
 from forecasting import metrics
 from forecasting.backtesting import WindowResult, walk_forward, weekly_cutoffs
@@ -363,13 +364,21 @@ def _fill_shadow_actuals(*, day: dt.date) -> int:
 
 def backtest_yesterday(*, day: dt.date) -> list[BacktestResult]:
     """Score the forecasts stored for `day` (each version's latest run made on or before it)
-    against the day's sales, for the champion and every challenger and shadow version, as
+    against the day's sales, for the champion and every challenger and shadow, and a champion
+    that served the day and retired since, as
     t_minus_1 results (window_start = window_end = day; a re-run replaces them), and fill in
     the actual of the day's shadow predictions. A store that sent no sales that day leaves its
     points unknown (counted in n_missing, never scored as zero). Returns the stored rows."""
+    # The active versions, and any that served the day and retired since (a champion
+    # refreshed on Sunday morning served Saturday: its Saturday is scored all the same).
+    forecast_the_day = Forecast.objects.filter(
+        target_date=day, made_on__lte=day, served=True
+    ).values("model_version")
     versions = {
         version.pk: version
-        for version in ModelVersion.objects.filter(status__in=T_MINUS_1_STATUSES)
+        for version in ModelVersion.objects.filter(
+            Q(status__in=T_MINUS_1_STATUSES) | Q(pk__in=forecast_the_day)
+        )
     }
     stored: list[BacktestResult] = []
     with transaction.atomic():

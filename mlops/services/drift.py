@@ -58,7 +58,12 @@ from typing import Any
 import numpy as np
 
 from mlops.models import DEFAULT_MODEL_NAME, GLOBAL_SEGMENT, BacktestResult, ModelVersion
-from mlops.selectors import baseline_mae, get_champion_model, t_minus_1_results
+from mlops.selectors import (
+    baseline_mae,
+    get_champion_model,
+    refresh_lineage,
+    t_minus_1_results,
+)
 from tenants.selectors import tenant_policy
 
 logger = logging.getLogger(__name__)
@@ -167,24 +172,51 @@ def _weighted_mean(pairs: list[tuple[float | None, int]]) -> float | None:
     return sum(value * weight for value, weight in known) / total if total else None
 
 
-def champion_baseline(champion: ModelVersion, *, until: dt.date | None = None) -> Baseline:
-    """The champion's walk-forward MAE when it was judged for promotion (its side of the last
-    evaluation, else its training metrics), else the mean of its weekly walk-forward windows
-    stored by the time it was promoted. After a person dismissed a drift (the champion is
-    re-baselined), the mean MAE of its first scored days after that."""
-    if champion.monitoring_since is not None:
-        rows = t_minus_1_results(
-            version=champion,
-            after=champion.monitoring_since,
-            until=until,
-            first=REFERENCE_DAYS,
-            scored=True,
+@dataclass(frozen=True)
+class Watched:
+    """What drift watches: the champion and the champions its weekly refreshes replaced (one
+    recipe in service, `refresh_lineage`), from the day after the first of them was trained, or
+    after a person last re-baselined it by dismissing a drift."""
+
+    chain: list[ModelVersion]
+    since: dt.date | None
+    rebaselined: bool
+
+    @classmethod
+    def of(cls, champion: ModelVersion) -> Watched:
+        chain = refresh_lineage(champion)
+        rebaseline = max(
+            (version.monitoring_since for version in chain if version.monitoring_since),
+            default=None,
         )
+        return cls(
+            chain=chain,
+            since=rebaseline or chain[-1].training_end,
+            rebaselined=rebaseline is not None,
+        )
+
+    @property
+    def root(self) -> ModelVersion:
+        return self.chain[-1]
+
+    def results(self, **window: Any) -> list[BacktestResult]:
+        """Its scored daily T-1 results after `since` (one per day, whichever served it)."""
+        return t_minus_1_results(versions=self.chain, after=self.since, scored=True, **window)
+
+
+def champion_baseline(watched: Watched, *, until: dt.date | None = None) -> Baseline:
+    """The walk-forward MAE its recipe's run began with (the first of the lineage, when it was
+    judged for promotion: its side of the last evaluation, else its training metrics), else the
+    mean of that version's weekly walk-forward windows stored by its promotion. After a person
+    dismissed a drift (re-baselined), the mean MAE of its first scored days after that."""
+    if watched.rebaselined:
+        rows = watched.results(until=until, first=REFERENCE_DAYS)
         if len(rows) < RECENT_DAYS:
             return Baseline(mae=None, source="rebaselining")
         return Baseline(
             mae=_weighted_mean([(row.mae, row.n_points) for row in rows]), source="rebaselined"
         )
+    champion = watched.root
     mae = baseline_mae(champion)
     if mae:
         evaluated = (champion.last_evaluation or {}).get("candidate_metrics") or {}
@@ -318,12 +350,6 @@ def sequential_rules(
     return error_cusum, bias_cusum
 
 
-def _monitored_from(champion: ModelVersion) -> dt.date | None:
-    """Days after this one count: after its training data, or after its re-baselining."""
-    days = [day for day in (champion.training_end, champion.monitoring_since) if day]
-    return max(days) if days else None
-
-
 def _change_date(
     *, rule: Cusum | None, monitored: list[BacktestResult], values: np.ndarray
 ) -> dt.date | None:
@@ -352,23 +378,21 @@ def detect_drift(
         result.status = "no_champion"
         return result
     result.champion_id, result.champion_version = champion.pk, champion.version
-    since = _monitored_from(champion)
-    rows = t_minus_1_results(
-        version=champion, after=since, until=as_of, days=LOOKBACK_DAYS, scored=True
-    )
+    watched = Watched.of(champion)
+    rows = watched.results(until=as_of, days=LOOKBACK_DAYS)
     if not rows:
         result.as_of = as_of
         result.status = "insufficient_data"
         return result
     result.as_of = as_of = as_of or rows[-1].window_end
 
-    baseline = champion_baseline(champion, until=as_of)
+    baseline = champion_baseline(watched, until=as_of)
     result.baseline_mae, result.baseline_source = baseline.mae, baseline.source
     if not baseline.mae:
         result.status = "no_baseline" if baseline.source == "none" else "insufficient_data"
         return result
     _threshold_rule(result=result, rows=rows, baseline=baseline)
-    error, bias, change_dates = _sequential(result=result, champion=champion, since=since)
+    error, bias, change_dates = _sequential(result=result, watched=watched)
     fired = {
         "threshold": result.threshold_rule,
         "error_cusum": error is not None and error.drifting,
@@ -403,13 +427,11 @@ def _threshold_rule(*, result: DriftResult, rows: list[BacktestResult], baseline
 
 
 def _sequential(
-    *, result: DriftResult, champion: ModelVersion, since: dt.date | None
+    *, result: DriftResult, watched: Watched
 ) -> tuple[Cusum | None, Cusum | None, dict[str, dt.date | None]]:
-    """The two CUSUMs against the champion's first scored days, filled into `result`, and the
-    change date each rule points at."""
-    reference = t_minus_1_results(
-        version=champion, after=since, until=result.as_of, first=REFERENCE_DAYS, scored=True
-    )
+    """The two CUSUMs against the watched model's first scored days, filled into `result`, and
+    the change date each rule points at."""
+    reference = watched.results(until=result.as_of, first=REFERENCE_DAYS)
     change_dates: dict[str, dt.date | None] = {
         "threshold": result.as_of - dt.timedelta(days=RECENT_DAYS - 1)
     }
@@ -419,13 +441,11 @@ def _sequential(
     result.reference_end = reference[-1].window_end
     biases = [row.bias for row in reference if row.bias is not None]
     result.reference_bias = float(np.median(biases)) if biases else None
-    monitored = t_minus_1_results(
-        version=champion,
-        after=reference[-1].window_end,
-        until=result.as_of,
-        days=LOOKBACK_DAYS,
-        scored=True,
-    )
+    monitored = [
+        row
+        for row in watched.results(until=result.as_of, days=LOOKBACK_DAYS)
+        if row.window_end > reference[-1].window_end
+    ]
     error, bias = sequential_rules(
         reference=reference, monitored=monitored, threshold_pct=result.threshold_pct
     )

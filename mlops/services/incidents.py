@@ -17,7 +17,7 @@ from django.db import transaction
 
 from alerts.models import MLAlert
 from alerts.selectors import OPEN_STATUSES
-from alerts.services import raise_alert
+from alerts.services import raise_alert, rewrite_alert
 from config.transitions import apply_transition, locked
 from forecasting import metrics
 from mlops.models import DriftIncident, ModelRetrainingLog, ModelVersion, Trigger
@@ -72,10 +72,12 @@ def resolve_incident(
     note: str,
     day: dt.date | None = None,
     actor: AbstractBaseUser | None = None,
+    close_alert: bool = True,
 ) -> DriftIncident:
     """Close an open incident with its resolution; a dismissal re-baselines its champion at
     `day` and snoozes new incidents. Its alert is closed by the system unless a person already
-    acted on it. Returns the incident (an already resolved one unchanged)."""
+    acted on it (or is acting on it now: `close_alert` false). Returns the incident (an already
+    resolved one unchanged)."""
     from alerts.services import resolve_alert
 
     incident = locked(incident)
@@ -99,22 +101,35 @@ def resolve_incident(
         describe=f"drift incident #{incident.pk}",
         **fields,
     )
-    if incident.alert_id is not None:
+    if close_alert and incident.alert_id is not None:
         label = Resolution(resolution).label.lower()
         resolve_alert(alert=incident.alert, note=f"Drift incident #{incident.pk} closed: {label}.")
     return incident
 
 
+def _carries_on(incident: DriftIncident, champion: ModelVersion) -> bool:
+    """Whether `champion` is a refresh of the incident's champion: the same recipe in service,
+    still drifting against the same reference (a refresh does not end a drift)."""
+    from mlops.selectors import refresh_lineage
+
+    return any(each.pk == incident.champion_id for each in refresh_lineage(champion))
+
+
 def on_new_champion(*, version: ModelVersion) -> None:
-    """A new champion serves name/segment: its open incident is over (the new champion has a
-    drift reference of its own)."""
+    """A new champion serves name/segment: its open incident is over (a recipe change, a review
+    or an override starts a drift reference of its own), unless it is a refresh of the drifted
+    champion, which the incident follows."""
     incident = open_incident(name=version.name, segment=version.segment)
-    if incident is not None and incident.champion_id != version.pk:
-        resolve_incident(
-            incident=incident,
-            resolution=Resolution.NEW_CHAMPION,
-            note=f"{version.version} became champion of {version.where}.",
-        )
+    if incident is None or incident.champion_id == version.pk:
+        return
+    if _carries_on(incident, version):
+        DriftIncident.objects.filter(pk=incident.pk).update(champion=version)
+        return
+    resolve_incident(
+        incident=incident,
+        resolution=Resolution.NEW_CHAMPION,
+        note=f"{version.version} became champion of {version.where}.",
+    )
 
 
 # -- acting on a drift check ---------------------------------------------------------------------
@@ -176,16 +191,24 @@ def _why(result: DriftResult) -> list[str]:
     return [sentences[rule] for rule in result.rules]
 
 
+def _headline(numbers: dict[str, Any]) -> str:
+    """What the rules saw, in a few words: the MAE when the threshold rule fired, else the
+    bias the tracking signal followed, else the error CUSUM."""
+    rules = numbers.get("rules") or ""
+    if "threshold" in rules and numbers.get("drift_pct") is not None:
+        return f"MAE {metrics.better_or_worse(-numbers['drift_pct'])} than its baseline"
+    if "bias_cusum" in rules and numbers.get("recent_bias_pct") is not None:
+        return f"forecasts run {_signed_share(numbers['recent_bias_pct'])}"
+    return "error per unit forecast above its first weeks' level"
+
+
 def drift_alert_text(
     *, incident: DriftIncident, result: DriftResult | None, next_step: str
 ) -> tuple[str, str]:
     """The title and message of an incident's alert."""
     numbers = incident.latest or incident.detection
-    mae_pct = numbers.get("drift_pct")
-    change = metrics.better_or_worse(None if mae_pct is None else -mae_pct)
     title = (
-        f"Model drift detected — {incident.where} {incident.champion.version}: MAE {change} "
-        f"than its baseline"
+        f"Model drift detected — {incident.where} {incident.champion.version}: {_headline(numbers)}"
     )
     lines = [
         f"Champion {incident.champion.version} of {incident.where} no longer fits the sales: "
@@ -204,6 +227,13 @@ def act_on_drift(*, result: DriftResult, champion: ModelVersion) -> None:
     a first drift opens an incident (with its alert and emergency retrain); later checks of an
     open one update it in place; a week without a rule firing closes it as recovered."""
     incident = open_incident(name=result.name, segment=result.segment)
+    if (
+        incident is not None
+        and incident.champion_id != champion.pk
+        and _carries_on(incident, champion)
+    ):
+        DriftIncident.objects.filter(pk=incident.pk).update(champion=champion)
+        incident.champion = champion
     if incident is not None and incident.champion_id != champion.pk:
         resolve_incident(
             incident=incident,
@@ -370,7 +400,8 @@ def refresh_incident_alert(
     *, incident: DriftIncident, result: DriftResult | None = None, next_step: str | None = None
 ) -> None:
     """Rewrite the incident's open alert with its latest numbers and next step (no new alert,
-    no email: a repeat of an open alert notifies nobody)."""
+    no email): a drifting day's check counts as the alert raised again, a new challenger or
+    verdict (`result` None) only rewrites it."""
     alert = incident.alert
     if alert is None or alert.status not in OPEN_STATUSES:
         return
@@ -379,6 +410,15 @@ def refresh_incident_alert(
     metadata = {**alert.metadata, **incident.latest, "next_step": next_step}
     if incident.challenger is not None:
         metadata["challenger_version"] = incident.challenger.version
+    if result is None:
+        rewrite_alert(
+            alert=alert,
+            title=title,
+            message=message,
+            metadata=metadata,
+            model_version=incident.challenger,
+        )
+        return
     raise_alert(
         alert_type=MLAlert.AlertType.DRIFT_DETECTED,
         severity=MLAlert.Severity.CRITICAL,

@@ -32,6 +32,7 @@ from mlops.selectors import (
     get_champion_model,
     incumbent_for,
     latest_forecasts,
+    served_forecasts,
 )
 from mlops.services.data import load_panel
 from mlops.services.evaluation import Recipe, record_evaluation, version_summary
@@ -80,16 +81,17 @@ def shadow_decision(
     end: dt.date,
     policy: TenantPolicy,
 ) -> PromotionDecision:
-    """The gate on the stored forecasts of both versions for the version's series from `start`
-    to `end` (one day ahead, as served), with the tenant's thresholds."""
+    """The gate on the version's stored forecasts against the forecasts served for its series
+    from `start` to `end` (one day ahead; whichever of `champion` and the champions its
+    refreshes replaced served each day), with the tenant's thresholds."""
     history_start = start - dt.timedelta(days=metrics.ACTIVE_SERIES_DAYS)
     panel = load_panel(start=history_start, end=end)
     panel = panel.select(Recipe.of(version).series_mask(panel)) if panel.n_series else panel
-    stored = latest_forecasts(version_ids=[version.pk, champion.pk], start=start, end=end)
+    stored = latest_forecasts(version_ids=[version.pk], start=start, end=end)
     first = panel.day_position(start) if panel.n_days else 0
     days = slice(max(first, 0), panel.n_days)
     candidate = forecast_matrix(stored, panel=panel, version_id=version.pk)[:, days]
-    served = forecast_matrix(stored, panel=panel, version_id=champion.pk)[:, days]
+    served = forecast_matrix(served_forecasts(start=start, end=end), panel=panel)[:, days]
     actual = panel.quantity[:, days].astype(np.float64)
     active = metrics.active_series(panel.until(start).quantity)
     decision = decide_promotion(
@@ -178,6 +180,7 @@ def judge_version(*, version: ModelVersion, day: dt.date) -> Judgement | None:
         "incident_id": incident.pk if incident else None,
     }
     record_evaluation(version=version, evaluation=evaluation)
+    evaluation = version.last_evaluation  # as stored: JSON-ready
     action = _act(version=version, evaluation=evaluation, decision=decision, incident=incident)
     return Judgement(
         version_id=version.pk,
@@ -220,7 +223,8 @@ def _act(
         ModelVersion.objects.filter(pk=version.pk).update(waiting_for="")
         return "promoted"
     given_up = evaluation["required_days"] * GIVE_UP_FACTOR
-    waited = (evaluation["judged_on"] - (version.training_end or evaluation["judged_on"])).days
+    judged_on = dt.date.fromisoformat(evaluation["judged_on"])
+    waited = (judged_on - (version.training_end or judged_on)).days
     if evaluation["ready"] and waited >= given_up:
         archive_version(
             version=version,

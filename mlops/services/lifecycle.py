@@ -189,7 +189,15 @@ def promote_to_champion(
             archived_at=now,
         )
     _apply(target, "promote", actor=actor, reason=reason, evidence=evidence, promoted_at=now)
+    _after_new_champion(target)
     return sync(version, target)
+
+
+def _after_new_champion(champion: ModelVersion) -> None:
+    """A new champion ends the drift incident of the one it replaced."""
+    from mlops.services.incidents import on_new_champion
+
+    on_new_champion(version=champion)
 
 
 @transaction.atomic
@@ -230,6 +238,7 @@ def rollback_champion(
         promoted_at=now,
         archived_at=None,
     )
+    _after_new_champion(previous)
     return previous
 
 

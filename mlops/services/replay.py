@@ -29,7 +29,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.test.utils import override_settings
-from django_tenants.utils import tenant_context
+from django_tenants.utils import schema_exists, tenant_context
 
 from config.celery import app
 from mlops.models import DEFAULT_MODEL_NAME, GLOBAL_SEGMENT, ModelVersion, Trigger
@@ -142,16 +142,24 @@ def build_sandbox(plan: ReplayPlan) -> Tenant:
     slug = sandbox_slug(plan.source)
     earlier = Tenant.objects.filter(slug=slug).first()
     if earlier is not None:
-        if earlier.replay_of_id != plan.source.pk:
+        if earlier.replay_of_id not in (plan.source.pk, None) or (
+            earlier.replay_of_id is None and not earlier.name.startswith("Replay of ")
+        ):
             raise ValueError(f"Tenant {slug!r} exists and is not a replay of {plan.source.slug}.")
         PeriodicTask.objects.filter(name__endswith=f"@{earlier.schema_name}").delete()
         earlier.delete(force_drop=True)
-        shutil.rmtree(Path(settings.MEDIA_ROOT) / slug, ignore_errors=True)
+    elif schema_exists(slug):
+        raise ValueError(
+            f"A schema {slug!r} exists without a tenant; drop it before replaying "
+            f"{plan.source.slug} (the sandbox takes that name)."
+        )
+    shutil.rmtree(Path(settings.MEDIA_ROOT) / slug, ignore_errors=True)
     sandbox = provision_tenant(
         slug=slug,
         name=f"Replay of {plan.source.name}",
         time_zone=plan.source.time_zone,
         admin_password=secrets.token_urlsafe(16),
+        verbosity=0,
     ).tenant
     sandbox.replay_of = plan.source
     for name in TenantPolicy.names():
@@ -244,6 +252,7 @@ def run_replay(
     from mlops.services.replay_report import ReplayRecorder
 
     started = time.perf_counter()
+    app.loader.import_default_modules()  # the jobs' tasks, by name
     if plan.end < plan.start:
         raise ValueError("The replay's end is before its start.")
     sales = plan.sales if plan.sales is not None else _source_sales(plan.source)

@@ -14,7 +14,7 @@ from typing import Any
 from alerts.models import MLAlert
 from alerts.registry import AlertTypeActions, register
 from alerts.selectors import OPEN_STATUSES
-from alerts.services import raise_alert, resolve_alert
+from alerts.services import raise_alert, resolve_alert, rewrite_alert
 from forecasting import metrics
 from mlops.models import (
     DecisionKind,
@@ -92,24 +92,31 @@ def flag_for_review(*, version: ModelVersion, because: str) -> MLAlert | None:
     numbers = evaluation_numbers(evaluation)
     change = metrics.better_or_worse(numbers.get("mae_improvement_pct"))
     where = segment_label(version.name, version.segment)
-    return raise_alert(
-        alert_type=MLAlert.AlertType.PROMOTION_PENDING,
-        severity=MLAlert.Severity.WARNING,
-        title=f"Promotion pending: {version.name} {version.version} awaits review (MAE {change})",
-        message=(
+    text = {
+        "title": f"Promotion pending: {version.name} {version.version} awaits review (MAE {change})",
+        "message": (
             f"{because.capitalize()}, {version.version} of {where} waits as challenger"
             + (f" beside champion {champion.version}" if champion else "")
             + " and the evidence recommends it. Approve to make it champion, or dismiss it."
             + f"\n\nThe arena's verdict: {evaluation.get('reason', '')}"
         ),
-        metadata={
+        "metadata": {
             "challenger_version": version.version,
             "champion_version": champion.version if champion else "",
             "decision_kind": version.decision_kind,
             **numbers,
         },
+    }
+    pending = _open_pending(version)
+    if pending is not None:
+        # The same review, with today's numbers: rewritten in place, never a second alert.
+        return rewrite_alert(alert=pending, model_version=version, **text)
+    return raise_alert(
+        alert_type=MLAlert.AlertType.PROMOTION_PENDING,
+        severity=MLAlert.Severity.WARNING,
         dedup_key=_pending_key(version),
         model_version=version,
+        **text,
     )
 
 
@@ -232,6 +239,7 @@ def dismiss_review(*, alert: MLAlert, user, note: str) -> dict[str, Any]:
             resolution=DriftIncident.Resolution.DISMISSED,
             note=_reason(alert, "Dismissed", note),
             actor=user,
+            close_alert=False,  # the person's dismissal closes it
         )
         incident.refresh_from_db()
         decision["incident"] = {"id": incident.pk, "snoozed_until": str(incident.snoozed_until)}

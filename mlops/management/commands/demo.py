@@ -89,8 +89,14 @@ class Command(BaseCommand):
         if champion:
             narrator.say(f"  Champion        {champion.version} ({champion.algorithm})")
         if challenger:
+            evaluation = challenger.last_evaluation or {}
+            verdict = (
+                "the evidence recommends it: review and promote"
+                if evaluation.get("promote") and evaluation.get("ready", True)
+                else "the evidence does not recommend it yet: review its numbers"
+            )
             narrator.say(
-                f"  Challenger      {challenger.version} — review and promote: "
+                f"  Challenger      {challenger.version} — {verdict}: "
                 f"{base}/admin/mlops/modelversion/{challenger.pk}/change/"
             )
         narrator.say(f"  Alert inbox     {base}/admin/alerts/mlalert/  ({unread} unread)")
