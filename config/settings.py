@@ -6,7 +6,7 @@ from pathlib import Path
 import dj_database_url
 
 from config import embedded
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import check_production_settings, env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -17,16 +17,17 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 DEBUG = env_bool("DJANGO_DEBUG", default=True)
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "dev-only-insecure-secret-key-change-me")
-if not DEBUG and SECRET_KEY.startswith("dev-only"):
-    from django.core.exceptions import ImproperlyConfigured
-
-    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is false")
 
 # Tenants are reached at <slug>.<BASE_DOMAIN>; the bare BASE_DOMAIN is the public (platform) site.
 BASE_DOMAIN = env_str("BASE_DOMAIN", "localhost")
 ALLOWED_HOSTS = env_list(
     "DJANGO_ALLOWED_HOSTS", [BASE_DOMAIN, f".{BASE_DOMAIN}", "testserver", ".testserver"]
 )
+if not DEBUG:
+    # A production start refuses what only works by accident: the default or docker-compose
+    # placeholder key (sessions and tokens anyone could forge) or no allowed host (every
+    # request a 400).
+    check_production_settings(secret_key=SECRET_KEY, allowed_hosts=ALLOWED_HOSTS)
 CSRF_TRUSTED_ORIGINS = env_list(
     "DJANGO_CSRF_TRUSTED_ORIGINS",
     [f"http://*.{BASE_DOMAIN}:8000", f"http://*.{BASE_DOMAIN}", f"https://*.{BASE_DOMAIN}"],
@@ -124,7 +125,27 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+# Every task stops at its time limit (this default, or its own: the walk-forward's 2 h, an
+# experiment's start 3 h) ...
+CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60
+CELERY_TASK_TIME_LIMIT = 60 * 60
+# ... before Redis hands a message that is still unacknowledged (late acknowledgement) to another
+# worker: a task still running past this timeout would run twice. Keep it above the longest time
+# limit (tests/schedules/test_worker_reliability.py checks every registered task).
+TASK_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 4 * 3600)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": TASK_VISIBILITY_TIMEOUT,
+    # How often a worker looks for messages past the timeout (those of a worker that died).
+    # kombu's own default sweeps every 10 s but scans Redis only every 10th time, so a message
+    # came back up to 100 s after its timeout whatever the timeout; here it comes back within
+    # a tenth of it (at most a minute late).
+    "unacked_restore_interval": max(1, min(60, TASK_VISIBILITY_TIMEOUT // 10)),
+    "unacked_restore_throttle": 1,
+}
+# A task that finds its job's lock taken waits this long and tries again. A retry waiting in a
+# worker is itself an unacknowledged message: waiting past the visibility timeout would have it
+# handed out again, and each copy would do the same.
+TASK_LOCK_RETRY_SECONDS = max(1, min(60, TASK_VISIBILITY_TIMEOUT // 2))
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "config.beat:TenantSpreadScheduler"
 # Tenants' jobs due at the same minute start up to this many seconds apart (stable per tenant).
@@ -144,6 +165,13 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Forecast Arena <alerts@forec
 # Links in emails point at the tenant's host under this scheme and port.
 SITE_SCHEME = env_str("SITE_SCHEME", "http")
 SITE_PORT = env_str("SITE_PORT", "8000")
+
+# --- Alerts -------------------------------------------------------------------------------
+# Seconds a closed alert keeps the same cause quiet, per alert type (alerts.services holds the
+# defaults; a type named here overrides its default).
+ALERT_COOLDOWN_SECONDS: dict[str, int] = {}
+# The first retry of a transient email failure waits this long; each next one twice as long.
+ALERT_EMAIL_RETRY_BASE_SECONDS = env_int("ALERT_EMAIL_RETRY_BASE_SECONDS", 30)
 
 # --- API ----------------------------------------------------------------------------------
 REST_FRAMEWORK = {

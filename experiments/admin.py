@@ -39,12 +39,16 @@ STEPS_BY_KEY = {step[0]: step for step in STEPS}
 
 def next_steps(experiment: ModelExperiment, user) -> list[dict[str, Any]]:
     """The steps this user may take now: the FSM allows them from the experiment's status and
-    the user holds the transition's permission."""
-    return [
+    the user holds the transition's permission; and a start that stopped half-way (its worker
+    was lost) may be started again, to resume."""
+    steps = [
         {"key": key, "label": label, "needs_note": needs_note}
         for key, method, label, needs_note in STEPS
         if has_transition_perm(getattr(experiment, method), user)
     ]
+    if user.has_perm(services.RUN_PERMISSION) and services.start_interrupted(experiment):
+        steps.insert(0, {"key": "start", "label": "Resume training", "needs_note": False})
+    return steps
 
 
 def _parse_value(text: str) -> Any:

@@ -100,7 +100,7 @@ def play(*, size: DemoSize, password: str, narrator: Console, seed: int = 42) ->
     from mlops import services as mlops
     from mlops.models import ModelRetrainingLog, ModelVersion, Trigger
     from mlops.selectors import get_champion_model
-    from mlops.tasks import backtest_version, retrain_model
+    from mlops.tasks import queue_walk_forward, retrain_model
 
     users = ensure_demo_users(password=password)
     last_day = dt.date.today() - dt.timedelta(days=1)
@@ -164,7 +164,7 @@ def play(*, size: DemoSize, password: str, narrator: Console, seed: int = 42) ->
         f"{evaluation.get('thresholds', {}).get('min_confidence')})"
     )
     # Sunday 04:00's job: the worker walks v2 forward once the platform runs (13 refits).
-    backtest_version.delay(v2.pk)
+    queue_walk_forward(v2.pk)
     narrator.say(
         f"    queued the 90-day walk-forward backtest of {v2.version}; the worker draws its chart "
         "a few minutes after the platform starts"
@@ -295,7 +295,7 @@ def play(*, size: DemoSize, password: str, narrator: Console, seed: int = 42) ->
             f"    {challenger.version} [{challenger.segment}] is challenger and waits for a person"
             + (f" — alert “{pending.title}”" if pending else "")
         )
-        backtest_version.delay(challenger.pk)  # its review chart, drawn by the worker
+        queue_walk_forward(challenger.pk)  # its review chart, drawn by the worker
     challenger = challengers.first()
 
     champion = get_champion_model()
