@@ -37,7 +37,7 @@ ACTIONS = ("approve", "dismiss")
 
 
 def cooldown_for(alert_type: str) -> timedelta:
-    overrides = getattr(settings, "ALERT_COOLDOWN_SECONDS", {}) or {}
+    overrides = settings.ALERT_COOLDOWN_SECONDS
     seconds = overrides.get(alert_type, DEFAULT_COOLDOWN_SECONDS.get(alert_type, 0))
     return timedelta(seconds=seconds)
 
@@ -506,5 +506,5 @@ def enable_channel(*, channel: NotificationChannel, user) -> int:
 
 def retry_countdown(retries: int) -> int:
     """Seconds before retry number `retries + 1` of a transient delivery failure (exponential)."""
-    base = getattr(settings, "ALERT_EMAIL_RETRY_BASE_SECONDS", 30)
+    base = settings.ALERT_EMAIL_RETRY_BASE_SECONDS
     return int(base * 2**retries)
