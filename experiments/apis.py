@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from config.api import HasRequiredPermissions
 from config.api_errors import error_responses, transition_conflict
 from experiments.models import ModelExperiment
-from experiments.selectors import experiment_list, experiment_results
+from experiments.selectors import experiment_list
 from experiments.serializers import (
     CompleteExperimentSerializer,
     ExperimentDetailSerializer,
@@ -34,6 +34,7 @@ from experiments.services import (
     reject_experiment,
     start_shadow_testing,
 )
+from experiments.stored_results import queue_experiment_results, stored_experiment_results
 
 VIEW_EXPERIMENTS = ("experiments.view_modelexperiment",)
 # The services name model fields; the API names them as the spec does.
@@ -279,10 +280,13 @@ class ExperimentResultsApi(APIView):
     @extend_schema(
         operation_id="experiments_results",
         summary="The experiment's results, computed by the system",
-        description="A completed experiment answers the results its decision was made on; "
-        "otherwise they are computed now (shadow predictions with actuals, else walk-forward "
-        "backtests against the champion). Per segment: errors of both sides, improvement in "
-        "%, a paired test, and whether the success criterion is met.",
+        description="A completed experiment answers the results its decision was made on. An "
+        "open one answers the results a worker last computed (shadow predictions with actuals, "
+        "else walk-forward backtests against the champion), with `computed_at` and `state`: "
+        "`current`, `stale` (older than 6 hours or for other versions: a worker recomputes "
+        "them) or `pending` (a worker computes them; poll again). A request never computes "
+        "them. Per segment: errors of both sides, improvement in %, a paired test, and "
+        "whether the success criterion is met.",
         responses={200: OpenApiTypes.OBJECT, **error_responses(404)},
         tags=["experiments"],
     )
@@ -290,4 +294,7 @@ class ExperimentResultsApi(APIView):
         experiment = experiment_from_path(experiment_id)
         if experiment.status == ModelExperiment.Status.COMPLETED and experiment.results:
             return Response(experiment.results)
-        return Response(experiment_results(experiment=experiment))
+        stored = stored_experiment_results(experiment=experiment)
+        if not stored.current:
+            queue_experiment_results(experiment=experiment)
+        return Response(stored.body)

@@ -16,6 +16,7 @@ from alerts.models import MLAlert
 from alerts.services import raise_alert
 from experiments.models import ExperimentEvent, ModelExperiment
 from experiments.selectors import experiment_results
+from experiments.stored_results import queue_experiment_results
 from forecasting.families import FAMILIES, build_model
 from forecasting.models import Product
 from mlops.locks import job_lock, job_running
@@ -611,6 +612,8 @@ def _train_versions(
         else:
             failed[plan.segment] = (log.error or "no version registered").splitlines()[0]
     fresh = _finish_training(experiment=experiment, actor=actor, trained=trained, failed=failed)
+    if not failed:
+        queue_experiment_results(experiment=fresh)  # where the versions stand, for its page
     return fresh, failed
 
 

@@ -43,3 +43,17 @@ def start_experiment(self, experiment_id: int, actor_id: int) -> dict:
         "status": experiment.status,
         "versions": list(experiment.model_versions.values_list("pk", flat=True)),
     }
+
+
+@app.task(name="experiments.tasks.compute_experiment_results", acks_late=True)
+def compute_experiment_results(experiment_id: int) -> dict:
+    """Compute and store the results of experiment `experiment_id`; returns when they were
+    computed (None for a completed or deleted experiment)."""
+    from experiments.stored_results import store_experiment_results
+
+    experiment = ModelExperiment.objects.filter(pk=experiment_id).first()
+    stored = store_experiment_results(experiment=experiment) if experiment else None
+    return {
+        "experiment": experiment_id,
+        "computed_at": stored.computed_at.isoformat() if stored else None,
+    }
