@@ -166,6 +166,11 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Forecast Arena <alerts@forec
 SITE_SCHEME = env_str("SITE_SCHEME", "http")
 SITE_PORT = env_str("SITE_PORT", "8000")
 
+# --- Health -------------------------------------------------------------------------------
+# `Authorization: Bearer <token>` on /healthz shows the checks' details (empty: only the
+# platform host's staff see them).
+HEALTHZ_TOKEN = env_str("HEALTHZ_TOKEN", "")
+
 # --- Alerts -------------------------------------------------------------------------------
 # Seconds a closed alert keeps the same cause quiet, per alert type (alerts.services holds the
 # defaults; a type named here overrides its default).
