@@ -196,6 +196,14 @@ REST_FRAMEWORK = {
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
+    # Failed token logins (config/api_auth.py): 10 a minute per username and per address.
+    "DEFAULT_THROTTLE_RATES": {
+        "login_failures_per_username": "10/min",
+        "login_failures_per_address": "10/min",
+    },
+    # Proxies in front of the app that append to X-Forwarded-For (0: the client is REMOTE_ADDR,
+    # and a client cannot pick its own address for the login throttle).
+    "NUM_PROXIES": env_int("API_NUM_PROXIES", 0),
     "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
     "PAGE_SIZE": 50,
     # Every error has one body shape: {"error": {"code", "message", "details"}} (docs/API.md).
