@@ -73,6 +73,7 @@ SHOW_PUBLIC_IF_NO_TENANT_FOUND = False
 
 MIDDLEWARE = [
     "config.health.HealthCheckMiddleware",  # answers /healthz on any host, before tenant routing
+    "config.api_input.RejectNulMiddleware",  # a NUL in an API path or query string: 400
     "django_tenants.middleware.main.TenantMainMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -189,7 +190,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # Bodies are JSON (uploads say multipart themselves): in form data an empty field reads as
     # "not given", which would let `"segment": ""` fall back to the default instead of failing.
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # A NUL character anywhere in a body is a 400: PostgreSQL cannot store it (text, JSONB).
+    "DEFAULT_PARSER_CLASSES": ["config.api_input.NulFreeJSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": [

@@ -95,6 +95,7 @@ urlpatterns = [
     # Forecasts and data
     path("forecasts", forecasting.ForecastApi.as_view(), name="api-forecasts"),
     path("sales/import", forecasting.SalesImportApi.as_view(), name="api-sales-import"),
-    # Anything else under /api/v1/ answers 404 in the error shape (not an HTML page).
-    re_path(r"^.*$", api_not_found, name="api-not-found"),
+    # Anything else under /api/v1/ answers 404 in the error shape (not an HTML page), newlines
+    # (`%0A` in a path) included, which `.` would not match.
+    re_path(r"^[\s\S]*$", api_not_found, name="api-not-found"),
 ]

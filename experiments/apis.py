@@ -55,7 +55,11 @@ def service_errors(experiment: ModelExperiment | None = None):
     except TransitionNotAllowed as error:
         target = error.object if error.object is not None else experiment
         if target is not None:
-            target.refresh_from_db()
+            # A fresh copy, not refresh_from_db(): django-fsm lifts the protection of the status
+            # field for the whole model class while it refreshes, so a refresh in one thread
+            # can meet another thread's and fail with "Direct status modification is not
+            # allowed" (a 500 instead of this 409).
+            target = type(target)._default_manager.filter(pk=target.pk).first() or target
         allowed = allowed_moves(target) if target is not None else []
         raise transition_conflict(error, target, allowed=allowed) from error
 
@@ -147,8 +151,8 @@ class ExperimentDetailApi(generics.RetrieveAPIView):
 
 
 def _moved(experiment: ModelExperiment, *, code: int = status.HTTP_200_OK) -> Response:
-    experiment.refresh_from_db()
-    return Response(ExperimentDetailSerializer(experiment).data, status=code)
+    fresh = experiment_list().get(pk=experiment.pk)  # a copy, for the reason in service_errors
+    return Response(ExperimentDetailSerializer(fresh).data, status=code)
 
 
 class ExperimentApproveApi(APIView):
