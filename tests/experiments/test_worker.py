@@ -105,8 +105,9 @@ def test_a_start_whose_worker_is_killed_mid_training_resumes_and_trains_each_ver
     experiment.refresh_from_db()
     assert experiment.status == ModelExperiment.Status.IN_PROGRESS
     assert not experiment.model_versions.exists()
-    # Not stuck: nobody trains it now, so a person may start it again (and it resumes).
-    assert start_interrupted(experiment)
+    # Not stuck: nobody trains it now, so a person may start it again (and it resumes) once
+    # PostgreSQL has noticed that the killed worker's connection closed, freeing its lock.
+    wait_for(lambda: start_interrupted(experiment), timeout=30)
     queue_start_experiment(experiment=experiment, actor=scientist)
 
     # The restart and the killed worker's own message (handed out again) both reach the second
