@@ -9,10 +9,16 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 from django_fsm import TransitionNotAllowed
 
-from alerts.models import MLAlert, NotificationChannel, NotificationDelivery, NotificationPreference
+from alerts.models import (
+    MLAlert,
+    NotificationChannel,
+    NotificationDelivery,
+    NotificationPreference,
+    UndeliverableRecipient,
+)
 from alerts.registry import actions_for, can_approve
 from alerts.selectors import OPEN_STATUSES, unread_alert_count
-from alerts.services import act_on_alert, enable_channel, mark_alert_read
+from alerts.services import act_on_alert, clear_undeliverable, enable_channel, mark_alert_read
 from config.admin_sites import tenant_admin
 
 SEVERITY_COLOURS = {"critical": "#b00020", "warning": "#a15c00", "info": "#1f5fa8"}
@@ -254,6 +260,26 @@ class MLAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         messages.success(request, f"Dismissed {dismissed} alert(s).")
 
 
+def _undeliverable_warning(request) -> None:
+    marked = list(UndeliverableRecipient.objects.values_list("recipient", flat=True)[:6])
+    if marked:
+        shown = ", ".join(marked[:5]) + (", …" if len(marked) > 5 else "")
+        messages.warning(
+            request,
+            f"Refused for good by the mail server, so no longer emailed: {shown}. Fix the "
+            "address (or the mailbox) and clear it in Undeliverable recipients.",
+        )
+
+
+class UndeliverableInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = UndeliverableRecipient
+    fields = ("recipient", "reason", "marked_at", "alert")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "Undeliverable recipients (not tried again until cleared)"
+
+
 @admin.register(NotificationChannel, site=tenant_admin)
 class NotificationChannelAdmin(admin.ModelAdmin):
     list_display = ("kind", "enabled", "min_severity", "disabled_at", "disabled_reason")
@@ -261,6 +287,7 @@ class NotificationChannelAdmin(admin.ModelAdmin):
     fields = ("kind", "enabled", "min_severity", "disabled_at", "disabled_reason", "enabled_since")
     readonly_fields = ("kind", "enabled", "disabled_at", "disabled_reason", "enabled_since")
     actions = ("reenable",)
+    inlines = (UndeliverableInline,)
 
     def has_add_permission(self, request):
         return False  # one per kind, created on first use
@@ -270,11 +297,13 @@ class NotificationChannelAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         _disabled_channel_warning(request)
+        _undeliverable_warning(request)
         return super().changelist_view(request, extra_context=extra_context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         if request.method == "GET":
             _disabled_channel_warning(request)
+            _undeliverable_warning(request)
         return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.action(description="Re-enable and send what they missed", permissions=["change"])
@@ -307,6 +336,29 @@ class NotificationDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("recipient", "error", "alert__title")
     list_select_related = ("alert", "channel")
     date_hierarchy = "created_at"
+
+
+@admin.register(UndeliverableRecipient, site=tenant_admin)
+class UndeliverableRecipientAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("recipient", "channel", "reason", "marked_at", "alert")
+    list_filter = ("channel__kind",)
+    search_fields = ("recipient", "reason")
+    list_select_related = ("channel", "alert")
+    actions = ("deliver_again",)
+
+    def has_clear_permission(self, request):
+        return request.user.has_perm("alerts.change_notificationchannel")
+
+    @admin.action(
+        description="Deliver to them again (the address was fixed)", permissions=["clear"]
+    )
+    def deliver_again(self, request, queryset):
+        try:
+            cleared = clear_undeliverable(marks=list(queryset), user=request.user)
+        except PermissionDenied as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"{cleared} recipient(s) will be emailed again.")
 
 
 @admin.register(NotificationPreference, site=tenant_admin)

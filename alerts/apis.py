@@ -127,6 +127,7 @@ class MLAlertActionApi(APIView):
                 note=body.validated_data["note"],
             )
         except TransitionNotAllowed as error:
-            alert.refresh_from_db()
-            raise transition_conflict(error, error.object or alert) from error
+            # A fresh copy, not refresh_from_db() (see experiments.apis.service_errors).
+            current = MLAlert.objects.filter(pk=alert.pk).first() or alert
+            raise transition_conflict(error, current) from error
         return Response(MLAlertSerializer(alert).data)

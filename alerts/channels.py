@@ -14,12 +14,14 @@ IN_APP_RECIPIENT = "inbox"
 
 
 class TransportError(Exception):
-    """A delivery failed; `permanent` says whether trying again can help."""
+    """A delivery failed; `permanent` says whether trying again can help, `recipient_refused`
+    whether the refusal was of this recipient alone (the channel itself works)."""
 
-    def __init__(self, message: str, *, permanent: bool = False):
+    def __init__(self, message: str, *, permanent: bool = False, recipient_refused: bool = False):
         super().__init__(message)
         self.message = message
         self.permanent = permanent
+        self.recipient_refused = recipient_refused
 
 
 class Transport:
@@ -65,7 +67,9 @@ class Email(Transport):
                 for address, (code, reply) in exc.recipients.items()
             )
             raise TransportError(
-                f"Recipient refused: {detail}", permanent=all(_is_permanent(c) for c in codes)
+                f"Recipient refused: {detail}",
+                permanent=all(_is_permanent(c) for c in codes),
+                recipient_refused=True,
             ) from exc
         except smtplib.SMTPResponseException as exc:
             # Covers refusals of the sender, the message (DATA), HELO, and authentication failures.

@@ -178,6 +178,37 @@ class NotificationDelivery(models.Model):
         return f"{self.channel} → {self.recipient}: {self.status}"
 
 
+class UndeliverableRecipient(models.Model):
+    """An address a channel's server refused for good (no such mailbox): it is not tried again
+    until a person clears it, and the channel keeps serving everyone else."""
+
+    channel = models.ForeignKey(
+        NotificationChannel, on_delete=models.CASCADE, related_name="undeliverable"
+    )
+    recipient = models.CharField(max_length=254)
+    reason = models.TextField(help_text="The server's refusal")
+    marked_at = models.DateTimeField(auto_now_add=True)
+    alert = models.ForeignKey(
+        MLAlert,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The alert whose delivery was refused",
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "recipient"], name="one_undeliverable_mark_per_recipient"
+            )
+        ]
+        ordering = ["-marked_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.recipient} (undeliverable over {self.channel.get_kind_display()})"
+
+
 class NotificationPreference(models.Model):
     """A user's opt-in to emailed alerts (default: members of ml_manager)."""
 

@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from alerts.models import MLAlert
 from alerts.services import ACTIONS
+from config.api_input import TextField
 
 
 class MLAlertSerializer(serializers.ModelSerializer):
@@ -58,7 +59,7 @@ class AlertActionSerializer(serializers.Serializer):
         help_text="approve: do what the alert proposes (a drift or promotion alert promotes its "
         "challenger); dismiss: close it (its challenger is kept or archived per tenant policy)",
     )
-    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    note = TextField(required=False, allow_blank=True, default="", max_length=2000)
 
 
 class SeverityCountsSerializer(serializers.Serializer):

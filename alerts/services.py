@@ -15,7 +15,7 @@ from django.utils import timezone
 from django_fsm import has_transition_perm
 
 from alerts.channels import TransportError, transport_for
-from alerts.models import MLAlert, NotificationChannel, NotificationDelivery
+from alerts.models import MLAlert, NotificationChannel, NotificationDelivery, UndeliverableRecipient
 from alerts.registry import actions_for
 from alerts.selectors import CLOSED_STATUSES, OPEN_STATUSES, SEVERITY_RANK
 from config.transitions import apply_transition, ensure_can, locked
@@ -44,7 +44,7 @@ _acting_on: contextvars.ContextVar[int | None] = contextvars.ContextVar("acting_
 
 
 def cooldown_for(alert_type: str) -> timedelta:
-    overrides = getattr(settings, "ALERT_COOLDOWN_SECONDS", {}) or {}
+    overrides = settings.ALERT_COOLDOWN_SECONDS
     seconds = overrides.get(alert_type, DEFAULT_COOLDOWN_SECONDS.get(alert_type, 0))
     return timedelta(seconds=seconds)
 
@@ -261,11 +261,13 @@ def resolve_alert(*, alert: MLAlert, note: str) -> MLAlert:
 
 @dataclass
 class DeliveryReport:
-    """What one delivery run did; `retry` lists recipients whose failure may pass."""
+    """What one delivery run did; `retry` lists recipients whose failure may pass,
+    `undeliverable` those refused for good and marked so (the others are still served)."""
 
     sent: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     retry: list[str] = field(default_factory=list)
+    undeliverable: list[str] = field(default_factory=list)
     channel_disabled: bool = False
 
     def as_dict(self) -> dict:
@@ -273,6 +275,7 @@ class DeliveryReport:
             "sent": self.sent,
             "failed": self.failed,
             "retry": self.retry,
+            "undeliverable": self.undeliverable,
             "channel_disabled": self.channel_disabled,
         }
 
@@ -287,9 +290,11 @@ def deliver_alert_notifications(*, alert_id: int) -> DeliveryReport:
     """Deliver the alert over every enabled channel to each recipient not yet served; return what happened.
 
     Every attempt is a NotificationDelivery row. A recipient already sent to, or refused for good,
-    is not tried again, so running this again (a retry) reaches only the rest. When every
-    recipient of a run is refused for good, the channel is disabled with the reason. Not one
-    transaction on purpose: each attempt's row must stay even if a later attempt fails.
+    is not tried again, so running this again (a retry) reaches only the rest. A recipient the
+    server refuses for good (no such mailbox) is marked undeliverable and skipped from then on;
+    the others are still served. When every recipient of a run meets a permanent error of the
+    channel itself (the server refuses our messages), the channel is disabled with the reason.
+    Not one transaction on purpose: each attempt's row must stay even if a later attempt fails.
     """
     report = DeliveryReport()
     alert = MLAlert.objects.select_related("model_version").filter(pk=alert_id).first()
@@ -300,14 +305,19 @@ def deliver_alert_notifications(*, alert_id: int) -> DeliveryReport:
     return report
 
 
-def _deliver_over(chan: NotificationChannel, *, alert: MLAlert, report: DeliveryReport) -> None:
-    if chan.kind != NotificationChannel.Kind.IN_APP:
-        # The inbox shows every alert; other channels carry open ones from their threshold up.
-        if not chan.enabled or alert.status in CLOSED_STATUSES:
-            return
-        if SEVERITY_RANK[alert.severity] < SEVERITY_RANK[chan.min_severity]:
-            return
-    transport = transport_for(chan)
+def _carries(chan: NotificationChannel, alert: MLAlert) -> bool:
+    # The inbox shows every alert; other channels carry open ones from their threshold up.
+    if chan.kind == NotificationChannel.Kind.IN_APP:
+        return True
+    return (
+        chan.enabled
+        and alert.status not in CLOSED_STATUSES
+        and SEVERITY_RANK[alert.severity] >= SEVERITY_RANK[chan.min_severity]
+    )
+
+
+def _served(chan: NotificationChannel, alert: MLAlert) -> tuple[set[str], dict[str, int]]:
+    """Recipients this alert needs no more attempts for over `chan`, and attempts so far."""
     previous = NotificationDelivery.objects.filter(alert=alert, channel=chan)
     refused = previous.filter(permanent=True)
     if chan.enabled_since is not None:
@@ -316,53 +326,87 @@ def _deliver_over(chan: NotificationChannel, *, alert: MLAlert, report: Delivery
     done = set(
         previous.filter(status=NotificationDelivery.Status.SENT).values_list("recipient", flat=True)
     ) | set(refused.values_list("recipient", flat=True))
+    done |= set(chan.undeliverable.values_list("recipient", flat=True))
     attempts: dict[str, int] = {}
     for recipient in previous.values_list("recipient", flat=True):
         attempts[recipient] = attempts.get(recipient, 0) + 1
-    refused_for_good = []
-    tried = 0
+    return done, attempts
+
+
+def _deliver_over(chan: NotificationChannel, *, alert: MLAlert, report: DeliveryReport) -> None:
+    if not _carries(chan, alert):
+        return
+    transport = transport_for(chan)
+    done, attempts = _served(chan, alert)
+    channel_refusals, tried = [], 0
     for recipient in transport.recipients(alert):
         if recipient in done:
             continue
         tried += 1
-        attempt = attempts.get(recipient, 0) + 1
+        delivery = NotificationDelivery(
+            alert=alert, channel=chan, recipient=recipient, attempt=attempts.get(recipient, 0) + 1
+        )
         try:
             transport.notify(alert, recipient)
         except TransportError as exc:
-            NotificationDelivery.objects.create(
-                alert=alert,
-                channel=chan,
-                recipient=recipient,
-                status=NotificationDelivery.Status.FAILED,
-                attempt=attempt,
-                error=exc.message,
-                permanent=exc.permanent,
-            )
-            report.failed.append(recipient)
-            if exc.permanent:
-                refused_for_good.append(exc.message)
-            else:
-                report.retry.append(recipient)
-            logger.warning(
-                "Alert %s over %s to %s failed (%s): %s",
-                alert.pk,
-                chan.kind,
-                recipient,
-                "permanent" if exc.permanent else "transient",
-                exc.message,
-            )
+            _record_failure(delivery, exc, report=report)
+            if exc.permanent and not exc.recipient_refused:
+                channel_refusals.append(exc.message)
             continue
-        NotificationDelivery.objects.create(
-            alert=alert,
-            channel=chan,
-            recipient=recipient,
-            status=NotificationDelivery.Status.SENT,
-            attempt=attempt,
-        )
+        delivery.status = NotificationDelivery.Status.SENT
+        delivery.save()
         report.sent.append(recipient)
-    if tried and len(refused_for_good) == tried:
-        disable_channel(channel=chan, reason=refused_for_good[0])
+    if tried and len(channel_refusals) == tried:
+        disable_channel(channel=chan, reason=channel_refusals[0])
         report.channel_disabled = True
+
+
+def _record_failure(
+    delivery: NotificationDelivery, exc: TransportError, *, report: DeliveryReport
+) -> None:
+    delivery.status = NotificationDelivery.Status.FAILED
+    delivery.error, delivery.permanent = exc.message, exc.permanent
+    delivery.save()
+    report.failed.append(delivery.recipient)
+    if not exc.permanent:
+        report.retry.append(delivery.recipient)
+    elif exc.recipient_refused:
+        mark_undeliverable(
+            channel=delivery.channel,
+            recipient=delivery.recipient,
+            reason=exc.message,
+            alert=delivery.alert,
+        )
+        report.undeliverable.append(delivery.recipient)
+    logger.warning(
+        "Alert %s over %s to %s failed (%s): %s",
+        delivery.alert_id,
+        delivery.channel.kind,
+        delivery.recipient,
+        "permanent" if exc.permanent else "transient",
+        exc.message,
+    )
+
+
+def mark_undeliverable(
+    *, channel: NotificationChannel, recipient: str, reason: str, alert: MLAlert | None = None
+) -> UndeliverableRecipient:
+    """Return the mark that `recipient` is refused for good over `channel` (made once)."""
+    mark, created = UndeliverableRecipient.objects.get_or_create(
+        channel=channel, recipient=recipient, defaults={"reason": reason, "alert": alert}
+    )
+    if created:
+        logger.error("%s marked undeliverable over %s: %s", recipient, channel.kind, reason)
+    return mark
+
+
+def clear_undeliverable(*, marks, user) -> int:
+    """Deliver again to the marked recipients (their address was fixed); returns how many
+    marks were cleared. Raises PermissionDenied unless the user may change channels."""
+    if not user.has_perm("alerts.change_notificationchannel"):
+        raise PermissionDenied(f"{user} may not change notification channels.")
+    cleared, _ = UndeliverableRecipient.objects.filter(pk__in=[m.pk for m in marks]).delete()
+    return cleared
 
 
 @transaction.atomic
@@ -408,5 +452,5 @@ def enable_channel(*, channel: NotificationChannel, user) -> int:
 
 def retry_countdown(retries: int) -> int:
     """Seconds before retry number `retries + 1` of a transient delivery failure (exponential)."""
-    base = getattr(settings, "ALERT_EMAIL_RETRY_BASE_SECONDS", 30)
+    base = settings.ALERT_EMAIL_RETRY_BASE_SECONDS
     return int(base * 2**retries)

@@ -53,6 +53,16 @@ class Pagination(PageNumberPagination):
             )
         return int(raw)
 
+    def get_schema_operation_parameters(self, view):
+        # The limits the server enforces, in the schema, so clients (and fuzzers) know them.
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_query_param:
+                parameter["schema"]["minimum"] = 1
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size)
+        return parameters
+
 
 class HasRequiredPermissions(BasePermission):
     """The view's `required_permissions` (e.g. `mlops.view_modelversion`), which every role holds

@@ -176,6 +176,7 @@ _DESCRIPTIONS = {
     "allowed now.",
     413: "The upload is larger than the tenant's limit.",
     415: "The body is not JSON (or, for uploads, not multipart/form-data).",
+    429: "Too many failed attempts: `Retry-After` says how many seconds to wait.",
 }
 
 

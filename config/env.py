@@ -39,3 +39,25 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+# Secret keys that ship with the code: the default of config/settings.py and the placeholder of
+# docker-compose.yml. Anyone who reads the repository could sign sessions with them.
+PLACEHOLDER_SECRET_KEYS = (
+    "dev-only-insecure-secret-key-change-me",
+    "change-me-to-a-long-random-string",
+)
+
+
+def check_production_settings(*, secret_key: str | None, allowed_hosts: list[str]) -> None:
+    """Raise ImproperlyConfigured for settings a production start must not run with."""
+    if not secret_key or secret_key in PLACEHOLDER_SECRET_KEYS or secret_key.startswith("dev-only"):
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY must be set to a secret of your own when DJANGO_DEBUG is false "
+            "(not the default or docker-compose.yml's placeholder)."
+        )
+    if not allowed_hosts:
+        raise ImproperlyConfigured(
+            "DJANGO_ALLOWED_HOSTS is empty: with DJANGO_DEBUG false every request would be "
+            "refused. Name the hosts, e.g. .arena.example.com,arena.example.com."
+        )

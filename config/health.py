@@ -1,9 +1,23 @@
-"""GET /healthz on any host: database, Redis and pending migrations, as JSON."""
+"""GET /healthz on any host: database, Redis and pending migrations.
+
+Anyone gets the status (a load balancer needs no more); the checks' details (error texts,
+schemas with pending migrations, which are other tenants' names) go only to the platform
+host's staff or to a caller with the health token.
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+import time
 
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.db.migrations.loader import MigrationLoader
 from django.http import JsonResponse
+
+# The per-schema migration check queries every schema: run it at most this often (per process).
+MIGRATIONS_CHECK_SECONDS = 60
 
 
 def check_database() -> str | None:
@@ -58,6 +72,32 @@ def pending_migrations() -> dict[str, list[str]]:
     return pending
 
 
+class _MigrationsCheck:
+    """The last per-schema migration check and when it ran (one per process)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.checked_at: float | None = None
+        self.pending: dict[str, list[str]] = {}
+
+    def result(self) -> tuple[dict[str, list[str]], float]:
+        """The pending migrations, checked again when the last check is a minute old; and
+        the check's age in seconds."""
+        with self._lock:
+            now = time.monotonic()
+            if self.checked_at is None or now - self.checked_at >= MIGRATIONS_CHECK_SECONDS:
+                self.pending = pending_migrations()
+                self.checked_at = now
+            return self.pending, now - self.checked_at
+
+    def forget(self) -> None:
+        with self._lock:
+            self.checked_at = None
+
+
+migrations_check = _MigrationsCheck()
+
+
 def health_report() -> tuple[bool, dict]:
     database_error = check_database()
     redis_error = check_redis()
@@ -66,12 +106,50 @@ def health_report() -> tuple[bool, dict]:
         "redis": {"ok": redis_error is None, "error": redis_error},
     }
     if database_error is None:
-        pending = pending_migrations()
-        checks["migrations"] = {"ok": not pending, "pending": pending}
+        pending, age = migrations_check.result()
+        checks["migrations"] = {"ok": not pending, "pending": pending, "age_seconds": int(age)}
     else:
         checks["migrations"] = {"ok": False, "error": "not checked: database unreachable"}
     healthy = all(check["ok"] for check in checks.values())
     return healthy, checks
+
+
+def _has_health_token(request) -> bool:
+    expected = settings.HEALTHZ_TOKEN
+    given = request.headers.get("Authorization", "")
+    if not expected or not given.startswith("Bearer "):
+        return False
+    return hmac.compare_digest(given.removeprefix("Bearer ").encode(), expected.encode())
+
+
+def _is_platform_staff(request) -> bool:
+    """Whether the request comes, on the platform (public) host, from a signed-in staff user.
+
+    The middleware runs before sessions and authentication, so it reads the session itself."""
+    from importlib import import_module
+
+    from django.contrib.auth import get_user
+    from django_tenants.utils import get_tenant_domain_model
+
+    key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+    if not key:
+        return False
+    host = request.get_host().split(":")[0].lower()
+    on_platform_host = get_tenant_domain_model().objects.filter(
+        domain=host, tenant__schema_name=settings.PUBLIC_SCHEMA_NAME
+    )
+    if not on_platform_host.exists():
+        return False
+    request.session = import_module(settings.SESSION_ENGINE).SessionStore(key)
+    user = get_user(request)
+    return bool(user.is_active and user.is_staff)
+
+
+def may_see_details(request) -> bool:
+    try:
+        return _has_health_token(request) or _is_platform_staff(request)
+    except DatabaseError:
+        return False  # the database is down: the status says so, details need it
 
 
 class HealthCheckMiddleware:
@@ -87,6 +165,8 @@ class HealthCheckMiddleware:
             return self.get_response(request)
         connection.set_schema_to_public()
         healthy, checks = health_report()
-        failing = [name for name, check in checks.items() if not check["ok"]]
-        body = {"status": "ok" if healthy else "unhealthy", "failing": failing, "checks": checks}
+        body: dict = {"status": "ok" if healthy else "unhealthy"}
+        if may_see_details(request):
+            body["failing"] = [name for name, check in checks.items() if not check["ok"]]
+            body["checks"] = checks
         return JsonResponse(body, status=200 if healthy else 503)

@@ -6,7 +6,7 @@ from pathlib import Path
 import dj_database_url
 
 from config import embedded
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import check_production_settings, env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -17,16 +17,17 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 DEBUG = env_bool("DJANGO_DEBUG", default=True)
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "dev-only-insecure-secret-key-change-me")
-if not DEBUG and SECRET_KEY.startswith("dev-only"):
-    from django.core.exceptions import ImproperlyConfigured
-
-    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is false")
 
 # Tenants are reached at <slug>.<BASE_DOMAIN>; the bare BASE_DOMAIN is the public (platform) site.
 BASE_DOMAIN = env_str("BASE_DOMAIN", "localhost")
 ALLOWED_HOSTS = env_list(
     "DJANGO_ALLOWED_HOSTS", [BASE_DOMAIN, f".{BASE_DOMAIN}", "testserver", ".testserver"]
 )
+if not DEBUG:
+    # A production start refuses what only works by accident: the default or docker-compose
+    # placeholder key (sessions and tokens anyone could forge) or no allowed host (every
+    # request a 400).
+    check_production_settings(secret_key=SECRET_KEY, allowed_hosts=ALLOWED_HOSTS)
 CSRF_TRUSTED_ORIGINS = env_list(
     "DJANGO_CSRF_TRUSTED_ORIGINS",
     [f"http://*.{BASE_DOMAIN}:8000", f"http://*.{BASE_DOMAIN}", f"https://*.{BASE_DOMAIN}"],
@@ -72,6 +73,7 @@ SHOW_PUBLIC_IF_NO_TENANT_FOUND = False
 
 MIDDLEWARE = [
     "config.health.HealthCheckMiddleware",  # answers /healthz on any host, before tenant routing
+    "config.api_input.RejectNulMiddleware",  # a NUL in an API path or query string: 400
     "django_tenants.middleware.main.TenantMainMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -124,7 +126,27 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+# Every task stops at its time limit (this default, or its own: the walk-forward's 2 h, an
+# experiment's start 3 h) ...
+CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60
+CELERY_TASK_TIME_LIMIT = 60 * 60
+# ... before Redis hands a message that is still unacknowledged (late acknowledgement) to another
+# worker: a task still running past this timeout would run twice. Keep it above the longest time
+# limit (tests/schedules/test_worker_reliability.py checks every registered task).
+TASK_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 4 * 3600)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": TASK_VISIBILITY_TIMEOUT,
+    # How often a worker looks for messages past the timeout (those of a worker that died).
+    # kombu's own default sweeps every 10 s but scans Redis only every 10th time, so a message
+    # came back up to 100 s after its timeout whatever the timeout; here it comes back within
+    # a tenth of it (at most a minute late).
+    "unacked_restore_interval": max(1, min(60, TASK_VISIBILITY_TIMEOUT // 10)),
+    "unacked_restore_throttle": 1,
+}
+# A task that finds its job's lock taken waits this long and tries again. A retry waiting in a
+# worker is itself an unacknowledged message: waiting past the visibility timeout would have it
+# handed out again, and each copy would do the same.
+TASK_LOCK_RETRY_SECONDS = max(1, min(60, TASK_VISIBILITY_TIMEOUT // 2))
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "config.beat:TenantSpreadScheduler"
 # Tenants' jobs due at the same minute start up to this many seconds apart (stable per tenant).
@@ -145,6 +167,18 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Forecast Arena <alerts@forec
 SITE_SCHEME = env_str("SITE_SCHEME", "http")
 SITE_PORT = env_str("SITE_PORT", "8000")
 
+# --- Health -------------------------------------------------------------------------------
+# `Authorization: Bearer <token>` on /healthz shows the checks' details (empty: only the
+# platform host's staff see them).
+HEALTHZ_TOKEN = env_str("HEALTHZ_TOKEN", "")
+
+# --- Alerts -------------------------------------------------------------------------------
+# Seconds a closed alert keeps the same cause quiet, per alert type (alerts.services holds the
+# defaults; a type named here overrides its default).
+ALERT_COOLDOWN_SECONDS: dict[str, int] = {}
+# The first retry of a transient email failure waits this long; each next one twice as long.
+ALERT_EMAIL_RETRY_BASE_SECONDS = env_int("ALERT_EMAIL_RETRY_BASE_SECONDS", 30)
+
 # --- API ----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     # Token first: a request without credentials is answered 401 with `WWW-Authenticate: Token`
@@ -156,13 +190,22 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # Bodies are JSON (uploads say multipart themselves): in form data an empty field reads as
     # "not given", which would let `"segment": ""` fall back to the default instead of failing.
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # A NUL character anywhere in a body is a 400: PostgreSQL cannot store it (text, JSONB).
+    "DEFAULT_PARSER_CLASSES": ["config.api_input.NulFreeJSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
+    # Failed token logins (config/api_auth.py): 10 a minute per username and per address.
+    "DEFAULT_THROTTLE_RATES": {
+        "login_failures_per_username": "10/min",
+        "login_failures_per_address": "10/min",
+    },
+    # Proxies in front of the app that append to X-Forwarded-For (0: the client is REMOTE_ADDR,
+    # and a client cannot pick its own address for the login throttle).
+    "NUM_PROXIES": env_int("API_NUM_PROXIES", 0),
     "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
     "PAGE_SIZE": 50,
     # Every error has one body shape: {"error": {"code", "message", "details"}} (docs/API.md).
@@ -179,6 +222,9 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     # Read-only fields stay out of request bodies, so clients (and schemathesis) send valid ones.
     "COMPONENT_SPLIT_REQUEST": True,
+    # Our PATCH endpoints are actions (approve, reject, act on an alert), not partial updates:
+    # their bodies' required fields stay required in the schema.
+    "COMPONENT_SPLIT_PATCH": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

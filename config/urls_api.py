@@ -98,7 +98,7 @@ urlpatterns = [
     # Forecasts and data
     path("forecasts", forecasting.ForecastApi.as_view(), name="api-forecasts"),
     path("sales/import", forecasting.SalesImportApi.as_view(), name="api-sales-import"),
-    # Anything else under /api/v1/ answers 404 in the error shape (not an HTML page).
-    # [\s\S]: a path with a newline in it is an unknown API path too, answered in JSON.
+    # Anything else under /api/v1/ answers 404 in the error shape (not an HTML page), newlines
+    # (`%0A` in a path) included, which `.` would not match.
     re_path(r"^[\s\S]*$", api_not_found, name="api-not-found"),
 ]

@@ -20,7 +20,7 @@ from django_fsm import TransitionNotAllowed, has_transition_perm
 from config.admin_sites import tenant_admin
 from experiments import services
 from experiments.models import ExperimentEvent, ModelExperiment
-from experiments.selectors import experiment_results
+from experiments.stored_results import queue_experiment_results, stored_experiment_results
 from forecasting.families import FAMILIES
 from forecasting.models import Product
 from mlops.admin.charts import bar_chart
@@ -40,12 +40,16 @@ STEPS_BY_KEY = {step[0]: step for step in STEPS}
 
 def next_steps(experiment: ModelExperiment, user) -> list[dict[str, Any]]:
     """The steps this user may take now: the FSM allows them from the experiment's status and
-    the user holds the transition's permission."""
-    return [
+    the user holds the transition's permission; and a start that stopped half-way (its worker
+    was lost) may be started again, to resume."""
+    steps = [
         {"key": key, "label": label, "needs_note": needs_note}
         for key, method, label, needs_note in STEPS
         if has_transition_perm(getattr(experiment, method), user)
     ]
+    if user.has_perm(services.RUN_PERMISSION) and services.start_interrupted(experiment):
+        steps.insert(0, {"key": "start", "label": "Resume training", "needs_note": False})
+    return steps
 
 
 def _parse_value(text: str) -> Any:
@@ -207,6 +211,18 @@ def results_view(experiment: ModelExperiment, results: dict[str, Any] | None) ->
     }
 
 
+def _results_shown(experiment: ModelExperiment) -> tuple[dict[str, Any], str]:
+    """The results a page shows and their state: the decision's for a completed experiment
+    ("final"), else what a worker last computed, queueing a computation when they are missing
+    or out of date (the page never computes them)."""
+    if experiment.status == ModelExperiment.Status.COMPLETED and experiment.results:
+        return experiment.results, "final"
+    stored = stored_experiment_results(experiment=experiment)
+    if not stored.current:
+        queue_experiment_results(experiment=experiment)
+    return stored.body, stored.body["state"]
+
+
 class ExperimentEventInline(admin.TabularInline):
     model = ExperimentEvent
     fields = ["created_at", "from_status", "to_status", "actor_label", "note"]
@@ -313,15 +329,13 @@ class ModelExperimentAdmin(admin.ModelAdmin):
         experiment = self.get_object(request, object_id)
         extra: dict[str, Any] = {}
         if experiment is not None:
-            results = experiment.results or None
-            if results is None and request.GET.get("results") == "now":
-                results = experiment_results(experiment=experiment)
+            results, state = _results_shown(experiment)
             steps = next_steps(experiment, request.user)
             extra = {
                 "steps": steps,
                 "takes_note": any(step["key"] in ("approve", "reject") for step in steps),
                 "results": results_view(experiment, results),
-                "results_live": not experiment.results,
+                "results_state": state,
             }
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
@@ -420,8 +434,9 @@ class ModelExperimentAdmin(admin.ModelAdmin):
             "title": f"Complete “{experiment.name}”",
             "original": experiment,
             "form": form,
-            "results": results_view(experiment, experiment_results(experiment=experiment)),
         }
+        results, context["results_state"] = _results_shown(experiment)
+        context["results"] = results_view(experiment, results)
         return TemplateResponse(request, "admin/experiments/modelexperiment/complete.html", context)
 
     @admin.display(description="Model versions")

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from config.api import HasRequiredPermissions
 from config.api_errors import error_responses, transition_conflict
 from experiments.models import ModelExperiment
-from experiments.selectors import experiment_list, experiment_results
+from experiments.selectors import experiment_list
 from experiments.serializers import (
     CompleteExperimentSerializer,
     ExperimentDetailSerializer,
@@ -34,6 +34,7 @@ from experiments.services import (
     reject_experiment,
     start_shadow_testing,
 )
+from experiments.stored_results import queue_experiment_results, stored_experiment_results
 
 VIEW_EXPERIMENTS = ("experiments.view_modelexperiment",)
 # The services name model fields; the API names them as the spec does.
@@ -54,7 +55,11 @@ def service_errors(experiment: ModelExperiment | None = None):
     except TransitionNotAllowed as error:
         target = error.object if error.object is not None else experiment
         if target is not None:
-            target.refresh_from_db()
+            # A fresh copy, not refresh_from_db(): django-fsm lifts the protection of the status
+            # field for the whole model class while it refreshes, so a refresh in one thread
+            # can meet another thread's and fail with "Direct status modification is not
+            # allowed" (a 500 instead of this 409).
+            target = type(target)._default_manager.filter(pk=target.pk).first() or target
         allowed = allowed_moves(target) if target is not None else []
         raise transition_conflict(error, target, allowed=allowed) from error
 
@@ -146,8 +151,8 @@ class ExperimentDetailApi(generics.RetrieveAPIView):
 
 
 def _moved(experiment: ModelExperiment, *, code: int = status.HTTP_200_OK) -> Response:
-    experiment.refresh_from_db()
-    return Response(ExperimentDetailSerializer(experiment).data, status=code)
+    fresh = experiment_list().get(pk=experiment.pk)  # a copy, for the reason in service_errors
+    return Response(ExperimentDetailSerializer(fresh).data, status=code)
 
 
 class ExperimentApproveApi(APIView):
@@ -280,10 +285,13 @@ class ExperimentResultsApi(APIView):
     @extend_schema(
         operation_id="experiments_results",
         summary="The experiment's results, computed by the system",
-        description="A completed experiment answers the results its decision was made on; "
-        "otherwise they are computed now (shadow predictions with actuals, else walk-forward "
-        "backtests against the champion). Per segment: errors of both sides, improvement in "
-        "%, a paired test, and whether the success criterion is met.",
+        description="A completed experiment answers the results its decision was made on. An "
+        "open one answers the results a worker last computed (shadow predictions with actuals, "
+        "else walk-forward backtests against the champion), with `computed_at` and `state`: "
+        "`current`, `stale` (older than 6 hours or for other versions: a worker recomputes "
+        "them) or `pending` (a worker computes them; poll again). A request never computes "
+        "them. Per segment: errors of both sides, improvement in %, a paired test, and "
+        "whether the success criterion is met.",
         responses={200: OpenApiTypes.OBJECT, **error_responses(404)},
         tags=["experiments"],
     )
@@ -291,4 +299,7 @@ class ExperimentResultsApi(APIView):
         experiment = experiment_from_path(experiment_id)
         if experiment.status == ModelExperiment.Status.COMPLETED and experiment.results:
             return Response(experiment.results)
-        return Response(experiment_results(experiment=experiment))
+        stored = stored_experiment_results(experiment=experiment)
+        if not stored.current:
+            queue_experiment_results(experiment=experiment)
+        return Response(stored.body)

@@ -165,3 +165,23 @@ class ExperimentEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValidationError("The experiment log is append-only.")
+
+
+class ExperimentResults(models.Model):
+    """The results of an open experiment as a worker last computed them (a request only reads
+    them: computing refits both recipes when shadow days are few)."""
+
+    experiment = models.OneToOneField(
+        ModelExperiment, on_delete=models.CASCADE, related_name="computed_results"
+    )
+    results = models.JSONField(default=dict, blank=True)
+    computed_at = models.DateTimeField(help_text="When the worker finished computing them")
+    version_ids = models.JSONField(
+        default=list, blank=True, help_text="The experiment's versions they cover"
+    )
+
+    class Meta:
+        verbose_name_plural = "experiment results"
+
+    def __str__(self) -> str:
+        return f"Results of experiment {self.experiment_id} at {self.computed_at:%Y-%m-%d %H:%M}"

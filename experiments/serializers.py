@@ -3,6 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.api_input import TextField
 from experiments.models import ExperimentEvent, ModelExperiment
 from experiments.selectors import experiment_events
 from experiments.services import allowed_moves
@@ -96,8 +97,8 @@ class ExperimentDetailSerializer(ExperimentSerializer):
 class ProposeExperimentSerializer(serializers.Serializer):
     """The spec's example body; `proposed_by` is not read (the proposer is the signed-in user)."""
 
-    experiment_name = serializers.CharField(max_length=200)
-    hypothesis = serializers.CharField()
+    experiment_name = TextField(max_length=200)
+    hypothesis = TextField()
     experiment_type = serializers.ChoiceField(choices=ModelExperiment.ExperimentType.choices)
     configuration = serializers.DictField(
         required=False,
@@ -109,24 +110,24 @@ class ProposeExperimentSerializer(serializers.Serializer):
         choices=ModelExperiment.Metric.choices, default=ModelExperiment.Metric.MAE
     )
     expected_improvement_pct = serializers.FloatField(default=5.0, min_value=0, max_value=100)
-    model_name = serializers.CharField(max_length=64, default=DEFAULT_MODEL_NAME)
+    model_name = TextField(max_length=64, default=DEFAULT_MODEL_NAME)
 
 
 class NoteSerializer(serializers.Serializer):
-    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+    note = TextField(required=False, allow_blank=True, default="", max_length=5000)
 
 
 class RejectSerializer(serializers.Serializer):
-    note = serializers.CharField(max_length=5000, help_text="Why it is rejected (required)")
+    note = TextField(max_length=5000, help_text="Why it is rejected (required)")
 
 
 class CompleteExperimentSerializer(serializers.Serializer):
     """`results` sent by a client are not read: results are computed by the system."""
 
     decision = serializers.ChoiceField(choices=ModelExperiment.Decision.choices)
-    decision_rationale = serializers.CharField(max_length=5000)
+    decision_rationale = TextField(max_length=5000)
     adopted_versions = serializers.ListField(
-        child=serializers.CharField(max_length=32),
+        child=TextField(max_length=32),
         required=False,
         help_text="Version labels (e.g. v14) that partial_adopt adopts",
     )

@@ -16,9 +16,11 @@ from alerts.services import raise_alert
 from config import transitions
 from experiments.models import ExperimentEvent, ModelExperiment
 from experiments.selectors import experiment_results
+from experiments.stored_results import queue_experiment_results
 from forecasting.families import FAMILIES, build_model
 from forecasting.metrics import better_or_worse
 from forecasting.models import Product
+from mlops.locks import job_lock, job_running
 from mlops.models import (
     DEFAULT_MODEL_NAME,
     GLOBAL_SEGMENT,
@@ -415,10 +417,51 @@ def training_plan(experiment: ModelExperiment) -> list[TrainingPlan]:
     ]
 
 
+class ExperimentStartRunningError(RuntimeError):
+    """Another process is training this experiment's versions right now."""
+
+
+def _start_lock(experiment: ModelExperiment):
+    return job_lock("experiment-start", str(experiment.pk))
+
+
+def _linked_segments(experiment: ModelExperiment) -> set[str]:
+    """Segments of the experiment's versions still under test (trained, not yet decided)."""
+    return set(
+        experiment.model_versions.filter(status__in=ModelVersion.AWAITING_DECISION).values_list(
+            "segment", flat=True
+        )
+    )
+
+
+def _trained(experiment: ModelExperiment) -> bool:
+    """Whether every version the experiment trains is trained and linked to it."""
+    linked = _linked_segments(experiment)
+    return all(plan.segment in linked for plan in training_plan(experiment))
+
+
+def _experiment_retrains(experiment: ModelExperiment):
+    return ModelRetrainingLog.objects.filter(
+        trigger=Trigger.EXPERIMENT, trigger_metadata__experiment_id=experiment.pk
+    ).select_related("resulting_version")
+
+
 @transaction.atomic
 def _begin_training(*, experiment: ModelExperiment, actor: AbstractBaseUser) -> ModelExperiment:
+    """Move the approved experiment to in_progress, or take over one whose start stopped
+    half-way (in_progress, its versions not all trained, and nobody training them: the caller
+    holds the start lock). Returns it fresh."""
     require_permission(actor, RUN_PERMISSION, action="start an experiment")
     fresh = transitions.locked(experiment)
+    if fresh.status == Status.IN_PROGRESS and not _trained(fresh):
+        _record(
+            fresh,
+            from_status=fresh.status,
+            actor=actor,
+            note="Training resumed: the start before stopped before it finished (its worker "
+            "was lost); what it trained is kept.",
+        )
+        return fresh
     _ensure_can(fresh, "start", action="start")
     required = CONFIGURATION_KEYS.get(fresh.experiment_type, ("",))[0]
     if required and required not in (fresh.configuration or {}):
@@ -479,59 +522,116 @@ def _finish_training(
     return fresh
 
 
+def _train_plan(
+    *, experiment: ModelExperiment, actor: AbstractBaseUser, plan: TrainingPlan
+) -> ModelRetrainingLog:
+    """Train one planned version through the registry. A retrain of this plan that a lost
+    worker left running is taken up again (the same log, one more attempt)."""
+    from mlops.services.retraining import record_interrupted_attempt
+
+    left_running = (
+        _experiment_retrains(experiment)
+        .filter(segment=plan.segment, status=ModelRetrainingLog.Status.RUNNING)
+        .order_by("-pk")
+        .first()
+    )
+    if left_running is not None:
+        record_interrupted_attempt(left_running)
+    return retrain_forecast_model(
+        trigger=Trigger.EXPERIMENT,
+        name=experiment.model_name,
+        segment=plan.segment,
+        algorithm=plan.algorithm,
+        hyperparameters=plan.hyperparameters,
+        window_days=plan.window_days,
+        trigger_metadata={"experiment_id": experiment.pk, "experiment": experiment.name},
+        requested_by=actor,
+        log=left_running,
+    )
+
+
 def start_experiment(*, experiment: ModelExperiment, actor: AbstractBaseUser) -> ModelExperiment:
     """Move an approved experiment to in_progress and train its versions through the registry
     (for a segmentation, one per department, segment `department:<name>`), link them and
-    return the experiment. Raises PermissionDenied, TransitionNotAllowed, or
-    ExperimentTrainingError (the experiment is approved again; what trained stays linked and
-    is not trained twice on the next start).
+    return the experiment. Raises PermissionDenied, TransitionNotAllowed,
+    ExperimentStartRunningError (another process trains it now), or ExperimentTrainingError (the
+    experiment is approved again; what trained stays linked and is not trained twice on the
+    next start).
+
+    Safe to run again, whatever stopped the last run: under the experiment's start lock, an
+    experiment left in_progress by a lost worker is resumed (versions its retrains registered
+    are linked, a retrain left running is taken up), and one already trained is returned as is.
 
     The registry settles an experiment retrain as a challenger that waits for a person (never
     promoted on its own) and, being a challenger, it forecasts beside the champion from then on.
     """
-    # Not one transaction: training takes minutes; each retrain commits its own log, so its
-    # progress shows while it runs and what it trained survives a failure after it.
-    fresh = _begin_training(experiment=experiment, actor=actor)
-    done = {
-        version.segment
-        for version in fresh.model_versions.filter(status__in=ModelVersion.AWAITING_DECISION).only(
-            "segment"
-        )
-    }
-    trained: list[ModelRetrainingLog] = []
-    failed: dict[str, str] = {}
-    for plan in training_plan(fresh):
-        if plan.segment in done:
-            continue
-        log = retrain_forecast_model(
-            trigger=Trigger.EXPERIMENT,
-            name=fresh.model_name,
-            segment=plan.segment,
-            algorithm=plan.algorithm,
-            hyperparameters=plan.hyperparameters,
-            window_days=plan.window_days,
-            trigger_metadata={"experiment_id": fresh.pk, "experiment": fresh.name},
-            requested_by=actor,
-        )
-        if log.status == ModelRetrainingLog.Status.SUCCEEDED and log.resulting_version:
-            trained.append(log)
-        else:
-            failed[plan.segment] = (log.error or "no version registered").splitlines()[0]
-    fresh = _finish_training(experiment=fresh, actor=actor, trained=trained, failed=failed)
+    with _start_lock(experiment) as acquired:
+        if not acquired:
+            raise ExperimentStartRunningError(
+                f"Experiment #{experiment.pk} is being started by another worker right now."
+            )
+        fresh = ModelExperiment.objects.get(pk=experiment.pk)
+        if fresh.status == Status.IN_PROGRESS and _trained(fresh):
+            return transitions.sync(experiment, fresh)  # a second delivery of a start that finished
+        fresh = _begin_training(experiment=experiment, actor=actor)
+        fresh, failed = _train_versions(experiment=fresh, actor=actor)
     transitions.sync(experiment, fresh)
     if failed:
         raise ExperimentTrainingError(fresh.events.order_by("-pk").first().note)
     return fresh
 
 
+def _train_versions(
+    *, experiment: ModelExperiment, actor: AbstractBaseUser
+) -> tuple[ModelExperiment, dict[str, str]]:
+    """Train the versions the experiment still lacks and link them; returns it fresh and the
+    segments whose training failed, with why."""
+    # Not one transaction: training takes minutes; each retrain commits its own log, so its
+    # progress shows while it runs and what it trained survives a failure after it. The logs
+    # are what a resumed start reads: a version registered for the experiment since it started
+    # is not trained twice, even if the worker stopped before linking it.
+    trained: list[ModelRetrainingLog] = list(
+        _experiment_retrains(experiment).filter(
+            status=ModelRetrainingLog.Status.SUCCEEDED,
+            finished_at__gte=experiment.started_at,
+            resulting_version__status__in=ModelVersion.AWAITING_DECISION,
+        )
+    )
+    done = _linked_segments(experiment) | {log.segment for log in trained}
+    failed: dict[str, str] = {}
+    for plan in training_plan(experiment):
+        if plan.segment in done:
+            continue
+        log = _train_plan(experiment=experiment, actor=actor, plan=plan)
+        if log.status == ModelRetrainingLog.Status.SUCCEEDED and log.resulting_version:
+            trained.append(log)
+        else:
+            failed[plan.segment] = (log.error or "no version registered").splitlines()[0]
+    fresh = _finish_training(experiment=experiment, actor=actor, trained=trained, failed=failed)
+    if not failed:
+        queue_experiment_results(experiment=fresh)  # where the versions stand, for its page
+    return fresh, failed
+
+
+def start_interrupted(experiment: ModelExperiment) -> bool:
+    """Whether the experiment is in_progress with versions left to train and nobody training
+    them (its worker was lost): a person may start it again, and it resumes."""
+    return (
+        experiment.status == Status.IN_PROGRESS
+        and not _trained(experiment)
+        and not job_running("experiment-start", str(experiment.pk))
+    )
+
+
 def queue_start_experiment(
     *, experiment: ModelExperiment, actor: AbstractBaseUser
 ) -> ModelExperiment:
-    """Check that `actor` may start the experiment now and have a worker start it once
-    committed (training takes minutes); returns it. Raises PermissionDenied or
-    TransitionNotAllowed."""
+    """Check that `actor` may start the experiment now (approved, or a start that stopped
+    half-way) and have a worker start it once committed (training takes minutes); returns it.
+    Raises PermissionDenied or TransitionNotAllowed."""
     require_permission(actor, RUN_PERMISSION, action="start an experiment")
-    _ensure_can(experiment, "start", action="start")
+    if not start_interrupted(experiment):
+        _ensure_can(experiment, "start", action="start")
     from experiments.tasks import start_experiment as start_task
 
     experiment_id, actor_id = experiment.pk, actor.pk

@@ -31,7 +31,7 @@ DEFAULT_NAME = selectors.DEFAULT_MODEL_NAME
 
 NAME_PARAMETER = OpenApiParameter(
     "name",
-    OpenApiTypes.STR,
+    {"type": "string", "minLength": 1, "maxLength": 64},
     description=f"Model name (default `{DEFAULT_NAME}`)",
     required=False,
 )

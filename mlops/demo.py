@@ -195,7 +195,7 @@ def _first_champion(story: Story) -> None:
 def _scheduled_retrain(story: Story) -> None:
     from mlops import services as mlops
     from mlops.models import Trigger
-    from mlops.tasks import backtest_version
+    from mlops.tasks import queue_walk_forward
 
     narrator = story.narrator
     narrator.heading("Scenario 1 — Sunday 02:00, the scheduled retrain (no human step)")
@@ -218,7 +218,7 @@ def _scheduled_retrain(story: Story) -> None:
         f"{thresholds.get('min_confidence')})"
     )
     # Sunday 04:00's job: the worker walks v2 forward once the platform runs (13 refits).
-    backtest_version.delay(v2.pk)
+    queue_walk_forward(v2.pk)
     narrator.say(
         f"    queued the 90-day walk-forward backtest of {v2.version}; the worker draws its chart "
         "a few minutes after the platform starts"
@@ -359,7 +359,7 @@ def _tell_events(story: Story) -> None:
 def _drift(story: Story):
     from alerts.models import MLAlert
     from mlops.models import DriftIncident
-    from mlops.tasks import backtest_version
+    from mlops.tasks import queue_walk_forward
 
     narrator = story.narrator
     narrator.heading(f"Scenario 2 — from {story.drift_start}, 30% of the series sell 40% more")
@@ -405,5 +405,5 @@ def _drift(story: Story):
         narrator.say(
             f"      {incident.challenger.version}: {evaluation.get('reason', 'not judged yet')}"
         )
-        backtest_version.delay(incident.challenger.pk)  # its review chart, drawn by the worker
+        queue_walk_forward(incident.challenger.pk)  # its review chart, drawn by the worker
     return challenger

@@ -3,10 +3,12 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.api_input import TextField
 from forecasting.families import FAMILIES
 from forecasting.serializers import FiniteFloatField
 from mlops.models import (
     DEFAULT_MODEL_NAME,
+    GLOBAL_SEGMENT,
     DecisionKind,
     ModelRetrainingLog,
     ModelTransition,
@@ -172,11 +174,11 @@ class ModelHealthSerializer(serializers.Serializer):
 
 
 class ReasonSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000, help_text="Why; kept in the transition log")
+    reason = TextField(max_length=2000, help_text="Why; kept in the transition log")
 
 
 class PromoteSerializer(ReasonSerializer):
-    segment = serializers.CharField(
+    segment = TextField(
         required=False,
         max_length=120,
         help_text="If given, must be the version's segment (a guard against promoting the wrong "
@@ -185,8 +187,8 @@ class PromoteSerializer(ReasonSerializer):
 
 
 class RetrainRequestSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=64, default=DEFAULT_MODEL_NAME)
-    segment = serializers.CharField(max_length=120, default="global", validators=[validate_segment])
+    name = TextField(max_length=64, default=DEFAULT_MODEL_NAME)
+    segment = TextField(max_length=120, default=GLOBAL_SEGMENT, validators=[validate_segment])
     algorithm = serializers.ChoiceField(
         choices=sorted(FAMILIES),
         required=False,
@@ -198,7 +200,24 @@ class RetrainRequestSerializer(serializers.Serializer):
     window_days = serializers.IntegerField(
         required=False, min_value=28, max_value=3650, help_text="Training window; default 730"
     )
-    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+    reason = TextField(required=False, allow_blank=True, max_length=2000, default="")
+
+    def validate(self, attrs):
+        from mlops.targets import retrain_hyperparameter_problems, retrain_target_problems
+
+        problems = retrain_target_problems(name=attrs["name"], segment=attrs["segment"])
+        if problems:
+            raise serializers.ValidationError(problems)
+        if "hyperparameters" in attrs:
+            bad = retrain_hyperparameter_problems(
+                name=attrs["name"],
+                segment=attrs["segment"],
+                algorithm=attrs.get("algorithm"),
+                hyperparameters=attrs["hyperparameters"],
+            )
+            if bad:
+                raise serializers.ValidationError({"hyperparameters": bad})
+        return attrs
 
 
 class RetrainingLogSerializer(serializers.ModelSerializer):

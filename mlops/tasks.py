@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.utils import timezone
+
 from config.celery import app
 from tenants.selectors import tenant_today
 
@@ -9,10 +12,6 @@ from tenants.selectors import tenant_today
 # windows; past the soft limit the retrain fails (and says so in its log) instead of hanging.
 RETRAIN_SOFT_TIME_LIMIT = 55 * 60
 RETRAIN_TIME_LIMIT = 60 * 60
-
-
-# While another retrain of the same model holds the lock, try again this much later.
-RETRAIN_LOCK_RETRY_SECONDS = 60
 
 
 @app.task(
@@ -30,7 +29,7 @@ def retrain_model(self, log_id: int) -> dict:
 
     result = run_queued_retrain(log_id=log_id)
     if result.busy:  # another retrain of this model runs in this tenant right now
-        raise self.retry(countdown=RETRAIN_LOCK_RETRY_SECONDS)
+        raise self.retry(countdown=settings.TASK_LOCK_RETRY_SECONDS)
     return result.as_dict()
 
 
@@ -98,27 +97,48 @@ def weekly_backtest() -> list[int]:
 
     version_ids = [version.pk for version in weekly_backtest_versions()]
     for version_id in version_ids:
-        backtest_version.delay(version_id)
+        queue_walk_forward(version_id)
     return version_ids
 
 
+def queue_walk_forward(version_id: int) -> None:
+    """Send version `version_id`'s walk-forward to a worker, stamped with when it was asked for."""
+    backtest_version.delay(version_id, requested_at=timezone.now().isoformat())
+
+
 @app.task(
+    bind=True,
     name="mlops.tasks.backtest_version",
     acks_late=True,
+    reject_on_worker_lost=True,  # a worker killed mid-walk hands it back
     soft_time_limit=BACKTEST_SOFT_TIME_LIMIT,
     time_limit=BACKTEST_TIME_LIMIT,
+    max_retries=None,
 )
-def backtest_version(version_id: int) -> dict:
+def backtest_version(self, version_id: int, requested_at: str | None = None) -> dict:
     """Walk version `version_id` forward over the last 90 days, store the windows, and warn
-    when its latest week degraded; returns the window count and any alert id."""
-    from mlops.models import ModelVersion
+    when its latest week degraded; returns the window count and any alert id.
+
+    Runs once per request whatever the deliveries: under the version's walk-forward lock, a
+    request whose windows were stored after `requested_at` (by this delivery's twin or a later
+    request) is done already."""
+    from mlops.locks import walk_forward_lock
+    from mlops.models import BacktestResult, ModelVersion
     from mlops.services import check_backtest_degradation, run_continuous_backtest
 
     version = ModelVersion.objects.filter(pk=version_id).first()
     if version is None:
         return {"version": version_id, "windows": 0, "skipped": "version no longer exists"}
-    rows = run_continuous_backtest(version=version)
-    alert = check_backtest_degradation(version=version)
+    with walk_forward_lock(version_id) as acquired:
+        if not acquired:  # another walk-forward of this version runs in this tenant right now
+            raise self.retry(countdown=settings.TASK_LOCK_RETRY_SECONDS)
+        stored = BacktestResult.objects.filter(
+            model_version=version, kind=BacktestResult.Kind.WALK_FORWARD
+        )
+        if requested_at is not None and stored.filter(created_at__gte=requested_at).exists():
+            return {"version": version_id, "windows": 0, "skipped": "already run"}
+        rows = run_continuous_backtest(version=version)
+        alert = check_backtest_degradation(version=version)
     return {
         "version": version_id,
         "windows": len(rows),

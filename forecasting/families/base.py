@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from forecasting.families.hyperparameters import Spec, check_hyperparameters
 from forecasting.intervals import NOMINAL_COVERAGE, ConformalCalibration
 from forecasting.panel import DateLike, Panel, to_timestamp
 
@@ -127,6 +128,12 @@ class ForecastModel(ABC):
     algorithm: ClassVar[str]
     default_hyperparameters: ClassVar[dict[str, Any]] = {}
     common_hyperparameters: ClassVar[dict[str, Any]] = {"calibration_windows": 4}
+    # What each hyperparameter may be (forecasting/families/hyperparameters.py); a family adds
+    # its own in `hyperparameter_specs`.
+    common_hyperparameter_specs: ClassVar[dict[str, Spec]] = {
+        "calibration_windows": Spec(int, minimum=0, maximum=52),
+    }
+    hyperparameter_specs: ClassVar[dict[str, Spec]] = {}
     calibration_window_days: ClassVar[int] = 7
     # Days of history below which calibration is skipped (too little left to fit on).
     minimum_training_days: ClassVar[int] = 14
@@ -139,9 +146,15 @@ class ForecastModel(ABC):
                 f"{self.algorithm} has no hyperparameter(s) {', '.join(unknown)}; "
                 f"known: {', '.join(sorted(allowed))}"
             )
+        check_hyperparameters(type(self), hyperparameters)
         self._hyperparameters = {**allowed, **hyperparameters}
         self.calibration: ConformalCalibration | None = None
         self.fitted = False
+
+    @classmethod
+    def specs(cls) -> dict[str, Spec]:
+        """The declared type and range of each hyperparameter that has one."""
+        return {**cls.common_hyperparameter_specs, **cls.hyperparameter_specs}
 
     @property
     def hyperparameters(self) -> dict[str, Any]:

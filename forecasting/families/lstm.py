@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from forecasting.families.base import ForecastModel, RefitSession, recent_history_with_future
+from forecasting.families.hyperparameters import Spec
 from forecasting.features import CategoryEncodings
 from forecasting.panel import Panel
 
@@ -58,6 +59,16 @@ class LSTMModel(ForecastModel):
         "batch_size": 256,
         "learning_rate": 0.003,
         "seed": 0,
+    }
+    hyperparameter_specs: ClassVar[dict[str, Spec]] = {
+        "lookback_days": Spec(int, minimum=7, maximum=365),
+        "horizon": Spec(int, minimum=1, maximum=28),
+        "hidden_size": Spec(int, minimum=1, maximum=1024),
+        "epochs": Spec(int, minimum=1, maximum=200),
+        "windows_per_epoch": Spec(int, minimum=1, maximum=1_000_000),
+        "batch_size": Spec(int, minimum=1, maximum=8192),
+        "learning_rate": Spec(float, minimum=0, maximum=1, above=True),
+        "seed": Spec(int, minimum=0, maximum=2**31 - 1),
     }
 
     def __init__(self, **hyperparameters: Any) -> None:

@@ -18,6 +18,7 @@ from forecasting.families.base import (
     WarmStart,
     recent_history_with_future,
 )
+from forecasting.families.hyperparameters import Spec
 from forecasting.features import (
     FEATURE_NAMES,
     LOOKBACK_DAYS,
@@ -166,6 +167,16 @@ class XGBoostRefitSession(RefitSession):
         )
 
 
+# Regression objectives that take zero-sale days (gamma needs every target above zero).
+OBJECTIVES = (
+    "reg:squarederror",
+    "reg:absoluteerror",
+    "reg:pseudohubererror",
+    "reg:tweedie",
+    "count:poisson",
+)
+
+
 class XGBoostModel(ForecastModel):
     """Gradient-boosted trees on lags, rolling statistics, calendar, promotion and category codes.
 
@@ -186,6 +197,17 @@ class XGBoostModel(ForecastModel):
         "objective": "reg:squarederror",
         "max_bin": 256,
         "seed": 0,
+    }
+    hyperparameter_specs: ClassVar[dict[str, Spec]] = {
+        "n_estimators": Spec(int, minimum=1, maximum=5000),
+        "max_depth": Spec(int, minimum=1, maximum=20),
+        "learning_rate": Spec(float, minimum=0, maximum=1, above=True),
+        "subsample": Spec(float, minimum=0, maximum=1, above=True),
+        "colsample_bytree": Spec(float, minimum=0, maximum=1, above=True),
+        "min_child_weight": Spec(float, minimum=0, maximum=10_000),
+        "objective": Spec(str, choices=OBJECTIVES),
+        "max_bin": Spec(int, minimum=2, maximum=1024),
+        "seed": Spec(int, minimum=0, maximum=2**31 - 1),
     }
 
     def __init__(self, **hyperparameters: Any) -> None:

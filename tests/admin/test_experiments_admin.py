@@ -6,6 +6,7 @@ import re
 import pytest
 
 from experiments.models import ModelExperiment
+from experiments.stored_results import store_experiment_results
 from forecasting.models import Product, Store
 from mlops.models import ModelVersion
 from tests.admin.conftest import logged_in
@@ -168,6 +169,7 @@ def test_scientist_completes_with_a_decision_and_the_page_shows_results_and_rati
     champion, scientist
 ):
     experiment, version = _shadow_tested(champion=champion, better=False)
+    store_experiment_results(experiment=experiment)  # as the worker does; pages only read them
     client = logged_in("sam")
     assert 'id="step-complete"' in client.get(page_of(experiment)).content.decode()
     form = client.get(step(experiment, "complete")).content.decode()

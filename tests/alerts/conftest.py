@@ -19,7 +19,7 @@ SERVER_SCRIPT = Path(__file__).with_name("smtp_server.py")
 class SMTPServer:
     """A child process running aiosmtpd on a loopback port; reads back what it received."""
 
-    def __init__(self, *, mode: str, failures: int, outdir: Path):
+    def __init__(self, *, mode: str, failures: int, outdir: Path, unknown: tuple[str, ...] = ()):
         self.outdir = outdir
         self.process = subprocess.Popen(
             [
@@ -31,6 +31,8 @@ class SMTPServer:
                 str(failures),
                 "--outdir",
                 str(outdir),
+                "--unknown",
+                ",".join(unknown),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -65,11 +67,16 @@ class SMTPServer:
 
 @pytest.fixture
 def smtp_server(tmp_path, settings) -> Callable[..., SMTPServer]:
-    """Start an SMTP server process (accept / refuse / defer) and point Django's SMTP backend at it."""
+    """Start an SMTP server process (accept / refuse / defer; `unknown` addresses refused at
+    RCPT) and point Django's SMTP backend at it."""
     servers: list[SMTPServer] = []
 
-    def start(mode: str = "accept", failures: int = -1) -> SMTPServer:
-        server = SMTPServer(mode=mode, failures=failures, outdir=tmp_path / f"smtp{len(servers)}")
+    def start(
+        mode: str = "accept", failures: int = -1, unknown: tuple[str, ...] = ()
+    ) -> SMTPServer:
+        server = SMTPServer(
+            mode=mode, failures=failures, outdir=tmp_path / f"smtp{len(servers)}", unknown=unknown
+        )
         servers.append(server)
         settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
         settings.EMAIL_HOST = "127.0.0.1"

@@ -1,8 +1,10 @@
-"""A real SMTP server process for tests: accepts, refuses (554) or defers (451) each message.
+"""A real SMTP server process for tests: accepts, refuses (554) or defers (451) each message,
+and refuses the recipients named with --unknown (550 at RCPT: no such mailbox).
 
-Run as `python tests/alerts/smtp_server.py --mode accept|refuse|defer --failures N --outdir DIR`;
-prints `READY <port>` once it listens on 127.0.0.1. Every DATA attempt is appended to
-DIR/attempts.log as "<reply code> <recipients>"; each accepted message is saved as DIR/<n>.eml.
+Run as `python tests/alerts/smtp_server.py --mode accept|refuse|defer --failures N --outdir DIR
+[--unknown a@x,b@y]`; prints `READY <port>` once it listens on 127.0.0.1. Every DATA attempt is
+appended to DIR/attempts.log as "<reply code> <recipients>", every refused recipient as
+"550 <address>"; each accepted message is saved as DIR/<n>.eml.
 """
 
 import argparse
@@ -16,13 +18,22 @@ from aiosmtpd.controller import Controller
 
 
 class Handler:
-    def __init__(self, *, mode: str, failures: int, outdir: Path):
+    def __init__(self, *, mode: str, failures: int, outdir: Path, unknown: set[str]):
         self.mode = mode
+        self.unknown = unknown
         self.failures = failures
         self.outdir = outdir
         self.attempts = 0
         self.accepted = 0
         self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        if address in self.unknown:
+            with self.lock, (self.outdir / "attempts.log").open("a") as log:
+                log.write(f"550 {address}\n")
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd hook name)
         with self.lock:
@@ -51,11 +62,17 @@ def main() -> None:
     parser.add_argument("--mode", choices=["accept", "refuse", "defer"], default="accept")
     parser.add_argument("--failures", type=int, default=-1, help="defer: how many (-1: all)")
     parser.add_argument("--outdir", type=Path, required=True)
+    parser.add_argument("--unknown", default="", help="addresses refused at RCPT, comma-separated")
     args = parser.parse_args()
     args.outdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     controller = Controller(
-        Handler(mode=args.mode, failures=args.failures, outdir=args.outdir),
+        Handler(
+            mode=args.mode,
+            failures=args.failures,
+            outdir=args.outdir,
+            unknown={address for address in args.unknown.split(",") if address},
+        ),
         hostname="127.0.0.1",
         port=port,
     )

@@ -23,3 +23,20 @@ def manager():
 @pytest.fixture
 def no_role():
     return UserFactory(username="nobody")
+
+
+@pytest.fixture(autouse=True)
+def _forget_failed_logins():
+    """Failed token logins are counted in Redis, which outlives each test's transaction: start
+    and end every API test with none counted, so that one test's failures throttle no other."""
+    import redis
+    from django.conf import settings
+
+    def forget():
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        for key in client.scan_iter(match="*throttle_login_failures_*"):
+            client.delete(key)
+
+    forget()
+    yield
+    forget()

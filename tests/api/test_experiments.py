@@ -3,8 +3,10 @@
 import datetime as dt
 
 import pytest
+from django.utils import timezone
 
-from experiments.models import ModelExperiment
+from experiments.models import ExperimentResults, ModelExperiment
+from experiments.tasks import compute_experiment_results
 from forecasting.models import Product, Store
 from mlops.models import ModelVersion
 from tests.api.clients import assert_error, client_for
@@ -251,9 +253,40 @@ def test_complete_by_role_and_state(viewer, manager):
     assert_error(client_for(manager).post(url, body, format="json"), 409, "illegal_transition")
 
 
-def test_results_of_an_open_experiment_are_computed_now(viewer, shadow_tested):
+def test_results_of_an_open_experiment_are_computed_by_a_worker_and_then_read_as_stored(
+    viewer, shadow_tested, django_capture_on_commit_callbacks
+):
     experiment, _ = shadow_tested
-    response = client_for(viewer).get(f"/api/v1/experiments/{experiment.pk}/results")
-    assert response.status_code == 200
-    assert response.json()["segments"]["global"]["n_points"] == 14
-    assert_error(client_for(viewer).get("/api/v1/experiments/999999/results"), 404)
+    client = client_for(viewer)
+    url = f"/api/v1/experiments/{experiment.pk}/results"
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        first = client.get(url)
+        again = client.get(url)
+    assert first.status_code == again.status_code == 200
+    assert first.json()["state"] == "pending" and first.json()["computed_at"] is None
+    assert first.json()["segments"] == {}
+    assert len(queued) == 1  # one computation queued, however often someone looks
+
+    compute_experiment_results(experiment.pk)  # what the queued task runs on a worker
+
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        stored = client.get(url).json()
+    assert stored["state"] == "current" and stored["computed_at"]
+    assert stored["segments"]["global"]["n_points"] == 14
+    assert queued == []
+    assert_error(client.get("/api/v1/experiments/999999/results"), 404)
+
+
+def test_results_older_than_six_hours_are_shown_while_a_worker_recomputes_them(
+    viewer, shadow_tested, django_capture_on_commit_callbacks
+):
+    experiment, _ = shadow_tested
+    compute_experiment_results(experiment.pk)
+    ExperimentResults.objects.filter(experiment=experiment).update(
+        computed_at=timezone.now() - dt.timedelta(hours=7)
+    )
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        body = client_for(viewer).get(f"/api/v1/experiments/{experiment.pk}/results").json()
+    assert body["state"] == "stale"
+    assert body["segments"]["global"]["n_points"] == 14
+    assert len(queued) == 1

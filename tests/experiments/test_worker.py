@@ -5,13 +5,13 @@ import time
 import pytest
 
 from experiments.models import ModelExperiment
-from experiments.services import queue_start_experiment
+from experiments.services import queue_start_experiment, start_interrupted
 from forecasting.synthetic import generate_sales
-from mlops.models import ModelVersion, Trigger
+from mlops.models import ModelRetrainingLog, ModelVersion, Trigger
 from mlops.services import retrain_forecast_model
 from tests.experiments.factories import ExperimentFactory
 from tests.mlops.factories import load_sales
-from tests.processes import running_worker
+from tests.processes import purge_queue, running_worker, start_worker
 
 SALES = {"stores": 4, "products": 10, "days": 240, "seed": 5}
 
@@ -63,3 +63,78 @@ def test_queued_start_trains_the_versions_on_a_worker_as_the_person_who_started_
         ("in_progress", "scientist"),
         ("in_progress", "scientist"),
     ]
+
+
+def _retrains_of(experiment) -> dict[str, str]:
+    logs = ModelRetrainingLog.objects.filter(trigger_metadata__experiment_id=experiment.pk)
+    return dict(logs.values_list("segment", "status"))
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_start_whose_worker_is_killed_mid_training_resumes_and_trains_each_version_once(
+    scientist, artifact_storage, tmp_path
+):
+    load_sales(generate_sales(**SALES))
+    retrain_forecast_model(trigger=Trigger.MANUAL, algorithm="seasonal_naive", window_days=120)
+    experiment = ExperimentFactory(
+        status=ModelExperiment.Status.APPROVED,
+        configuration={
+            "segments": ["Electronics", "Grocery"],
+            "algorithm": "xgboost",
+            "hyperparameters": {"n_estimators": 40, "max_depth": 3, "calibration_windows": 1},
+        },
+    )
+    purge_queue()
+    worker_env = {"MEDIA_ROOT": str(artifact_storage), "CELERY_VISIBILITY_TIMEOUT": "4"}
+    first = start_worker(tmp_path, name="first", **worker_env)
+    try:
+        queue_start_experiment(experiment=experiment, actor=scientist)
+        # Killed while the second version trains, the first one registered but not linked.
+        wait_for(
+            lambda: (
+                _retrains_of(experiment)
+                == {"department:Electronics": "succeeded", "department:Grocery": "running"}
+            ),
+            worker=first,
+        )
+        first.kill()  # SIGKILL to the whole worker
+    finally:
+        first.stop()
+
+    experiment.refresh_from_db()
+    assert experiment.status == ModelExperiment.Status.IN_PROGRESS
+    assert not experiment.model_versions.exists()
+    # Not stuck: nobody trains it now, so a person may start it again (and it resumes) once
+    # PostgreSQL has noticed that the killed worker's connection closed, freeing its lock.
+    wait_for(lambda: start_interrupted(experiment), timeout=30)
+    queue_start_experiment(experiment=experiment, actor=scientist)
+
+    # The restart and the killed worker's own message (handed out again) both reach the second
+    # worker: one resumes, the other finds the work done.
+    second = start_worker(tmp_path, name="second", **worker_env)
+    try:
+        wait_for(lambda: experiment.model_versions.count() == 2, worker=second)
+        time.sleep(6)  # past another visibility timeout: nothing may train again
+    finally:
+        second.stop()
+
+    experiment.refresh_from_db()
+    assert experiment.status == ModelExperiment.Status.IN_PROGRESS
+    assert not start_interrupted(experiment)
+    assert sorted(experiment.model_versions.values_list("segment", flat=True)) == [
+        "department:Electronics",
+        "department:Grocery",
+    ]
+    assert ModelVersion.objects.filter(trigger=Trigger.EXPERIMENT).count() == 2
+    logs = ModelRetrainingLog.objects.filter(trigger_metadata__experiment_id=experiment.pk)
+    assert {log.segment: (log.status, log.attempts) for log in logs} == {
+        "department:Electronics": ("succeeded", 1),
+        "department:Grocery": ("succeeded", 2),  # taken up again, not a second log
+    }
+    [interrupted] = logs.get(segment="department:Grocery").trigger_metadata["interrupted_attempts"]
+    assert interrupted["attempt"] == 1
+    notes = [event.note for event in experiment.events.all()]
+    assert notes[0].startswith("Training 2 version(s)")
+    assert notes[1].startswith("Training resumed")
+    assert notes[2].startswith("Trained ") and len(notes) == 3

@@ -1,13 +1,19 @@
+import datetime as dt
+import re
 import time
 
 import pytest
+from django.conf import settings
 from django.test import override_settings
 
+from alerts.models import MLAlert
 from config.beat import TenantSpreadEntry, spread_seconds
 from forecasting.services import import_sales
 from forecasting.synthetic import generate_sales
-from mlops.models import ModelRetrainingLog, ModelVersion
+from mlops.models import BacktestResult, ModelRetrainingLog, ModelVersion
 from mlops.services import queue_retrain
+from mlops.tasks import queue_walk_forward
+from tests.mlops.factories import ModelVersionFactory
 from tests.processes import purge_queue, start_worker
 
 
@@ -77,3 +83,66 @@ def test_a_retrain_whose_worker_is_killed_runs_to_completion_exactly_once(tenant
     assert log.attempts == 2
     [interrupted] = log.trigger_metadata["interrupted_attempts"]
     assert interrupted["attempt"] == 1
+
+
+@pytest.mark.nodb
+def test_every_task_stops_before_redis_would_hand_its_message_to_a_second_worker():
+    from config.celery import app
+
+    app.loader.import_default_modules()
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+    ours = {name: task for name, task in app.tasks.items() if not name.startswith("celery.")}
+    assert "experiments.tasks.start_experiment" in ours
+    for name, task in ours.items():
+        limit = task.time_limit or app.conf.task_time_limit
+        assert limit and limit < visibility, (name, limit, visibility)
+    # A message left by a dead worker is looked for at least ten times per timeout.
+    assert settings.CELERY_BROKER_TRANSPORT_OPTIONS["unacked_restore_interval"] <= visibility / 10
+    assert settings.CELERY_BROKER_TRANSPORT_OPTIONS["unacked_restore_throttle"] == 1
+
+
+def _degrading_sales():
+    """Sales whose last week sells three times as much: its walk-forward window degrades."""
+    frame = generate_sales(stores=3, products=8, days=200, seed=3)
+    last_week = frame["date"] > frame["date"].max() - dt.timedelta(days=7)
+    frame.loc[last_week, "quantity"] *= 3
+    return frame
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_walk_forward_running_past_the_visibility_timeout_on_two_workers_runs_once(
+    tenant, tmp_path
+):
+    import_sales(source=_degrading_sales())
+    version = ModelVersionFactory(
+        algorithm="xgboost",
+        hyperparameters={"n_estimators": 400, "max_depth": 6, "calibration_windows": 0},
+        status=ModelVersion.Status.CHAMPION,
+    )
+    purge_queue()
+    # The walk-forward takes several times this: Redis hands its message to the other worker
+    # while the first still runs it.
+    short = {"CELERY_VISIBILITY_TIMEOUT": "2"}
+    workers = [start_worker(tmp_path, name=name, **short) for name in ("one", "two")]
+    try:
+        queue_walk_forward(version.pk)
+        stored = BacktestResult.objects.filter(model_version=version)
+        assert _wait(stored.exists, timeout=180, interval=0.5), workers[0].output()[-3000:]
+        time.sleep(6)  # past more visibility timeouts: no second run may follow
+    finally:
+        for worker in workers:
+            worker.stop()
+
+    logs = "".join(worker.log_path.read_text(errors="replace") for worker in workers)
+    [task_id] = set(re.findall(r"mlops\.tasks\.backtest_version\[([0-9a-f-]+)\] received", logs))
+    deliveries = logs.count(f"backtest_version[{task_id}] received")
+    assert deliveries >= 2, logs[-3000:]  # it was handed out again while it ran
+    finishes = re.findall(rf"backtest_version\[{task_id}\] succeeded in [^:]+: (.*)", logs)
+    walked = [line for line in finishes if "'windows': 13" in line]
+    assert len(walked) == 1, finishes  # the other deliveries found it done
+    assert all("already run" in line for line in finishes if line not in walked)
+    # Its one run raised one warning about the last week, not one per delivery.
+    [alert] = MLAlert.objects.filter(alert_type="backtest_degradation")
+    assert alert.occurrences == 1
+    assert stored.count() == 13
