@@ -74,11 +74,15 @@ class RejectNulMiddleware:
 
 class TextField(serializers.CharField):
     """A CharField that takes only text: DRF's would turn 5 or true into "5" / "True", which
-    the schema (type: string) does not allow."""
+    the schema (type: string) does not allow. Its maximum length holds for the text as sent,
+    as the schema's maxLength does: DRF would measure it after trimming the ends' white
+    space, and accept a longer text."""
 
     default_error_messages = {"not_text": "Give text (a JSON string), not {kind}."}
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("not_text", kind=type(data).__name__)
+        if self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
         return super().to_internal_value(data)

@@ -166,6 +166,19 @@ def test_a_note_that_is_not_text_is_refused(manager, note):
     assert ModelExperiment.objects.get(pk=experiment.pk).status == "proposed"
 
 
+def test_a_note_longer_than_the_schema_allows_is_refused_even_with_blank_ends(manager):
+    experiment = ExperimentFactory()
+    url = f"/api/v1/experiments/{experiment.pk}/reject"
+    # 5,001 characters as sent: DRF alone would count 5,000 after trimming the space.
+    note = "\u00a0" + "x" * 5000
+    fields = assert_error(client_for(manager).patch(url, {"note": note}, format="json"), 400)
+    assert "5000" in fields["details"]["fields"]["note"][0]
+    assert ModelExperiment.objects.get(pk=experiment.pk).status == "proposed"
+    response = client_for(manager).patch(url, {"note": " " + "x" * 4999}, format="json")
+    assert response.status_code == 200, response.content
+    assert ModelExperiment.objects.get(pk=experiment.pk).status == "rejected"
+
+
 def test_the_schema_declares_the_page_limits_the_server_enforces(viewer):
     client = client_for(viewer)
     schema = client.get("/api/v1/schema?format=json").json()

@@ -16,12 +16,12 @@ from tests.processes import purge_queue, running_worker, start_worker
 SALES = {"stores": 4, "products": 10, "days": 240, "seed": 5}
 
 
-def wait_for(condition, *, timeout: float = 120.0, worker=None):
+def wait_for(condition, *, timeout: float = 120.0, interval: float = 0.5, worker=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
-        time.sleep(0.5)
+        time.sleep(interval)
     raise AssertionError(f"timed out; worker said:\n{worker.output()[-3000:] if worker else ''}")
 
 
@@ -82,7 +82,9 @@ def test_a_start_whose_worker_is_killed_mid_training_resumes_and_trains_each_ver
         configuration={
             "segments": ["Electronics", "Grocery"],
             "algorithm": "xgboost",
-            "hyperparameters": {"n_estimators": 40, "max_depth": 3, "calibration_windows": 1},
+            # About 3 s of training per version on this machine: long enough to be caught
+            # mid-training by a poll every 50 ms (40 trees trained between two polls).
+            "hyperparameters": {"n_estimators": 2500, "max_depth": 6, "calibration_windows": 1},
         },
     )
     purge_queue()
@@ -96,6 +98,7 @@ def test_a_start_whose_worker_is_killed_mid_training_resumes_and_trains_each_ver
                 _retrains_of(experiment)
                 == {"department:Electronics": "succeeded", "department:Grocery": "running"}
             ),
+            interval=0.05,
             worker=first,
         )
         first.kill()  # SIGKILL to the whole worker
