@@ -86,10 +86,17 @@ def save_points(*, output_path: Path, stores, products, cutoffs, forecast) -> No
 
 
 def run_project(
-    *, data_path: Path, output_path: Path, n_estimators: int, warm_start=None, **_
+    *,
+    data_path: Path,
+    output_path: Path,
+    n_estimators: int,
+    warm_start=None,
+    hyperparameters: dict | None = None,
+    **_,
 ) -> dict:
     """The project's walk-forward engine: panel, then refit and forecast at each cutoff
-    (continuing earlier fits' trees with a `WarmStart`)."""
+    (continuing earlier fits' trees with a `WarmStart`); the shared XGBoost settings unless
+    `hyperparameters` are given."""
     import gc
 
     import numpy as np
@@ -100,7 +107,9 @@ def run_project(
 
     frame = pd.read_parquet(data_path)
     cutoffs = cutoffs_of(frame)
-    hyperparameters = {"calibration_windows": 0, **xgboost_settings(n_estimators=n_estimators)}
+    if hyperparameters is None:
+        hyperparameters = xgboost_settings(n_estimators=n_estimators)
+    hyperparameters = {"calibration_windows": 0, **hyperparameters}
     gc.collect()
     with PeakMemory() as memory:
         started, cpu_started = time.perf_counter(), time.process_time()
@@ -137,6 +146,54 @@ def run_project_warm(*, warm_rounds: int, refit_every: int, **arguments) -> dict
     return run_project(
         warm_start=WarmStart(rounds=warm_rounds, full_refit_every=refit_every), **arguments
     )
+
+
+def run_project_default(**arguments) -> dict:
+    """The project's walk-forward of its default XGBoost recipe (the family's own defaults)."""
+    return run_project(hyperparameters={}, **arguments)
+
+
+def run_mlforecast_plain(*, data_path: Path, output_path: Path, **_) -> dict:
+    """The second reference: plain mlforecast with XGBoost's default settings (200 trees),
+    lags 1/7/14/28, rolling means over 7 and 28 days of lags 1 and 7, day of week and month;
+    sales alone (no promotion flag, no codes)."""
+    import numpy as np
+    import pandas as pd
+    from mlforecast import MLForecast
+    from mlforecast.lag_transforms import RollingMean
+    from xgboost import XGBRegressor
+
+    frame = pd.read_parquet(data_path)
+    cutoffs = cutoffs_of(frame)
+    prepared, series_id = mlforecast_input(frame)
+    prepared = prepared[["unique_id", "ds", "y"]]
+    keys = frame[["store", "product"]].assign(unique_id=series_id).drop_duplicates("unique_id")
+    del frame
+    forecaster = MLForecast(
+        models={"xgboost": XGBRegressor(n_estimators=200, n_jobs=os.cpu_count())},
+        freq="D",
+        lags=[1, 7, 14, 28],
+        lag_transforms={
+            1: [RollingMean(7), RollingMean(28)],
+            7: [RollingMean(7), RollingMean(28)],
+        },
+        date_features=["dayofweek", "month"],
+    )
+    started, cpu_started = time.perf_counter(), time.process_time()
+    validation = forecaster.cross_validation(
+        prepared, n_windows=len(cutoffs), h=HORIZON, step_size=HORIZON, refit=True
+    )
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    result = validation.merge(keys, on="unique_id")
+    pd.DataFrame(
+        {
+            "store": result["store"].astype(str),
+            "product": result["product"].astype(str),
+            "date": result["ds"],
+            "value": result["xgboost"].astype(np.float64),
+        }
+    ).to_parquet(output_path)
+    return {"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_memory_bytes": 0}
 
 
 def run_mlforecast(*, data_path: Path, output_path: Path, n_estimators: int, **_) -> dict:
@@ -183,17 +240,38 @@ def run_mlforecast(*, data_path: Path, output_path: Path, n_estimators: int, **_
     }
 
 
-PATHS = {"project": run_project, "project_warm": run_project_warm, "mlforecast": run_mlforecast}
+PATHS = {
+    "project": run_project,
+    "project_warm": run_project_warm,
+    "mlforecast": run_mlforecast,
+    "default": run_project_default,
+    "mlforecast_plain": run_mlforecast_plain,
+}
 
 
 # -- the parent: data, children, report ----------------------------------------------------------
 
 
-def prepare_data(*, n_series: int, days: int, seed: int, folder: Path) -> Path:
-    from forecasting.synthetic import generate_sales
+def prepare_data(
+    *,
+    n_series: int,
+    days: int,
+    seed: int,
+    folder: Path,
+    department_shares: tuple[float, ...] | None = None,
+    noise_shape: float | None = None,
+) -> Path:
+    from forecasting.synthetic import NOISE_SHAPE, generate_sales
 
     stores = max(n_series // PRODUCTS_PER_STORE, 1)
-    sales = generate_sales(stores=stores, products=PRODUCTS_PER_STORE, days=days, seed=seed)
+    sales = generate_sales(
+        stores=stores,
+        products=PRODUCTS_PER_STORE,
+        days=days,
+        seed=seed,
+        department_shares=department_shares,
+        noise_shape=NOISE_SHAPE if noise_shape is None else noise_shape,
+    )
     sales = sales[["date", "store", "product", "department", "quantity", "on_promotion"]]
     path = folder / f"sales_{n_series}.parquet"
     sales.assign(quantity=sales["quantity"].astype("float64")).to_parquet(path)
@@ -223,7 +301,7 @@ def accuracy(*, data_path: Path, forecast_paths: dict[str, Path]) -> dict[str, d
     """MAE and WAPE of each path over the points every path forecast (all of them, checked)."""
     import pandas as pd
 
-    from forecasting.metrics import mae, wape
+    from forecasting.metrics import bias, mae, wape
 
     actual = pd.read_parquet(data_path, columns=["date", "store", "product", "quantity"])
     actual = actual.assign(store=actual["store"].astype(str), product=actual["product"].astype(str))
@@ -242,6 +320,7 @@ def accuracy(*, data_path: Path, forecast_paths: dict[str, Path]) -> dict[str, d
         name: {
             "mae": mae(truth, joined[name].to_numpy(float)),
             "wape": wape(truth, joined[name].to_numpy(float)),
+            "bias": bias(truth, joined[name].to_numpy(float)),
             "points": len(joined),
         }
         for name in forecast_paths
@@ -260,6 +339,11 @@ def main() -> None:
         "--refit-every", type=int, default=4, help="windows between full refits when warm-starting"
     )
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument(
+        "--department-shares",
+        help="the generator's shares of Grocery, Apparel, Electronics products, e.g. 0.2,0.3,0.5",
+    )
+    parser.add_argument("--noise-shape", type=float, help="the generator's over-dispersion")
     parser.add_argument(
         "--paths", default="project,mlforecast,project_warm", help="paths to run, in order"
     )
@@ -292,7 +376,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="backtest-bench-") as folder:
         for n_series in (int(size) for size in arguments.sizes.split(",")):
             data_path = prepare_data(
-                n_series=n_series, days=arguments.days, seed=arguments.seed, folder=Path(folder)
+                n_series=n_series,
+                days=arguments.days,
+                seed=arguments.seed,
+                folder=Path(folder),
+                department_shares=None
+                if arguments.department_shares is None
+                else tuple(float(share) for share in arguments.department_shares.split(",")),
+                noise_shape=arguments.noise_shape,
             )
             runs, outputs = {}, {}
             for path_name in paths:
@@ -305,7 +396,7 @@ def main() -> None:
                 )
                 run = runs[path_name]
                 print(
-                    f"  {n_series:>6} series  {path_name:<13} {run['seconds']:>9.1f} s wall "
+                    f"  {n_series:>6} series  {path_name:<16} {run['seconds']:>9.1f} s wall "
                     f"{run['cpu_seconds']:>9.1f} s cpu {run['peak_memory_bytes'] / mebibyte:>8.0f}"
                     f" MiB peak",
                     flush=True,
@@ -313,8 +404,9 @@ def main() -> None:
             scores = accuracy(data_path=data_path, forecast_paths=outputs)
             for name in paths:
                 print(
-                    f"  {n_series:>6} series  {name:<13} MAE {scores[name]['mae']:.4f}  "
-                    f"WAPE {scores[name]['wape']:.2f}%  ({scores[name]['points']:,} points)"
+                    f"  {n_series:>6} series  {name:<16} MAE {scores[name]['mae']:.4f}  "
+                    f"WAPE {scores[name]['wape']:.2f}%  bias {scores[name]['bias']:+.2f}%  "
+                    f"({scores[name]['points']:,} points)"
                 )
             if {"project", "mlforecast"} <= set(paths):
                 ours, reference = runs["project"], runs["mlforecast"]
@@ -325,6 +417,16 @@ def main() -> None:
                     f"{ours['peak_memory_bytes'] / max(reference['peak_memory_bytes'], 1):.2f}, "
                     f"MAE {scores['project']['mae'] / scores['mlforecast']['mae'] - 1:+.2%}, "
                     f"WAPE {scores['project']['wape'] / scores['mlforecast']['wape'] - 1:+.2%}"
+                )
+            if {"default", "mlforecast_plain"} <= set(paths):
+                ours, plain = scores["default"]["wape"], scores["mlforecast_plain"]["wape"]
+                change = (ours / plain - 1) * 100
+                print(
+                    f"  {n_series:>6} series  default recipe vs plain mlforecast: WAPE "
+                    f"{abs(change):.1f}% {'worse' if change > 0 else 'better'}, bias "
+                    f"{scores['default']['bias']:+.2f}% vs "
+                    f"{scores['mlforecast_plain']['bias']:+.2f}%",
+                    flush=True,
                 )
             if {"project", "project_warm"} <= set(paths):
                 warm, refit = runs["project_warm"], runs["project"]

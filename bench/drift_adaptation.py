@@ -61,7 +61,7 @@ def paired_confidence(series: np.ndarray, candidate: np.ndarray, champion: np.nd
 def one_day_ahead(model, panel: Panel, days: list[dt.date]) -> np.ndarray:
     columns = []
     for day in days:
-        seen = panel.until(day + dt.timedelta(days=1)).without_promotions_from(day)
+        seen = panel.until(day + dt.timedelta(days=1)).as_seen_at(day)
         columns.append(model.predict(seen, day, horizon=1).values[:, 0])
     return np.stack(columns, axis=1).astype(np.float64)
 

@@ -98,6 +98,12 @@ urlpatterns = [
     # Forecasts and data
     path("forecasts", forecasting.ForecastApi.as_view(), name="api-forecasts"),
     path("sales/import", forecasting.SalesImportApi.as_view(), name="api-sales-import"),
+    path("promotions", forecasting.PlannedPromotionListApi.as_view(), name="api-promotions"),
+    path(
+        "promotions/import",
+        forecasting.PromotionCalendarImportApi.as_view(),
+        name="api-promotions-import",
+    ),
     # Anything else under /api/v1/ answers 404 in the error shape (not an HTML page), newlines
     # (`%0A` in a path) included, which `.` would not match.
     re_path(r"^[\s\S]*$", api_not_found, name="api-not-found"),

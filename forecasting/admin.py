@@ -1,4 +1,5 @@
-"""Tenant admin for stores, products, sales (with the import page) and forecasts."""
+"""Tenant admin for stores, products, sales and the promotion calendar (each with its import
+page) and forecasts."""
 
 from django import forms
 from django.conf import settings
@@ -8,8 +9,15 @@ from django.template.response import TemplateResponse
 from django.urls import path
 
 from config.admin_sites import tenant_admin
-from forecasting.models import Forecast, Product, Sale, Store
-from forecasting.services import SalesImportError, import_sales
+from forecasting.models import (
+    Forecast,
+    PlannedPromotion,
+    Product,
+    Sale,
+    SeriesDemandClass,
+    Store,
+)
+from forecasting.services import SalesImportError, import_promotion_calendar, import_sales
 
 
 @admin.register(Store, site=tenant_admin)
@@ -28,8 +36,8 @@ class ProductAdmin(admin.ModelAdmin):
 
 @admin.register(Sale, site=tenant_admin)
 class SaleAdmin(admin.ModelAdmin):
-    list_display = ["date", "store", "product", "quantity", "on_promotion", "price"]
-    list_filter = ["on_promotion", "product__department"]
+    list_display = ["date", "store", "product", "quantity", "on_promotion", "price", "in_stock"]
+    list_filter = ["on_promotion", "in_stock", "product__department"]
     date_hierarchy = "date"
     list_select_related = ["store", "product"]
     raw_id_fields = ["store", "product"]
@@ -75,7 +83,8 @@ class SaleAdmin(admin.ModelAdmin):
 class SalesImportForm(forms.Form):
     file = forms.FileField(
         help_text="CSV or Parquet with columns date, store, product, quantity "
-        "(optional: on_promotion, price, department, store_name, product_name)."
+        "(optional: on_promotion, price, in_stock, stock_on_hand, department, store_name, "
+        "product_name)."
     )
     create_missing = forms.BooleanField(
         required=False,
@@ -114,6 +123,86 @@ class ForecastAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PlannedPromotion, site=tenant_admin)
+class PlannedPromotionAdmin(admin.ModelAdmin):
+    list_display = [
+        "start_date",
+        "end_date",
+        "store",
+        "product",
+        "department",
+        "discount_pct",
+        "price",
+        "known_since",
+    ]
+    list_filter = ["department", "product__department", "known_since", "store"]
+    search_fields = ["product__sku", "store__code", "department"]
+    date_hierarchy = "start_date"
+    list_select_related = ["store", "product"]
+    raw_id_fields = ["store", "product"]
+    change_list_template = "admin/forecasting/plannedpromotion/change_list.html"
+
+    def has_add_permission(self, request):
+        return False  # rows come through the import, which validates the whole file
+
+    def has_change_permission(self, request, obj=None):
+        return False  # a plan changed later is a new row: the old one stays as it was known
+
+    def get_urls(self):
+        return [
+            path(
+                "import/",
+                self.admin_site.admin_view(self.import_view),
+                name="forecasting_plannedpromotion_import",
+            ),
+            *super().get_urls(),
+        ]
+
+    def import_view(self, request):
+        """Upload a CSV/Parquet calendar through the calendar import; show its summary, or
+        every row at fault when the file is refused (then nothing was written)."""
+        if not request.user.has_perm("forecasting.add_plannedpromotion"):
+            raise PermissionDenied
+        form = CalendarImportForm(request.POST or None, request.FILES or None)
+        summary = refused = None
+        if request.method == "POST" and form.is_valid():
+            try:
+                summary = import_promotion_calendar(source=form.cleaned_data["file"])
+            except SalesImportError as exc:
+                refused = exc
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Import a promotion calendar",
+            "form": form,
+            "summary": summary,
+            "refused": refused,
+        }
+        return TemplateResponse(request, "admin/forecasting/plannedpromotion/import.html", context)
+
+
+class CalendarImportForm(SalesImportForm):
+    file = forms.FileField(
+        help_text="CSV or Parquet with columns start_date, end_date and a product or a "
+        "department (optional: store, discount_pct, price, known_since)."
+    )
+    create_missing = None
+
+
+@admin.register(SeriesDemandClass, site=tenant_admin)
+class SeriesDemandClassAdmin(admin.ModelAdmin):
+    list_display = ["store", "product", "demand_class", "adi", "cv2", "as_of"]
+    list_filter = ["demand_class", "product__department", "store"]
+    search_fields = ["product__sku", "store__code"]
+    list_select_related = ["store", "product"]
+
+    def has_add_permission(self, request):
+        return False  # the daily forecast classifies every series
 
     def has_change_permission(self, request, obj=None):
         return False

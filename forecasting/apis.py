@@ -1,26 +1,33 @@
-"""REST endpoints of forecasting: forecasts served through the arena's routing, and sales import."""
+"""REST endpoints of forecasting: forecasts served through the arena's routing, sales import,
+and the promotion calendar (import and list)."""
 
 import uuid
 
+import django_filters
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions, parsers, status
+from rest_framework import exceptions, generics, parsers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import HasRequiredPermissions, validated_query
 from config.api_errors import BadRequest, PayloadTooLarge, error_responses
-from forecasting.models import Forecast, Product, Store
+from forecasting.models import Forecast, PlannedPromotion, Product, Store
 from forecasting.serializers import (
+    CalendarImportRequestSerializer,
+    CalendarImportSummarySerializer,
     ForecastQuerySerializer,
+    PlannedPromotionQuerySerializer,
+    PlannedPromotionSerializer,
     SalesImportRequestSerializer,
     SalesImportSummarySerializer,
     ServedForecastSerializer,
 )
-from forecasting.services import SalesImportError, import_sales
+from forecasting.services import SalesImportError, import_promotion_calendar, import_sales
 from mlops.services import log_shadow_prediction, select_model_for_request
 
 # Multipart framing around the file: the size limit applies to the file, not to its envelope.
@@ -113,10 +120,10 @@ class ForecastApi(APIView):
         return Response(ServedForecastSerializer(body).data)
 
 
-class SalesImportApi(APIView):
+class UploadApi(APIView):
+    """An endpoint that takes one file upload, no larger than the sales upload limit."""
+
     permission_classes = [HasRequiredPermissions]
-    # The import service checks no role itself: importing sales is adding them.
-    required_permissions = ("forecasting.add_sale",)
     parser_classes = [parsers.MultiPartParser, parsers.FormParser]
 
     def initial(self, request, *args, **kwargs):
@@ -133,6 +140,21 @@ class SalesImportApi(APIView):
                 details={"limit_bytes": limit, "content_length": length},
             )
 
+    @staticmethod
+    def checked_upload(upload):
+        limit = settings.SALES_UPLOAD_MAX_BYTES
+        if upload.size > limit:
+            raise PayloadTooLarge(
+                f"The file is {upload.size:,} bytes; the limit is {limit:,} bytes.",
+                details={"limit_bytes": limit, "size_bytes": upload.size},
+            )
+        return upload
+
+
+class SalesImportApi(UploadApi):
+    # The import service checks no role itself: importing sales is adding them.
+    required_permissions = ("forecasting.add_sale",)
+
     @extend_schema(
         operation_id="sales_import",
         summary="Import daily sales from a CSV or Parquet upload (data_scientist)",
@@ -146,13 +168,7 @@ class SalesImportApi(APIView):
     def post(self, request):
         body = SalesImportRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        upload = body.validated_data["file"]
-        limit = settings.SALES_UPLOAD_MAX_BYTES
-        if upload.size > limit:
-            raise PayloadTooLarge(
-                f"The file is {upload.size:,} bytes; the limit is {limit:,} bytes.",
-                details={"limit_bytes": limit, "size_bytes": upload.size},
-            )
+        upload = self.checked_upload(body.validated_data["file"])
         try:
             summary = import_sales(
                 source=upload,
@@ -175,3 +191,82 @@ class SalesImportApi(APIView):
             "seconds": summary.seconds,
         }
         return Response(SalesImportSummarySerializer(data).data, status=status.HTTP_201_CREATED)
+
+
+class PromotionCalendarImportApi(UploadApi):
+    required_permissions = ("forecasting.add_plannedpromotion",)
+
+    @extend_schema(
+        operation_id="promotions_import",
+        summary="Import planned promotions and prices from a CSV or Parquet upload "
+        "(data_scientist)",
+        description="Columns: start_date, end_date; optional store (blank or `*`: every "
+        "store), product or department, discount_pct, price, known_since (default: now). The "
+        "whole file is validated first; a file with any bad row (an unknown store, product or "
+        "department, an end before its start, a negative price, ...) changes nothing and "
+        "answers 400 with `details.errors` (row, column, value, reason).",
+        request={"multipart/form-data": CalendarImportRequestSerializer},
+        responses={201: CalendarImportSummarySerializer, **error_responses(400, 413, 415)},
+        tags=["promotions"],
+    )
+    def post(self, request):
+        body = CalendarImportRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        upload = self.checked_upload(body.validated_data["file"])
+        try:
+            summary = import_promotion_calendar(
+                source=upload, file_format=body.validated_data.get("format")
+            )
+        except SalesImportError as error:
+            details = error.to_dict()
+            details.pop("message")
+            raise BadRequest(
+                error.message, code="invalid_calendar_file", details=details
+            ) from error
+        return Response(
+            CalendarImportSummarySerializer(summary).data, status=status.HTTP_201_CREATED
+        )
+
+
+class PlannedPromotionFilter(django_filters.FilterSet):
+    store = django_filters.CharFilter(field_name="store__code", help_text="Store code")
+    product = django_filters.CharFilter(field_name="product__sku", help_text="Product SKU")
+    department = django_filters.CharFilter(method="in_department")
+    active_on = django_filters.DateFilter(method="active_on_day", help_text="Runs on this day")
+    known_by = django_filters.IsoDateTimeFilter(
+        field_name="known_since", lookup_expr="lte", help_text="Known at this moment"
+    )
+
+    class Meta:
+        model = PlannedPromotion
+        fields = ["store", "product", "department", "active_on", "known_by"]
+
+    def in_department(self, queryset, name, value):
+        return queryset.filter(Q(department=value) | Q(product__department=value))
+
+    def active_on_day(self, queryset, name, value):
+        return queryset.filter(start_date__lte=value, end_date__gte=value)
+
+
+class PlannedPromotionListApi(generics.ListAPIView):
+    permission_classes = [HasRequiredPermissions]
+    required_permissions = ("forecasting.view_plannedpromotion",)
+    serializer_class = PlannedPromotionSerializer
+    filterset_class = PlannedPromotionFilter
+    ordering_fields = ["start_date", "known_since"]
+    ordering = ["start_date", "pk"]
+
+    def get_queryset(self):
+        return PlannedPromotion.objects.select_related("store", "product")
+
+    @extend_schema(
+        operation_id="promotions_list",
+        summary="The promotion calendar: planned promotions and prices, by first day",
+        description="Filter with `store`, `product`, `department`, `active_on` (a day) and "
+        "`known_by` (a moment: the calendar as it was known then).",
+        responses={200: PlannedPromotionSerializer(many=True), **error_responses(400, 404)},
+        tags=["promotions"],
+    )
+    def get(self, request, *args, **kwargs):
+        validated_query(request, PlannedPromotionQuerySerializer)
+        return super().get(request, *args, **kwargs)

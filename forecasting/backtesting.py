@@ -32,6 +32,7 @@ class WindowResult:
     forecast: np.ndarray
     lower: np.ndarray
     upper: np.ndarray
+    censored: np.ndarray  # demand censored by a stock-out: not scored
     series_index: np.ndarray
     departments: np.ndarray
 
@@ -68,9 +69,10 @@ def walk_forward(
     also continue an earlier fit's trees instead of refitting every window from scratch (see
     `WarmStart`).
 
-    `promotions_known`: whether the forecasts see the promotion flags of their target days (a
-    promotion calendar planned ahead); False forecasts as a daily forecast made from sales
-    alone does, with no promotion on or after the cutoff.
+    `promotions_known`: whether the forecasts see the panel's promotion flags of their target
+    days as they are (an oracle: a benchmark's setting); False forecasts as the daily forecast
+    does, with the flags as seen at the cutoff (`Panel.as_seen_at`: the promotion calendar's
+    plans known by then, or none without a calendar).
     """
     windows = []
     for cutoff in cutoffs:
@@ -96,7 +98,7 @@ def walk_forward(
         session.plan([run for _, _, history in windows for run in recipe.training_runs(history)])
         for cutoff, target, history in windows:
             model = build_model(algorithm, **hyperparameters).fit(history, session=session)
-            seen = target if promotions_known else target.without_promotions_from(cutoff)
+            seen = target if promotions_known else target.as_seen_at(cutoff)
             results.append(
                 _scored_window(
                     forecasts=model.predict(seen, cutoff, horizon=horizon),
@@ -122,6 +124,7 @@ def _scored_window(
     active = active_series(history.quantity)
     scored = {
         "actual": _actuals(panel=panel, start=cutoff, horizon=horizon),
+        "censored": _censored(panel=panel, start=cutoff, horizon=horizon),
         "forecast": forecasts.values,
         "lower": forecasts.lower,
         "upper": forecasts.upper,
@@ -148,12 +151,25 @@ def _scored_window(
 
 def _actuals(*, panel: Panel, start: pd.Timestamp, horizon: int) -> np.ndarray:
     """Actuals [n_series, horizon] from `start`, NaN for days beyond the panel."""
-    actual = np.full((panel.n_series, horizon), np.nan, dtype=np.float32)
+    return _days_from(panel.quantity, panel=panel, start=start, horizon=horizon, fill=np.nan)
+
+
+def _censored(*, panel: Panel, start: pd.Timestamp, horizon: int) -> np.ndarray:
+    """Which of those points were censored by a stock-out."""
+    if panel.censored is None:
+        return np.zeros((panel.n_series, horizon), dtype=bool)
+    return _days_from(panel.censored, panel=panel, start=start, horizon=horizon, fill=False)
+
+
+def _days_from(
+    cells: np.ndarray, *, panel: Panel, start: pd.Timestamp, horizon: int, fill
+) -> np.ndarray:
+    values = np.full((panel.n_series, horizon), fill, dtype=cells.dtype)
     first = panel.day_position(start)
     for step in range(horizon):
         if 0 <= first + step < panel.n_days:
-            actual[:, step] = panel.quantity[:, first + step]
-    return actual
+            values[:, step] = cells[:, first + step]
+    return values
 
 
 def _score(
@@ -162,6 +178,7 @@ def _score(
     forecast: np.ndarray,
     lower: np.ndarray,
     upper: np.ndarray,
+    censored: np.ndarray,
     active: np.ndarray,
     overstock_tolerance: float,
 ) -> dict[str, float | int | None]:
@@ -172,4 +189,5 @@ def _score(
         upper=upper,
         overstock_tolerance=overstock_tolerance,
         active=active,
+        censored=censored,
     )

@@ -1,9 +1,9 @@
 """Vectorised model features for every series at once, computed from strictly earlier days.
 
 Rows are series-major: for days [first_day, last_day) the row of (series s, day d) is
-`s * (last_day - first_day) + (d - first_day)`. The only input read on the target day itself is
-its promotion flag, which retailers plan ahead; a forecast made without a promotion calendar sees
-none (`Panel.without_promotions_from`).
+`s * (last_day - first_day) + (d - first_day)`. The only inputs read on the target day itself are
+known ahead: its promotion flag, as the promotion calendar planned it (`Panel.as_seen_at`; none
+without a calendar), and its calendar, holidays of the tenant's country included.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from forecasting.known_inputs import HolidayRegion, holiday_features
 from forecasting.panel import Panel
 
 LAGS = (1, 7, 14, 28)
@@ -31,6 +32,9 @@ FEATURE_NAMES: tuple[str, ...] = (
     "on_promotion",
     "department_code",
     "store_code",
+    "is_holiday",
+    "days_to_holiday",
+    "days_from_holiday",
 )
 
 
@@ -134,6 +138,7 @@ def build_features(
     first_day: int,
     last_day: int,
     keep_rows: np.ndarray | None = None,
+    holiday_region: HolidayRegion | None = None,
 ) -> np.ndarray:
     """Feature matrix [n_series * n_target_days, len(FEATURE_NAMES)] (float32, series-major
     rows) for the target days [first_day, last_day) of the given [series, day] arrays; only
@@ -181,6 +186,8 @@ def build_features(
     put(column, on_promotion[:, first_day:last_day])
     put(column + 1, np.repeat(department_codes, n_target_days))
     put(column + 2, np.repeat(store_codes, n_target_days))
+    for offset, values in enumerate(holiday_features(target_dates, holiday_region), start=3):
+        put(column + offset, np.tile(values, n_series))
     return features
 
 
@@ -211,6 +218,7 @@ def panel_features(
         first_day=first_day,
         last_day=panel.n_days if last_day is None else last_day,
         keep_rows=keep_rows,
+        holiday_region=panel.holiday_region,
     )
 
 

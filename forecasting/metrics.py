@@ -113,9 +113,11 @@ def compute_all(
     upper: np.ndarray | None = None,
     overstock_tolerance: float = DEFAULT_OVERSTOCK_TOLERANCE,
     active: np.ndarray | None = None,
+    censored: np.ndarray | None = None,
 ) -> dict[str, float | int | None]:
     """Every metric over the same points, plus n_points (actual and forecast known), n_missing
-    (actual unknown) and n_unforecast (actual known, no forecast).
+    (actual unknown), n_unforecast (actual known, no forecast) and n_censored (demand censored
+    by a stock-out: `censored` points are left out of every metric, and not counted missing).
 
     For 2-D [series, days] arrays `coverage` is the share of active series (`active`, default
     every row) with a forecast on every day; for other shapes it is the share of known actuals
@@ -125,6 +127,8 @@ def compute_all(
     forecast = np.asarray(forecast, dtype=np.float64)
     if actual.shape != forecast.shape:
         raise ValueError(f"actual has shape {actual.shape}, forecast {forecast.shape}")
+    censored = np.zeros(actual.shape, dtype=bool) if censored is None else np.asarray(censored)
+    actual = np.where(censored, np.nan, actual)
     actual_known = ~np.isnan(actual)
     forecast_known = ~np.isnan(forecast)
     if actual.ndim == 2:
@@ -145,7 +149,8 @@ def compute_all(
         "coverage": series_coverage,
         "interval_coverage": None,
         "n_points": int((actual_known & forecast_known).sum()),
-        "n_missing": int((~actual_known).sum()),
+        "n_missing": int((~actual_known & ~censored).sum()),
+        "n_censored": int(censored.sum()),
         "n_unforecast": int((actual_known & ~forecast_known).sum()),
     }
     if lower is not None and upper is not None:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 REQUIRED_COLUMNS = ("date", "store", "product", "department", "quantity", "on_promotion")
+# Per-cell arrays a panel may carry beside quantity and on_promotion.
+_OPTIONAL_CELLS = ("price", "censored", "promotion_known_from")
 
 DateLike = dt.date | str | pd.Timestamp | np.datetime64
 
@@ -22,8 +25,15 @@ def to_timestamp(day: DateLike) -> pd.Timestamp:
 class Panel:
     """Daily sales of many series on consecutive days, one row per (store, product) series.
 
-    `quantity` is NaN where the actual is unknown (the store sent nothing that day); a series
-    absent on a day its store reported is a real zero.
+    `quantity` is NaN where the actual is unknown (the store sent nothing that day) and where
+    demand was censored (`censored`: a zero sale while out of stock); a series absent on a day
+    its store reported is a real zero.
+
+    `on_promotion` is what a model reads as the day's promotion flag. With a promotion calendar
+    (`promotion_known_from`: per cell, the day number (days since 1970) from which a planned
+    promotion on it was known; NaN where none was planned) it is the calendar's flag as known
+    at the start of that day; `as_seen_at(cutoff)` gives the flags of the days from a cutoff
+    as known at the cutoff. Without one it holds the sales' own flags.
     """
 
     stores: np.ndarray
@@ -33,11 +43,17 @@ class Panel:
     quantity: np.ndarray
     on_promotion: np.ndarray
     price: np.ndarray | None = None
+    censored: np.ndarray | None = None
+    promotion_known_from: np.ndarray | None = None
+    # Where the stores are, for holiday features (a forecasting.known_inputs.HolidayRegion).
+    holiday_region: Any = None
 
     def __post_init__(self) -> None:
         n_series, n_days = len(self.stores), len(self.dates)
-        for name in ("quantity", "on_promotion") + (("price",) if self.price is not None else ()):
+        for name in ("quantity", "on_promotion", *_OPTIONAL_CELLS):
             values = getattr(self, name)
+            if values is None:
+                continue
             if values.shape != (n_series, n_days):
                 raise ValueError(f"{name} has shape {values.shape}, expected {(n_series, n_days)}")
         if len(self.products) != n_series or len(self.departments) != n_series:
@@ -100,6 +116,14 @@ class Panel:
             price = np.full((n_series, n_days), np.nan, dtype=np.float32)
             price.reshape(-1)[flat_cell] = pd.to_numeric(frame["price"]).to_numpy(np.float32)
 
+        censored = None
+        if "in_stock" in frame.columns:
+            censored = np.zeros((n_series, n_days), dtype=bool)
+            censored.reshape(-1)[flat_cell] = (frame["quantity"].to_numpy() == 0) & ~frame[
+                "in_stock"
+            ].to_numpy(dtype=bool)
+            quantity[censored] = np.nan
+
         return cls(
             stores=store_labels[series_store_code],
             products=product_labels[series_product_code],
@@ -108,6 +132,7 @@ class Panel:
             quantity=quantity,
             on_promotion=on_promotion,
             price=price,
+            censored=censored,
         )
 
     @classmethod
@@ -189,7 +214,11 @@ class Panel:
             dates=self.dates,
             quantity=self.quantity[rows],
             on_promotion=self.on_promotion[rows],
-            price=None if self.price is None else self.price[rows],
+            holiday_region=self.holiday_region,
+            **{
+                name: None if getattr(self, name) is None else getattr(self, name)[rows]
+                for name in _OPTIONAL_CELLS
+            },
         )
 
     def series_keys(self) -> pd.MultiIndex:
@@ -208,6 +237,58 @@ class Panel:
         """The same panel with other quantities (e.g. forecasts written into future days)."""
         return replace(self, quantity=quantity)
 
+    def day_numbers(self) -> np.ndarray:
+        """Days since 1970-01-01 of the panel's days."""
+        return self.dates.values.astype("datetime64[D]").astype(np.int64)
+
+    def with_promotion_calendar(self, known_from: np.ndarray) -> Panel:
+        """The panel with a promotion calendar (see the class docstring): every day's flag
+        becomes the calendar's as known at the start of that day."""
+        known_from = np.asarray(known_from, dtype=np.float32)
+        with np.errstate(invalid="ignore"):
+            on_promotion = (known_from <= self.day_numbers()[None, :]).astype(np.float32)
+        return replace(self, on_promotion=on_promotion, promotion_known_from=known_from)
+
+    def as_seen_at(self, cutoff: DateLike) -> Panel:
+        """The panel as a forecast made at the start of `cutoff` sees it: the promotion flags
+        of the days from the cutoff on are the calendar's plans known by then (none without a
+        calendar); earlier days are unchanged."""
+        if self.promotion_known_from is None:
+            return self.without_promotions_from(cutoff)
+        if not self.n_days:
+            return self
+        first = min(max(self.day_position(cutoff), 0), self.n_days)
+        on_promotion = self.on_promotion.copy()
+        cutoff_day = self.day_numbers()[0] + self.day_position(cutoff)
+        with np.errstate(invalid="ignore"):
+            on_promotion[:, first:] = self.promotion_known_from[:, first:] <= cutoff_day
+        return replace(self, on_promotion=on_promotion)
+
+    def with_future_days(self, days: int) -> Panel:
+        """The panel extended by `days` days of unknown sales (for calendars of target days)."""
+        if days <= 0 or not self.n_days:
+            return self
+        dates = pd.date_range(self.dates[0], periods=self.n_days + days, freq="D", name="date")
+
+        def grown(values: np.ndarray | None, fill) -> np.ndarray | None:
+            if values is None:
+                return None
+            extra = np.full((values.shape[0], days), fill, dtype=values.dtype)
+            return np.concatenate([values, extra], axis=1)
+
+        return Panel(
+            stores=self.stores,
+            products=self.products,
+            departments=self.departments,
+            dates=dates,
+            quantity=grown(self.quantity, np.nan),
+            on_promotion=grown(self.on_promotion, 0),
+            price=grown(self.price, np.nan),
+            censored=grown(self.censored, False),
+            promotion_known_from=grown(self.promotion_known_from, np.nan),
+            holiday_region=self.holiday_region,
+        )
+
     def without_promotions_from(self, day: DateLike) -> Panel:
         """The same panel with no promotion flagged on or after `day` (forecasts made on that
         day without a promotion calendar cannot know them)."""
@@ -224,7 +305,11 @@ class Panel:
             dates=self.dates[days],
             quantity=self.quantity[:, days],
             on_promotion=self.on_promotion[:, days],
-            price=None if self.price is None else self.price[:, days],
+            holiday_region=self.holiday_region,
+            **{
+                name: None if getattr(self, name) is None else getattr(self, name)[:, days]
+                for name in _OPTIONAL_CELLS
+            },
         )
 
 

@@ -3,29 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
-import struct
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pa_csv
-from django.db import connection
 from django.db.models import Max, Min
 
-from forecasting.models import Product, Sale, Store
+from forecasting.known_inputs import calendar_rows, promotion_known_from
+from forecasting.models import PlannedPromotion, Product, Sale, Store
 from forecasting.panel import Panel
+from forecasting.pgcopy import EPOCH, copy_out_csv, copy_out_series, parse_csv
 
 ACTIVE_SERIES_DAYS = 28
-_EPOCH = dt.date(1970, 1, 1)
 _DAY_COLUMNS = {
     "day": pa.int32(),
     "quantity": pa.float32(),
     "on_promotion": pa.float32(),
     "price": pa.float32(),
+    "in_stock": pa.int8(),
 }
-_BINARY_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
-_SERIES_ROW_HEAD = struct.Struct(">hiqiqiqi")  # fields; store_id, product_id, count; text length
 
 
 def load_sales_panel(
@@ -59,22 +56,17 @@ def load_sales_panel(
         params.append(list(departments))
 
     table = Sale._meta.db_table
-    # One COPY row per series, its days as CSV text: PostgreSQL sends every COPY row as its own
-    # message, and 10k messages cost far less than 7.3M.
-    series_store_id, series_product_id, series_days, days_csv = _copy_series(
+    # One COPY row per series, its days as CSV text (see copy_out_series).
+    series_store_id, series_product_id, series_days, days_csv = copy_out_series(
         f"SELECT s.store_id, s.product_id, count(*), string_agg(concat_ws(',', "
         f"s.date - DATE '1970-01-01', s.quantity, s.on_promotion::int, "
-        f"coalesce(s.price::text, '')), E'\\n') || E'\\n' "
+        f"coalesce(s.price::text, ''), s.in_stock::int), E'\\n') || E'\\n' "
         f"FROM {table} s WHERE {' AND '.join(where)} GROUP BY s.store_id, s.product_id",
         params,
     )
     if not len(series_days):
         return Panel.empty()
-    rows = pa_csv.read_csv(
-        pa.py_buffer(days_csv),
-        read_options=pa_csv.ReadOptions(column_names=list(_DAY_COLUMNS)),
-        convert_options=pa_csv.ConvertOptions(column_types=_DAY_COLUMNS),
-    )
+    rows = parse_csv(days_csv, _DAY_COLUMNS)
     day = rows.column("day").to_numpy().astype(np.int64)
     first_day, last_day = int(day.min()), int(day.max())
     n_days = last_day - first_day + 1
@@ -98,7 +90,7 @@ def load_sales_panel(
     else:
         # A store that reported only other departments on a day still reported that day: these
         # series sold zero there, they are not unknown.
-        reported = _copy_out(
+        reported = copy_out_csv(
             f"SELECT DISTINCT s.store_id, s.date - DATE '1970-01-01' FROM {table} s "
             f"WHERE {' AND '.join(reported_where)}",
             reported_params,
@@ -118,6 +110,12 @@ def load_sales_panel(
     on_promotion.reshape(-1)[cell] = rows.column("on_promotion").to_numpy()
     price = np.full(quantity.shape, np.nan, dtype=np.float32)
     price.reshape(-1)[cell] = rows.column("price").to_numpy(zero_copy_only=False)
+    # A zero sale while out of stock is censored demand: unknown, not zero.
+    censored = np.zeros(quantity.shape, dtype=bool)
+    censored.reshape(-1)[cell] = (rows.column("in_stock").to_numpy() == 0) & (
+        rows.column("quantity").to_numpy() == 0
+    )
+    quantity[censored] = np.nan
 
     store_codes = np.array([code for _, code in store_rows], dtype=object)
     product_skus = np.array([sku for _, sku, _ in product_rows], dtype=object)
@@ -127,7 +125,7 @@ def load_sales_panel(
         products=product_skus[series_product],
         departments=product_departments[series_product],
         dates=pd.date_range(
-            pd.Timestamp(_EPOCH + dt.timedelta(days=first_day)),
+            pd.Timestamp(EPOCH + dt.timedelta(days=first_day)),
             periods=n_days,
             freq="D",
             name="date",
@@ -135,7 +133,38 @@ def load_sales_panel(
         quantity=quantity,
         on_promotion=on_promotion,
         price=price,
+        censored=censored,
     )
+
+
+def promotion_calendar_rows(*, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """The planned promotions that touch the days from `start` to `end`, as
+    `forecasting.known_inputs.CALENDAR_COLUMNS` (see `calendar_rows`)."""
+    plans = PlannedPromotion.objects.filter(start_date__lte=end, end_date__gte=start).values_list(
+        "store__code", "product__sku", "department", "start_date", "end_date", "known_since"
+    )
+    return calendar_rows(
+        pd.DataFrame(
+            list(plans),
+            columns=["store", "product", "department", "start_date", "end_date", "known_since"],
+        )
+    )
+
+
+def has_promotion_calendar() -> bool:
+    """Whether the tenant keeps a promotion calendar (then unplanned days are not promoted)."""
+    return PlannedPromotion.objects.exists()
+
+
+def with_promotion_calendar(panel: Panel, *, end: dt.date | None = None) -> Panel:
+    """The panel carrying the tenant's promotion calendar, extended with unknown sales up to
+    `end` (target days) when that lies beyond it; unchanged when the tenant has no calendar."""
+    if not panel.n_days or not has_promotion_calendar():
+        return panel
+    if end is not None:
+        panel = panel.with_future_days((pd.Timestamp(end) - panel.last_day).days)
+    rows = promotion_calendar_rows(start=panel.first_day.date(), end=panel.last_day.date())
+    return panel.with_promotion_calendar(promotion_known_from(panel=panel, rows=rows))
 
 
 def active_series(*, as_of: dt.date, days: int = ACTIVE_SERIES_DAYS) -> pd.DataFrame:
@@ -160,56 +189,3 @@ def sales_date_range() -> tuple[dt.date, dt.date] | None:
     if bounds["first"] is None:
         return None
     return bounds["first"], bounds["last"]
-
-
-def _copy_to_bytes(query: str, params: list, *, copy_format: str) -> bytearray:
-    """Everything `COPY (query) TO STDOUT` sends in `copy_format`, in one buffer."""
-    data = bytearray()
-    # The raw psycopg cursor: Django's debug wrapper (DEBUG=True) takes no COPY parameters.
-    with (
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT {copy_format})", params) as copy,
-    ):
-        for message in copy:
-            data += message
-    return data
-
-
-def _copy_out(query: str, params: list, columns: dict[str, pa.DataType]) -> pa.Table:
-    """Rows of `query` fetched with COPY ... TO STDOUT (CSV) and parsed by pyarrow."""
-    # One message per row: meant for small results (see _copy_series for big ones).
-    data = _copy_to_bytes(query, params, copy_format="CSV")
-    if not data:
-        return pa.table({name: pa.array([], type=kind) for name, kind in columns.items()})
-    return pa_csv.read_csv(
-        pa.py_buffer(data),
-        read_options=pa_csv.ReadOptions(column_names=list(columns)),
-        convert_options=pa_csv.ConvertOptions(column_types=columns),
-    )
-
-
-def _copy_series(query: str, params: list) -> tuple[np.ndarray, np.ndarray, np.ndarray, bytes]:
-    """Rows (store_id bigint, product_id bigint, count bigint, text) of `query`, fetched with
-    binary COPY; returns the three integer columns and all the texts joined."""
-    data = _copy_to_bytes(query, params, copy_format="BINARY")
-    if not data.startswith(_BINARY_COPY_SIGNATURE):
-        raise ValueError("unexpected binary COPY header")
-    view = memoryview(data)
-    header_length = 19 + int.from_bytes(view[15:19], "big")
-    position = header_length
-    store_ids, product_ids, counts, texts = [], [], [], []
-    head = _SERIES_ROW_HEAD
-    while int.from_bytes(view[position : position + 2], "big", signed=True) != -1:
-        _, _, store_id, _, product_id, _, count, length = head.unpack_from(view, position)
-        position += head.size
-        store_ids.append(store_id)
-        product_ids.append(product_id)
-        counts.append(count)
-        texts.append(view[position : position + length])
-        position += length
-    return (
-        np.array(store_ids, dtype=np.int64),
-        np.array(product_ids, dtype=np.int64),
-        np.array(counts, dtype=np.int64),
-        b"".join(texts),
-    )

@@ -1,4 +1,4 @@
-"""JSON shapes of served forecasts and of sales imports."""
+"""JSON shapes of served forecasts, of sales and promotion calendar imports, and of the calendar."""
 
 import math
 
@@ -83,3 +83,44 @@ class SalesImportSummarySerializer(serializers.Serializer):
     date_min = serializers.DateField(allow_null=True)
     date_max = serializers.DateField(allow_null=True)
     seconds = serializers.FloatField()
+
+
+class CalendarImportRequestSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="A .csv or .parquet file (columns: docs/IMPORT.md)")
+    format = serializers.ChoiceField(
+        choices=FILE_FORMATS, required=False, help_text="Default: from the file name"
+    )
+
+
+class CalendarImportSummarySerializer(serializers.Serializer):
+    rows = serializers.IntegerField()
+    added = serializers.IntegerField()
+    already_known = serializers.IntegerField(
+        help_text="Rows the tenant already had (same plan, known from the same moment)"
+    )
+    date_min = serializers.DateField(allow_null=True)
+    date_max = serializers.DateField(allow_null=True)
+
+
+class PlannedPromotionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    store = serializers.CharField(
+        source="store.code", allow_null=True, default=None, help_text="Null: every store"
+    )
+    product = serializers.CharField(
+        source="product.sku", allow_null=True, default=None, help_text="Null: the department"
+    )
+    department = serializers.CharField(help_text="The promoted department (blank for a product)")
+    start_date = serializers.DateField()
+    end_date = serializers.DateField()
+    discount_pct = serializers.FloatField(allow_null=True)
+    price = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+    known_since = serializers.DateTimeField(help_text="When the plan became known")
+
+
+class PlannedPromotionQuerySerializer(serializers.Serializer):
+    """The calendar list's date filters, checked before filtering: a blank or malformed day is
+    a 400, not an unfiltered list."""
+
+    active_on = serializers.DateField(required=False)
+    known_by = serializers.DateTimeField(required=False)

@@ -91,13 +91,17 @@ def generate_sales(
     drift_date: dt.date | None = None,
     drift_fraction: float = 0.0,
     drift_size: float = 0.0,
+    department_shares: tuple[float, ...] | None = None,
+    noise_shape: float = NOISE_SHAPE,
 ) -> pd.DataFrame:
     """Daily sales of `stores` x `products` series over `days` days ending on `end_date`, one row
     per series and day (zeros included), the same for the same arguments.
 
     Columns: date, store, product, department, quantity (int), on_promotion (bool), price,
     store_name, product_name. From `drift_date` on, demand of a `drift_fraction` share of the
-    series is multiplied by (1 + drift_size).
+    series is multiplied by (1 + drift_size). `department_shares` (one per DEPARTMENTS profile)
+    replaces the profiles' shares of products, and `noise_shape` the demand's over-dispersion
+    (lower is noisier): benchmarks vary them to see whether a recipe holds on other data.
     """
     if stores < 1 or products < 1 or days < 1:
         raise ValueError("stores, products and days must be positive")
@@ -108,7 +112,7 @@ def generate_sales(
     dates = pd.date_range(end=end, periods=days, freq="D", name="date")
     n_series = stores * products
 
-    product_department = _assign_departments(products=products, rng=rng)
+    product_department = _assign_departments(products=products, rng=rng, shares=department_shares)
     product_base_units = np.empty(products)
     product_base_price = np.empty(products)
     for code, profile in enumerate(DEPARTMENTS):
@@ -161,7 +165,7 @@ def generate_sales(
     )
     rate *= lift
 
-    expected = rate * rng.gamma(NOISE_SHAPE, 1.0 / NOISE_SHAPE, size=rate.shape)
+    expected = rate * rng.gamma(noise_shape, 1.0 / noise_shape, size=rate.shape)
     demand = rng.poisson(expected)
 
     if drift_date is not None and drift_fraction > 0 and drift_size != 0:
@@ -214,10 +218,16 @@ def generate_sales(
     )
 
 
-def _assign_departments(*, products: int, rng: np.random.Generator) -> np.ndarray:
+def _assign_departments(
+    *, products: int, rng: np.random.Generator, shares: tuple[float, ...] | None = None
+) -> np.ndarray:
     """Department code of each product, in the profiles' shares (every department present when
     there are at least three products)."""
-    shares = np.array([profile.share_of_products for profile in DEPARTMENTS])
+    if shares is None:
+        shares = tuple(profile.share_of_products for profile in DEPARTMENTS)
+    if len(shares) != len(DEPARTMENTS) or min(shares) < 0 or not sum(shares) > 0:
+        raise ValueError(f"department_shares needs {len(DEPARTMENTS)} shares >= 0, not all 0")
+    shares = np.asarray(shares, dtype=float) / sum(shares)
     counts = np.floor(shares * products).astype(int)
     if products >= len(DEPARTMENTS):
         counts = np.maximum(counts, 1)
@@ -245,3 +255,113 @@ def _promotion_days(
         before_window[:, length:] = running[:, :-length] if length < days else 0
         on_promotion[rows] = running - before_window > 0
     return on_promotion
+
+
+# Promotion calendar the generator's retailer kept: most promotions planned weeks ahead, some
+# entered a day or three before they start, some never entered (a store's own markdown), and a
+# few plans that were cancelled and never ran.
+CALENDAR_LATE_SHARE = 0.2
+CALENDAR_UNPLANNED_SHARE = 0.1
+CALENDAR_CANCELLED_SHARE = 0.05
+CALENDAR_LEAD_DAYS = (7, 28)
+CALENDAR_LATE_LEAD_DAYS = (1, 3)
+
+
+def promotion_calendar_of(
+    sales: pd.DataFrame,
+    *,
+    seed: int,
+    late_share: float = CALENDAR_LATE_SHARE,
+    unplanned_share: float = CALENDAR_UNPLANNED_SHARE,
+    cancelled_share: float = CALENDAR_CANCELLED_SHARE,
+) -> pd.DataFrame:
+    """The promotion calendar behind generated sales: one row per run of promotion days of a
+    series (store, product, start_date, end_date, discount_pct, known_since), with
+    `unplanned_share` of the runs left out, `late_share` known only 1-3 days before they start
+    and the rest 7-28 days ahead, plus `cancelled_share` as many plans that never ran. The sales
+    are not changed; the same arguments give the same calendar."""
+    rng = np.random.default_rng([seed, 2])
+    runs = _promotion_runs(sales)
+    kind = rng.random(len(runs))
+    planned = kind >= unplanned_share
+    late = kind < unplanned_share + late_share
+    lead = np.where(
+        late,
+        rng.integers(CALENDAR_LATE_LEAD_DAYS[0], CALENDAR_LATE_LEAD_DAYS[1] + 1, len(runs)),
+        rng.integers(CALENDAR_LEAD_DAYS[0], CALENDAR_LEAD_DAYS[1] + 1, len(runs)),
+    )
+    runs = runs.assign(lead=lead)[planned]
+    cancelled = runs.sample(
+        n=int(round(cancelled_share * len(runs))), random_state=np.random.RandomState(seed)
+    )
+    # A cancelled plan: the same series and length, a few weeks later, when nothing ran.
+    shift = pd.to_timedelta(rng.integers(14, 42, len(cancelled)), unit="D")
+    cancelled = cancelled.assign(
+        start_date=cancelled["start_date"] + shift, end_date=cancelled["end_date"] + shift
+    )
+    cancelled = cancelled[cancelled["end_date"] <= runs["end_date"].max()]
+    calendar = pd.concat([runs, cancelled], ignore_index=True)
+    return pd.DataFrame(
+        {
+            "store": calendar["store"].astype(str),
+            "product": calendar["product"].astype(str),
+            "start_date": calendar["start_date"].dt.date,
+            "end_date": calendar["end_date"].dt.date,
+            "discount_pct": PROMOTION_DISCOUNT * 100,
+            "known_since": (
+                calendar["start_date"] - pd.to_timedelta(calendar["lead"], unit="D")
+            ).dt.date,
+        }
+    ).sort_values(["start_date", "store", "product"], ignore_index=True)
+
+
+def _promotion_runs(sales: pd.DataFrame) -> pd.DataFrame:
+    """Runs of consecutive promotion days per series: store, product, start_date, end_date."""
+    promoted = sales.loc[sales["on_promotion"], ["store", "product", "date"]].copy()
+    promoted["date"] = pd.to_datetime(promoted["date"])
+    promoted = promoted.sort_values(["store", "product", "date"], ignore_index=True)
+    same_series = (promoted["store"] == promoted["store"].shift()) & (
+        promoted["product"] == promoted["product"].shift()
+    )
+    new_run = ~(same_series & (promoted["date"] - promoted["date"].shift() == pd.Timedelta("1D")))
+    promoted["run"] = new_run.cumsum()
+    return (
+        promoted.groupby("run", sort=False)
+        .agg(
+            store=("store", "first"),
+            product=("product", "first"),
+            start_date=("date", "min"),
+            end_date=("date", "max"),
+        )
+        .reset_index(drop=True)
+    )
+
+
+# Stock-outs: a share of the series run empty now and then, for one to seven days at a time.
+STOCKOUTS_PER_YEAR = 4.0
+STOCKOUT_DAYS = (1, 7)
+
+
+def with_stockouts(sales: pd.DataFrame, *, share: float, seed: int) -> pd.DataFrame:
+    """The sales with stock-outs on `share` of the series (about four runs of 1-7 days a year
+    each): on those days nothing is sold and `in_stock` is false (the column is added, true
+    elsewhere). The same arguments give the same stock-outs."""
+    if not 0.0 <= share <= 1.0:
+        raise ValueError("share must be between 0 and 1")
+    rng = np.random.default_rng([seed, 3])
+    sales = sales.sort_values(["store", "product", "date"], ignore_index=True)
+    series = sales.groupby(["store", "product"], sort=False, observed=True).ngroup().to_numpy()
+    n_series = int(series.max()) + 1 if len(series) else 0
+    n_days = len(sales) // max(n_series, 1)
+    out = np.zeros((n_series, n_days), dtype=bool)
+    affected = np.flatnonzero(rng.random(n_series) < share)
+    starts_per_day = STOCKOUTS_PER_YEAR / 365.0
+    for row in affected:
+        for start in np.flatnonzero(rng.random(n_days) < starts_per_day):
+            length = int(rng.integers(STOCKOUT_DAYS[0], STOCKOUT_DAYS[1] + 1))
+            out[row, start : start + length] = True
+    in_stock = ~out.reshape(-1)
+    return sales.assign(
+        quantity=np.where(in_stock, sales["quantity"].to_numpy(), 0),
+        in_stock=in_stock,
+    )

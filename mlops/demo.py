@@ -35,6 +35,7 @@ from tenants.roles import DATA_SCIENTIST, ML_MANAGER, VIEWER
 SHADOW_DAYS = 20  # D-34 .. D-15
 QUIET_DAYS = 1  # D-14: a day without drift between the experiment and the shift
 DRIFT_DAYS = 14  # D-13 .. D
+STOCKOUT_SERIES_SHARE = 0.15  # series whose shelf runs empty now and then
 
 
 @dataclass(frozen=True)
@@ -132,8 +133,8 @@ def play(*, size: DemoSize, password: str, narrator: Console, seed: int = 42) ->
 
 
 def _load_history(*, size: DemoSize, password: str, narrator: Console, seed: int) -> Story:
-    from forecasting.services import import_sales
-    from forecasting.synthetic import generate_sales
+    from forecasting.services import import_promotion_calendar, import_sales
+    from forecasting.synthetic import generate_sales, promotion_calendar_of, with_stockouts
 
     users = ensure_demo_users(password=password)
     last_day = dt.date.today() - dt.timedelta(days=1)
@@ -155,8 +156,13 @@ def _load_history(*, size: DemoSize, password: str, narrator: Console, seed: int
             drift_fraction=0.3,
             drift_size=0.4,
         )
+        # The retailer's promotion calendar (each plan with the day it was known) and the
+        # shelves that ran empty now and then on some series.
+        calendar = promotion_calendar_of(sales, seed=seed)
+        sales = with_stockouts(sales, share=STOCKOUT_SERIES_SHARE, seed=seed)
     with narrator.step(f"importing history up to {history_end} (validated, one COPY)"):
         summary = import_sales(source=_days(sales, dt.date.min, history_end))
+        import_promotion_calendar(source=calendar)
     narrator.say(
         f"    {summary.rows:,} rows, {summary.series:,} series, "
         f"{summary.date_min} .. {summary.date_max}, {summary.rows / summary.seconds:,.0f} rows/s"

@@ -16,8 +16,15 @@ def segment_label(name: str, segment: str) -> str:
 
 
 def validate_segment(value: str) -> None:
-    if value != GLOBAL_SEGMENT and not (value.startswith("department:") and len(value) > 11):
-        raise ValidationError(f"Segment {value!r} must be 'global' or 'department:<name>'.")
+    from forecasting.demand_classes import DEMAND_CLASSES
+
+    department = value.startswith("department:") and len(value) > 11
+    demand_class = value.startswith("class:") and value[6:] in DEMAND_CLASSES
+    if value != GLOBAL_SEGMENT and not department and not demand_class:
+        raise ValidationError(
+            f"Segment {value!r} must be 'global', 'department:<name>' or 'class:<demand class>' "
+            f"({', '.join(DEMAND_CLASSES)})."
+        )
 
 
 def artifact_path(instance: "ModelVersion", filename: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from forecasting.demand_classes import DEMAND_CLASSES
 from forecasting.families import family
 from forecasting.families.hyperparameters import hyperparameter_problems
 from forecasting.models import Product
@@ -23,7 +24,9 @@ def retrain_target_problems(*, name: str, segment: str) -> dict[str, list[str]]:
     if name != DEFAULT_MODEL_NAME and name not in names:
         known = ", ".join(sorted(names | {DEFAULT_MODEL_NAME}))
         return {"name": [f"No model is named {name!r}; models: {known}."]}
-    if segment == GLOBAL_SEGMENT:
+    if segment == GLOBAL_SEGMENT or (
+        segment.startswith("class:") and segment[6:] in DEMAND_CLASSES
+    ):
         return {}
     if ModelVersion.objects.filter(name=name, segment=segment).exists():
         return {}
@@ -33,8 +36,8 @@ def retrain_target_problems(*, name: str, segment: str) -> dict[str, list[str]]:
     departments = sorted(set(Product.objects.values_list("department", flat=True)))
     return {
         "segment": [
-            f"No products in {segment!r}; segments are global or department:<name> of "
-            f"{', '.join(departments) or 'none yet (import sales first)'}."
+            f"No products in {segment!r}; segments are global, class:<demand class> or "
+            f"department:<name> of {', '.join(departments) or 'none yet (import sales first)'}."
         ]
     }
 

@@ -22,7 +22,20 @@ class TenantAdmin(admin.ModelAdmin):
     inlines = [DomainInline]
     actions = ["provision"]
     fieldsets = [
-        (None, {"fields": ["name", "slug", "schema_name", "time_zone", "created_at"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "name",
+                    "slug",
+                    "schema_name",
+                    "time_zone",
+                    "country",
+                    "subdivision",
+                    "created_at",
+                ]
+            },
+        ),
         (
             "Model-ops policy",
             {

@@ -13,6 +13,15 @@ slug_validator = RegexValidator(
 )
 
 
+def validate_country(value: str) -> None:
+    import holidays
+
+    if value and value not in holidays.list_supported_countries():
+        raise ValidationError(
+            f"{value!r} is not a country code the holidays package knows (e.g. GB)."
+        )
+
+
 def validate_time_zone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
         raise ValidationError(f"{value!r} is not an IANA time zone (e.g. Europe/Berlin).")
@@ -26,6 +35,16 @@ class Tenant(TenantMixin):
     name = models.CharField(max_length=200)
     slug = models.CharField(max_length=40, unique=True, validators=[slug_validator])
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    # Holidays reach the forecasts as known inputs (holiday flag, days to and from one).
+    country = models.CharField(
+        max_length=3,
+        blank=True,
+        validators=[validate_country],
+        help_text="ISO 3166 code of the stores' country, for holidays (blank: none).",
+    )
+    subdivision = models.CharField(
+        max_length=10, blank=True, help_text="Its subdivision for regional holidays (e.g. ENG, BY)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     # Model-ops policy, editable per tenant in the platform admin.
@@ -100,6 +119,18 @@ class Tenant(TenantMixin):
     )
 
     auto_create_schema = True
+
+    def clean(self) -> None:
+        import holidays
+
+        if self.subdivision and not self.country:
+            raise ValidationError({"subdivision": "A subdivision needs a country."})
+        known = holidays.list_supported_countries().get(self.country, [])
+        if self.subdivision and self.subdivision not in known:
+            raise ValidationError(
+                {"subdivision": f"{self.country} has no subdivision {self.subdivision!r}."}
+            )
+
     auto_drop_schema = False
 
     class Meta:

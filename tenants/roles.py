@@ -14,6 +14,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     VIEWER: [],
     DATA_SCIENTIST: [
         "forecasting.add_sale",  # import sales
+        "forecasting.add_plannedpromotion",  # import the promotion calendar
         "mlops.request_retrain",
         "experiments.propose_modelexperiment",
         "experiments.run_modelexperiment",  # start, shadow-test, complete

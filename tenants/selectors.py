@@ -37,6 +37,8 @@ class TenantPolicy:
     """The model-ops policy a tenant's jobs and decisions follow (fields of `Tenant`)."""
 
     time_zone: str
+    country: str
+    subdivision: str
     promotion_min_improvement_pct: float
     promotion_min_confidence: float
     drift_threshold_pct: float

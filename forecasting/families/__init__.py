@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from forecasting.families.base import ForecastModel, Forecasts
+from forecasting.families.intermittent import IntermittentModel
 from forecasting.families.lstm import LSTMModel
 from forecasting.families.seasonal_naive import SeasonalNaiveModel
 from forecasting.families.xgboost_family import XGBoostModel
@@ -13,6 +14,7 @@ FAMILIES: dict[str, type[ForecastModel]] = {
     SeasonalNaiveModel.algorithm: SeasonalNaiveModel,
     XGBoostModel.algorithm: XGBoostModel,
     LSTMModel.algorithm: LSTMModel,
+    IntermittentModel.algorithm: IntermittentModel,
 }
 
 

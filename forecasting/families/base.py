@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from forecasting.families.hyperparameters import Spec, check_hyperparameters
-from forecasting.intervals import NOMINAL_COVERAGE, ConformalCalibration
+from forecasting.intervals import NOMINAL_COVERAGE, ConformalCalibration, interval_groups
+from forecasting.known_inputs import HolidayRegion, closed_days, closure_keys
 from forecasting.panel import DateLike, Panel, to_timestamp
 
 CONTAINER_FORMAT_VERSION = 1
@@ -121,11 +122,15 @@ class ForecastModel(ABC):
     """A forecasting recipe: hyperparameters in, `fit` on a panel, `predict` from a start day.
 
     `fit` also calibrates the 80% intervals: it refits on the panel less its last
-    `calibration_windows` weeks, forecasts those weeks from weekly cutoffs (out of sample),
-    and keeps per-step quantiles of the residuals; then it fits on the whole panel.
+    `calibration_windows` weeks, forecasts a week from every day of those weeks (out of
+    sample, as the daily forecast does), and keeps per-step quantiles of the residuals; then
+    it fits on the whole panel.
     """
 
     algorithm: ClassVar[str]
+    # Inputs known ahead of the target days that the family reads (see known_inputs.py):
+    # "promotion_calendar" (the planned promotions of the target days, as seen at the cutoff).
+    known_inputs: ClassVar[tuple[str, ...]] = ()
     default_hyperparameters: ClassVar[dict[str, Any]] = {}
     common_hyperparameters: ClassVar[dict[str, Any]] = {"calibration_windows": 4}
     # What each hyperparameter may be (forecasting/families/hyperparameters.py); a family adds
@@ -150,6 +155,9 @@ class ForecastModel(ABC):
         self._hyperparameters = {**allowed, **hyperparameters}
         self.calibration: ConformalCalibration | None = None
         self.fitted = False
+        # Known from the training panel: where its stores are, and the days they close.
+        self.holiday_region: HolidayRegion | None = None
+        self.closures: tuple[str, ...] = ()
 
     @classmethod
     def specs(cls) -> dict[str, Spec]:
@@ -173,6 +181,8 @@ class ForecastModel(ABC):
         successive fits share work."""
         if panel.n_series == 0 or panel.n_days == 0:
             raise ValueError("cannot fit on an empty panel")
+        self.holiday_region = panel.holiday_region
+        self.closures = closure_keys(panel, panel.holiday_region)
         self.calibration = self._calibrate(panel, session)
         self._fit_point(panel, session)
         self.fitted = True
@@ -203,12 +213,18 @@ class ForecastModel(ABC):
             dates=dates,
         ).astype(np.float32)
         values = np.maximum(values, 0.0)
+        # The stores close on these days every year: nothing will be sold.
+        closed = closed_days(dates, self.holiday_region, self.closures)
+        values[:, closed] = 0.0
         if self.calibration is None:
             lower = upper = np.full_like(values, np.nan)
         else:
-            lower, upper = self.calibration.interval(values)
+            lower, upper = self.calibration.interval(
+                values, groups=interval_groups(panel.departments, values)
+            )
             unforecast = np.isnan(values)
             lower[unforecast] = upper[unforecast] = np.nan
+            lower[:, closed] = upper[:, closed] = 0.0
         return Forecasts(
             stores=panel.stores,
             products=panel.products,
@@ -238,21 +254,31 @@ class ForecastModel(ABC):
         window_days = self.calibration_window_days
         self._fit_point(panel.until(calibration_start), session)
         actual, forecast = [], []
-        for window in range(windows):
-            cutoff = calibration_start + pd.Timedelta(days=window * window_days)
+        # A cutoff on every held-out day, not one a week: the daily forecast makes its first
+        # step on every weekday, so each step's residuals must come from every weekday too.
+        for day in range(windows * window_days):
+            cutoff = calibration_start + pd.Timedelta(days=day)
             dates = pd.date_range(cutoff, periods=window_days, freq="D")
+            # Residuals of forecasts made as the daily forecast makes them: with the target
+            # days' promotions as known at the cutoff, not as they turned out.
             predicted = self._predict_point(
                 history=panel.until(cutoff),
-                future_promotion=planned_promotions(panel=panel, dates=dates),
+                future_promotion=planned_promotions(panel=panel.as_seen_at(cutoff), dates=dates),
                 dates=dates,
             )
             forecast.append(np.maximum(predicted, 0.0))
             first = panel.day_position(cutoff)
-            actual.append(panel.quantity[:, first : first + window_days])
+            known = np.full((panel.n_series, window_days), np.nan, dtype=np.float32)
+            held_out = panel.quantity[:, first : first + window_days]
+            known[:, : held_out.shape[1]] = held_out
+            actual.append(known)
         return ConformalCalibration.from_residuals(
             actual=np.concatenate(actual),
             forecast=np.concatenate(forecast),
             nominal_coverage=NOMINAL_COVERAGE,
+            groups=interval_groups(
+                np.tile(panel.departments, len(forecast)), np.concatenate(forecast)
+            ),
         )
 
     @abstractmethod
@@ -277,8 +303,13 @@ class ForecastModel(ABC):
             "algorithm": self.algorithm,
             "hyperparameters": self._hyperparameters,
             "features": self.features,
+            "known_inputs": list(self.known_inputs),
             "calibration": None if self.calibration is None else self.calibration.to_dict(),
             "state": self._state_metadata(),
+            "holiday_region": None
+            if self.holiday_region is None
+            else self.holiday_region.to_dict(),
+            "closures": list(self.closures),
         }
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -303,6 +334,8 @@ class ForecastModel(ABC):
         model = cls(**manifest["hyperparameters"])
         if manifest["calibration"] is not None:
             model.calibration = ConformalCalibration.from_dict(manifest["calibration"])
+        model.holiday_region = HolidayRegion.from_dict(manifest.get("holiday_region"))
+        model.closures = tuple(manifest.get("closures", ()))
         model._load_state(metadata=manifest["state"], blobs=blobs)
         model.fitted = True
         return model

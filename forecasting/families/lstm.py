@@ -50,6 +50,7 @@ class LSTMModel(ForecastModel):
     """Global LSTM; inputs are scaled by each window's mean so one network fits all volumes."""
 
     algorithm: ClassVar[str] = "lstm"
+    known_inputs: ClassVar[tuple[str, ...]] = ("promotion_calendar",)
     default_hyperparameters: ClassVar[dict[str, Any]] = {
         "lookback_days": 28,
         "horizon": 7,

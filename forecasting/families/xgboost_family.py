@@ -187,6 +187,7 @@ class XGBoostModel(ForecastModel):
     """
 
     algorithm: ClassVar[str] = "xgboost"
+    known_inputs: ClassVar[tuple[str, ...]] = ("promotion_calendar",)
     default_hyperparameters: ClassVar[dict[str, Any]] = {
         "n_estimators": 200,
         "max_depth": 8,
@@ -293,6 +294,7 @@ class XGBoostModel(ForecastModel):
                 store_codes=store_codes,
                 first_day=target_day,
                 last_day=target_day + 1,
+                holiday_region=self.holiday_region,
             )
             predicted = self.booster.inplace_predict(features, validate_features=False)
             quantity[:, target_day] = np.maximum(predicted, 0.0)

@@ -1,5 +1,10 @@
-"""Writes of the forecasting app: sales import (more services join as modules of this package)."""
+"""Writes of the forecasting app: the sales and promotion calendar imports."""
 
+from forecasting.services.calendar import (
+    CalendarImportError,
+    CalendarImportSummary,
+    import_promotion_calendar,
+)
 from forecasting.services.imports import (
     ImportSummary,
     RowError,
@@ -7,4 +12,12 @@ from forecasting.services.imports import (
     import_sales,
 )
 
-__all__ = ["ImportSummary", "RowError", "SalesImportError", "import_sales"]
+__all__ = [
+    "CalendarImportError",
+    "CalendarImportSummary",
+    "ImportSummary",
+    "RowError",
+    "SalesImportError",
+    "import_promotion_calendar",
+    "import_sales",
+]

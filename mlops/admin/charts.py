@@ -122,6 +122,8 @@ class LineChart(Frame):
 
     unit: str = ""
     lines: list[PlotLine] = field(default_factory=list)
+    # Days whose demand was censored by a stock-out: marked, since their values are not scored.
+    censored: list[PlotPoint] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -140,10 +142,12 @@ def line_chart(
     series: list[Series],
     width: int = 560,
     height: int = 280,
+    censored_days: tuple[dt.date, ...] = (),
 ) -> LineChart:
     """Lay out `series` on shared axes: time on x (one tick per day that has a point), zero to
     a rounded maximum on y, each known value a point with a tooltip. `unit` is written after
-    each value (" units", "%")."""
+    each value (" units", "%"). Each of `censored_days` inside the chart's days gets a mark on
+    the x axis (a stock-out: that day's demand is unknown)."""
     frame = Frame(title=title, y_label=y_label, width=width, height=height)
     days = sorted({day for each in series for day, value in each.points if value is not None})
     if not days:
@@ -189,6 +193,15 @@ def line_chart(
         y_ticks=frame.value_ticks(y_top, y_step),
         unit=unit,
         lines=lines,
+        censored=[
+            PlotPoint(
+                x=round(x_of(day), 1),
+                y=frame.bottom,
+                tooltip=f"{day:%Y-%m-%d}: out of stock, demand censored (not scored)",
+            )
+            for day in sorted(set(censored_days))
+            if first <= day <= last
+        ],
     )
 
 

@@ -17,8 +17,9 @@ from forecasting.backtesting import WindowResult, walk_forward, weekly_cutoffs
 from forecasting.models import Forecast, Product, Sale, Store
 from forecasting.selectors import load_sales_panel
 from mlops.models import GLOBAL_SEGMENT, BacktestResult, ModelVersion, ShadowPrediction
-from mlops.services.data import PROMOTIONS_KNOWN_AHEAD, latest_sales_day
+from mlops.services.data import PROMOTIONS_KNOWN_AHEAD, latest_sales_day, with_known_inputs
 from mlops.services.evaluation import Recipe
+from tenants.selectors import tenant_policy
 
 logger = logging.getLogger(__name__)
 
@@ -36,14 +37,12 @@ DEGRADATION_PCT = 10.0
 
 
 def _tenant_overstock_tolerance() -> float:
-    from tenants.selectors import current_tenant
-
-    tenant = current_tenant()
-    return float(getattr(tenant, "overstock_tolerance", metrics.DEFAULT_OVERSTOCK_TOLERANCE))
+    return float(tenant_policy().overstock_tolerance)
 
 
 def _department_of(segment: str) -> str | None:
-    return None if segment == GLOBAL_SEGMENT else segment.split(":", 1)[1]
+    """The department a segment is, or None (global, or a demand class: any department)."""
+    return segment.split(":", 1)[1] if segment.startswith("department:") else None
 
 
 def _json_number(value: Any) -> Any:
@@ -110,10 +109,12 @@ def walk_forward_windows(
     recipe = Recipe.of(version)
     cutoffs = weekly_cutoffs(end, days=days, window=window)
     department = _department_of(recipe.segment)
-    panel = load_sales_panel(
-        start=cutoffs[0] - dt.timedelta(days=recipe.window_days),
-        end=end,
-        departments=None if department is None else [department],
+    panel = with_known_inputs(
+        load_sales_panel(
+            start=cutoffs[0] - dt.timedelta(days=recipe.window_days),
+            end=end,
+            departments=None if department is None else [department],
+        )
     )
     panel = panel.select(recipe.series_mask(panel)) if panel.n_series else panel
     if panel.n_series == 0:
@@ -270,13 +271,18 @@ def _latest_forecasts(*, day: dt.date, version_ids: list[int]) -> pd.DataFrame:
     )
 
 
-def _actuals(*, day: dt.date, forecasts: pd.DataFrame) -> tuple[np.ndarray, list[int]]:
+def _actuals(*, day: dt.date, forecasts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """The actual of each forecast row: the sale, 0 when its store reported other sales that
-    day, NaN when the store sent nothing (unknown, not zero). Also the stores that did not
+    day, NaN when the store sent nothing (unknown, not zero); which rows were censored (a zero
+    sale while out of stock: demand unknown, not scored); and the stores that did not
     report."""
     sales = pd.DataFrame(
-        list(Sale.objects.filter(date=day).values_list("store_id", "product_id", "quantity")),
-        columns=["store_id", "product_id", "quantity"],
+        list(
+            Sale.objects.filter(date=day).values_list(
+                "store_id", "product_id", "quantity", "in_stock"
+            )
+        ),
+        columns=["store_id", "product_id", "quantity", "in_stock"],
     )
     reported = set(sales["store_id"].unique().tolist())
     known = forecasts[["store_id", "product_id"]].merge(
@@ -286,8 +292,10 @@ def _actuals(*, day: dt.date, forecasts: pd.DataFrame) -> tuple[np.ndarray, list
     store_reported = forecasts["store_id"].isin(reported).to_numpy()
     actual = np.where(np.isnan(actual) & store_reported, 0.0, actual)
     actual[~store_reported] = np.nan
+    out_of_stock = known["in_stock"].eq(False).to_numpy()
+    censored = out_of_stock & (actual == 0)
     silent = sorted(set(forecasts["store_id"].unique().tolist()) - reported)
-    return actual, silent
+    return actual, censored, silent
 
 
 def _active_series(*, day: dt.date, department: str | None) -> pd.DataFrame:
@@ -326,6 +334,7 @@ def _score_day(
             lower=frame["lower"].to_numpy(dtype=np.float64),
             upper=frame["upper"].to_numpy(dtype=np.float64),
             overstock_tolerance=tolerance,
+            censored=frame["censored"].to_numpy(dtype=bool),
         )
         values["coverage"] = _series_coverage(points=frame, active=active_here)
         return values
@@ -339,7 +348,8 @@ def _score_day(
 
 def _fill_shadow_actuals(*, day: dt.date) -> int:
     """Write the actual into every shadow prediction for `day` whose store reported (0 for a
-    product it did not sell); one UPDATE ... FROM. Returns the rows updated."""
+    product it did not sell; none where the demand was censored by a stock-out); one
+    UPDATE ... FROM. Returns the rows updated."""
     shadow = ShadowPrediction._meta.db_table
     sale = Sale._meta.db_table
     sql = f"""
@@ -354,6 +364,8 @@ def _fill_shadow_actuals(*, day: dt.date) -> int:
               ON s.store_id = sp2.store_id AND s.product_id = sp2.product_id
              AND s.date = sp2.target_date
             WHERE sp2.target_date = %(day)s
+              -- censored demand (nothing sold, nothing on the shelf) has no actual
+              AND NOT (s.quantity IS NOT NULL AND s.quantity = 0 AND NOT s.in_stock)
         ) AS src
         WHERE sp.id = src.id AND sp.actual IS DISTINCT FROM src.actual
     """
@@ -387,7 +399,7 @@ def backtest_yesterday(*, day: dt.date) -> list[BacktestResult]:
         if forecasts is None or forecasts.empty:
             logger.info("T-1 backtest of %s: no forecasts for that day", day)
             return []
-        forecasts["actual"], silent = _actuals(day=day, forecasts=forecasts)
+        forecasts["actual"], forecasts["censored"], silent = _actuals(day=day, forecasts=forecasts)
         if silent:
             codes = dict(Store.objects.filter(pk__in=silent).values_list("pk", "code"))
             logger.warning(

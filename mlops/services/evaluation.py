@@ -24,6 +24,7 @@ from django.utils import timezone
 from django_fsm import TransitionNotAllowed
 
 from forecasting import backtesting, metrics
+from forecasting.demand_classes import classify
 from forecasting.families import build_model
 from forecasting.panel import Panel
 from mlops.models import GLOBAL_SEGMENT, ModelVersion
@@ -78,8 +79,11 @@ class Recipe:
         """The panel rows this recipe trains on and forecasts (its segment's series)."""
         if self.segment == GLOBAL_SEGMENT:
             return np.ones(panel.n_series, dtype=bool)
-        department = self.segment.split(":", 1)[1]
-        return panel.departments == department
+        kind, name = self.segment.split(":", 1)
+        if kind == "class":
+            # A demand class is read from each series' recent days in the panel.
+            return classify(panel.quantity).of(name)
+        return panel.departments == name
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 import logging
 import time
 from dataclasses import dataclass, field
@@ -11,11 +10,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from forecasting import metrics
+from forecasting.demand_classes import CLASS_DAYS
 from forecasting.models import Forecast, Product, Store
+from forecasting.pgcopy import copy_in_frame
+from forecasting.services.demand_classes import record_demand_classes
 from mlops.models import ModelVersion, ShadowPrediction
 from mlops.services.data import FORECAST_HISTORY_DAYS, load_panel
 from mlops.services.registry import load_model
@@ -69,21 +71,14 @@ class ForecastRunSummary:
 
 def _history_days(versions: list[ModelVersion]) -> int:
     # A sequence model reads `lookback_days` before the first target day; add four weeks so
-    # the active-series rule and the weekly fallbacks always have their history.
-    lookbacks = [int(v.hyperparameters.get("lookback_days") or 0) for v in versions]
-    return max([FORECAST_HISTORY_DAYS, *(lookback + 28 for lookback in lookbacks)])
-
-
-def _copy(table: str, columns: tuple[str, ...], frame: pd.DataFrame) -> None:
-    if frame.empty:
-        return
-    buffer = io.StringIO()
-    # Unknown interval bounds travel as float NaN, not NULL (the columns are NOT NULL floats).
-    frame.to_csv(buffer, index=False, header=False, na_rep="NaN")
-    with connection.cursor() as cursor:
-        sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv)"
-        with cursor.copy(sql) as copy:
-            copy.write(buffer.getvalue())
+    # the active-series rule and the weekly fallbacks always have their history. Demand
+    # classes are read from the last CLASS_DAYS days, and the intermittent family reads its
+    # `history_days`.
+    lookbacks = [
+        int(v.hyperparameters.get("lookback_days") or v.hyperparameters.get("history_days") or 0)
+        for v in versions
+    ]
+    return max([FORECAST_HISTORY_DAYS, CLASS_DAYS, *(lookback + 28 for lookback in lookbacks)])
 
 
 def forecast_next_days(
@@ -105,11 +100,17 @@ def forecast_next_days(
     tables = {each: RoutingTable.load(name=each) for each in names}
     all_versions = [version for table in tables.values() for version in table.versions]
     history_start = day - dt.timedelta(days=_history_days(all_versions))
-    panel = load_panel(start=history_start, end=day - dt.timedelta(days=1))
+    panel = load_panel(
+        start=history_start,
+        end=day - dt.timedelta(days=1),
+        through=day + dt.timedelta(days=horizon - 1),
+    )
     if panel.n_series == 0:
         return summary
-    panel = panel.select(metrics.active_series(panel.quantity))
+    # The target days' promotions as planned by the start of `day` (see Panel.as_seen_at).
+    panel = panel.select(metrics.active_series(panel.until(day).quantity)).as_seen_at(day)
     summary.active_series = panel.n_series
+    series_class = record_demand_classes(panel=panel, as_of=day).classes
 
     store_ids = dict(Store.objects.values_list("code", "id"))
     products = {
@@ -123,21 +124,18 @@ def forecast_next_days(
     forecast_frames, shadow_frames = [], []
     for each in names:
         table = tables[each]
-        served_pk = np.array(
-            [
-                getattr(
-                    table.route(store_id=int(s), product_id=int(p), department=str(d)).version,
-                    "pk",
-                    -1,
-                )
-                for s, p, d in zip(series_store, series_product, series_department, strict=True)
-            ],
-            dtype=np.int64,
+        served_pk = _served_versions(
+            table=table,
+            stores=series_store,
+            products=series_product,
+            departments=series_department,
+            classes=series_class,
         )
         summary.unrouted_series += int((served_pk < 0).sum())
         values: dict[int, np.ndarray] = {}
         for version in table.versions:
-            mask = np.array([covers(version, str(d)) for d in series_department], dtype=bool)
+            covered = zip(series_department, series_class, strict=True)
+            mask = np.array([covers(version, str(d), c) for d, c in covered], dtype=bool)
             if not mask.any():
                 continue
             try:
@@ -201,14 +199,32 @@ def forecast_next_days(
             key=daily_shadow_key(day), challenger_version__in=version_pks
         ).delete()
         if forecasts is not None:
-            _copy(Forecast._meta.db_table, FORECAST_COLUMNS, forecasts)
+            copy_in_frame(table=Forecast._meta.db_table, columns=FORECAST_COLUMNS, frame=forecasts)
         if shadows is not None:
-            _copy(ShadowPrediction._meta.db_table, SHADOW_COLUMNS, shadows)
+            copy_in_frame(
+                table=ShadowPrediction._meta.db_table, columns=SHADOW_COLUMNS, frame=shadows
+            )
     summary.forecast_rows = 0 if forecasts is None else len(forecasts)
     summary.served_rows = 0 if forecasts is None else int(forecasts["served"].sum())
     summary.shadow_rows = 0 if shadows is None else len(shadows)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _served_versions(
+    *,
+    table: RoutingTable,
+    stores: np.ndarray,
+    products: np.ndarray,
+    departments: np.ndarray,
+    classes: np.ndarray,
+) -> np.ndarray:
+    """The pk of the version that serves each series (-1 where none does)."""
+    served = [
+        table.route(store_id=int(s), product_id=int(p), department=str(d), demand_class=c).version
+        for s, p, d, c in zip(stores, products, departments, classes, strict=True)
+    ]
+    return np.array([getattr(version, "pk", -1) for version in served], dtype=np.int64)
 
 
 def _forecast_frame(

@@ -86,10 +86,11 @@ class RefreshCheck:
 
 def one_day_ahead(model: ForecastModel, panel: Panel, days: list[dt.date]) -> np.ndarray:
     """The model's forecast of each day from the sales before it, as the daily forecast made on
-    that day serves it (no target-day promotion known), [n_series, len(days)]."""
+    that day serves it (the target day's promotions as the calendar knew them then),
+    [n_series, len(days)]."""
     columns = []
     for day in days:
-        seen = panel.until(day + dt.timedelta(days=1)).without_promotions_from(day)
+        seen = panel.until(day + dt.timedelta(days=1)).as_seen_at(day)
         columns.append(model.predict(seen, day, horizon=1).values[:, 0])
     return np.stack(columns, axis=1).astype(np.float64)
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from django.db import transaction
 
-from forecasting.models import Product, Store
+from forecasting.models import Product, SeriesDemandClass, Store
 from mlops.models import (
     DEFAULT_MODEL_NAME,
     GLOBAL_SEGMENT,
@@ -32,9 +32,16 @@ def department_segment(department: str) -> str:
     return f"department:{department}"
 
 
-def covers(version: ModelVersion, department: str) -> bool:
-    """Whether a version's segment includes series of this department."""
-    return version.segment in (GLOBAL_SEGMENT, department_segment(department))
+def class_segment(demand_class: str) -> str:
+    return f"class:{demand_class}"
+
+
+def covers(version: ModelVersion, department: str, demand_class: str | None = None) -> bool:
+    """Whether a version's segment includes a series of this department (and demand class)."""
+    segments = [GLOBAL_SEGMENT, department_segment(department)]
+    if demand_class is not None:
+        segments.append(class_segment(demand_class))
+    return version.segment in segments
 
 
 def traffic_bucket(*, name: str, store_id: int, product_id: int) -> float:
@@ -95,12 +102,23 @@ class RoutingTable:
         return list(seen.values())
 
     def route(
-        self, *, store_id: int, product_id: int, department: str, key: str = ""
+        self,
+        *,
+        store_id: int,
+        product_id: int,
+        department: str,
+        key: str = "",
+        demand_class: str | None = None,
     ) -> RoutingDecision:
+        """A department's champion first, then the series' demand class's, then global."""
         segment = department_segment(department)
         pinned = self.pins.get(store_id)
-        champion = self.champions.get(segment) or self.champions.get(GLOBAL_SEGMENT)
-        if pinned is not None and covers(pinned, department):
+        champion = self.champions.get(segment)
+        if champion is None and demand_class is not None:
+            segment = class_segment(demand_class)
+            champion = self.champions.get(segment)
+        champion = champion or self.champions.get(GLOBAL_SEGMENT)
+        if pinned is not None and covers(pinned, department, demand_class):
             served, reason = pinned, f"store {store_id} is pinned to {pinned.version}"
         elif champion is None:
             served, reason = None, f"{self.name} has no champion for {segment} or global"
@@ -108,7 +126,7 @@ class RoutingTable:
             served = champion
             which = "segment" if champion.segment == segment else "global"
             reason = f"{which} champion {champion.version} ({champion.segment})"
-            canary = self._canary_for(department)
+            canary = self._canary_for(department, demand_class)
             if canary is not None:
                 bucket = traffic_bucket(name=self.name, store_id=store_id, product_id=product_id)
                 if bucket < canary.canary_weight:
@@ -120,15 +138,18 @@ class RoutingTable:
         shadow_versions = tuple(
             version
             for version in [*self.shadows, *self.canaries]
-            if covers(version, department) and (served is None or version.pk != served.pk)
+            if covers(version, department, demand_class)
+            and (served is None or version.pk != served.pk)
         )
         return RoutingDecision(
             version=served, reason=reason, shadow_versions=shadow_versions, key=key
         )
 
-    def _canary_for(self, department: str) -> ModelVersion | None:
-        """The canary for this department's series: a segment's own first, else a global one."""
-        matching = [version for version in self.canaries if covers(version, department)]
+    def _canary_for(self, department: str, demand_class: str | None) -> ModelVersion | None:
+        """The canary for this series: a segment's own first, else a global one."""
+        matching = [
+            version for version in self.canaries if covers(version, department, demand_class)
+        ]
         matching.sort(key=lambda version: version.segment == GLOBAL_SEGMENT)
         return matching[0] if matching else None
 
@@ -136,11 +157,21 @@ class RoutingTable:
 def select_model_for_request(
     *, store: Store, product: Product, key: str, name: str = DEFAULT_MODEL_NAME
 ) -> RoutingDecision:
-    """The version that serves this series (store pin, canary share, segment champion, else
-    global champion) and the shadow versions whose answers the caller logs beside it."""
+    """The version that serves this series (store pin, canary share, department or demand
+    class champion, else global champion) and the shadow versions whose answers the caller
+    logs beside it."""
     table = RoutingTable.load(name=name)
+    demand_class = (
+        SeriesDemandClass.objects.filter(store=store, product=product)
+        .values_list("demand_class", flat=True)
+        .first()
+    )
     return table.route(
-        store_id=store.pk, product_id=product.pk, department=product.department, key=key
+        store_id=store.pk,
+        product_id=product.pk,
+        department=product.department,
+        key=key,
+        demand_class=demand_class,
     )
 
 

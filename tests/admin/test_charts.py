@@ -72,3 +72,19 @@ def test_bars_share_one_axis_and_an_unknown_value_leaves_a_gap():
 def test_a_chart_without_values_says_it_is_empty():
     assert line_chart(title="t", y_label="y", unit="", series=[Series("a", "a", [])]).empty
     assert bar_chart(title="t", y_label="y", unit="", groups=[]).empty
+
+
+def test_censored_days_inside_the_chart_are_marked_on_the_x_axis():
+    days = [dt.date(2026, 1, 1) + dt.timedelta(days=k) for k in range(5)]
+    chart = line_chart(
+        title="Sales",
+        y_label="units",
+        unit=" units",
+        series=[
+            Series("actual", "actual", list(zip(days, [3.0, 0.0, 0.0, 4.0, 5.0], strict=True)))
+        ],
+        censored_days=(days[1], days[2], dt.date(2025, 12, 1)),
+    )
+    assert [mark.tooltip[:10] for mark in chart.censored] == ["2026-01-02", "2026-01-03"]
+    assert all(mark.y == chart.bottom for mark in chart.censored)
+    assert chart.censored[0].x == chart.lines[0].points[1].x

@@ -22,12 +22,15 @@ from tests.api.factories import ModelVersionFactory, UserFactory, make_alert
 
 # Operations whose acceptance of a well-formed request depends on what the tenant has, which
 # no schema can say: credentials, configurations checked against departments and families,
-# model names the registry knows, the rows of a sales file.
+# model names the registry knows, the version labels an experiment holds, the rows of a sales
+# file or a promotion calendar.
 DATA_DEPENDENT = {
     "POST /api/v1/auth/token",
     "POST /api/v1/experiments",
+    "POST /api/v1/experiments/{experiment_id}/complete",
     "POST /api/v1/models/retrain",
     "POST /api/v1/sales/import",
+    "POST /api/v1/promotions/import",
 }
 
 

@@ -107,8 +107,9 @@ def test_feature_engineering_is_refused_while_no_model_family_selects_features(
     )
 
     assert problems == [
-        "features: none of the model families (lstm, seasonal_naive, xgboost) supports choosing "
-        "its features yet, so a feature-engineering experiment cannot be trained."
+        "features: none of the model families (intermittent, lstm, seasonal_naive, xgboost) "
+        "supports choosing its features yet, so a feature-engineering experiment cannot be "
+        "trained."
     ]
 
 

@@ -92,3 +92,27 @@ def test_demo_data_rejects_an_unknown_tenant_and_bad_sizes():
         call_command("generate_demo_data", tenant="nosuch")
     with pytest.raises(CommandError, match="positive"):
         call_command("generate_demo_data", tenant="acme", stores=0)
+
+
+def test_demo_data_can_bring_stockouts_and_the_promotion_calendar(capsys):
+    from forecasting.models import PlannedPromotion
+    from forecasting.synthetic import promotion_calendar_of
+
+    call_command(
+        "generate_demo_data",
+        tenant="acme",
+        stores=3,
+        products=10,
+        days=200,
+        seed=7,
+        end_date=dt.date(2025, 6, 30),
+        stockouts=0.5,
+        calendar=True,
+    )
+    expected = generate_sales(
+        stores=3, products=10, days=200, seed=7, end_date=dt.date(2025, 6, 30)
+    )
+    assert PlannedPromotion.objects.count() == len(promotion_calendar_of(expected, seed=7)) > 0
+    out_of_stock = Sale.objects.filter(in_stock=False)
+    assert out_of_stock.exists() and not out_of_stock.exclude(quantity=0).exists()
+    assert "Planned promotions:" in capsys.readouterr().out

@@ -25,7 +25,12 @@ def small_panel() -> Panel:
 
 @pytest.mark.parametrize(
     ("algorithm", "hyperparameters"),
-    [("seasonal_naive", {}), ("xgboost", FAST_XGBOOST), ("lstm", SMALL_LSTM)],
+    [
+        ("seasonal_naive", {}),
+        ("xgboost", FAST_XGBOOST),
+        ("lstm", SMALL_LSTM),
+        ("intermittent", {}),
+    ],
 )
 def test_every_family_forecasts_every_series_with_an_interval(
     small_panel, algorithm, hyperparameters
@@ -80,7 +85,7 @@ def test_same_seed_same_model(small_panel, algorithm):
 
 
 def test_unknown_algorithm_and_hyperparameter_are_refused():
-    assert set(FAMILIES) == {"seasonal_naive", "xgboost", "lstm"}
+    assert set(FAMILIES) == {"seasonal_naive", "xgboost", "lstm", "intermittent"}
     with pytest.raises(ValueError, match="unknown algorithm"):
         build_model("prophet")
     with pytest.raises(ValueError, match="max_depht"):

@@ -192,3 +192,26 @@ def test_daily_backtest_job_scores_yesterday_in_the_tenants_time_zone(arena, ten
     assert summary["day"] == DAY.isoformat()
     assert sorted(summary["versions"]) == sorted(v.pk for v in arena.values())
     assert summary["missing"] == 2 + 1 + 0
+
+
+def test_a_zero_sale_while_out_of_stock_is_censored_not_scored(shop):
+    stores, products = shop
+    # S1 had no P2 on the shelf that day: its zero says nothing about demand.
+    Sale.objects.create(
+        store=stores["S1"], product=products["P2"], date=DAY, quantity=0, in_stock=False
+    )
+    champion = ModelVersionFactory(status=Status.CHAMPION)
+    add_forecasts(
+        champion,
+        shop,
+        made_on=DAY,
+        values={("S1", "P1"): 4, ("S1", "P2"): 9, ("S1", "P3"): 3},
+    )
+
+    (result,) = backtest_yesterday(day=DAY)
+
+    # Scored on P1 (|5 - 4|) and P3 (|2 - 3|) only: P2's forecast of 9 is neither a miss nor
+    # a hit.
+    assert (result.n_points, result.n_missing) == (2, 0)
+    assert result.mae == pytest.approx(1.0)
+    assert result.bias == pytest.approx(0.0)

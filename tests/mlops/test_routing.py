@@ -166,3 +166,43 @@ def test_logging_a_shadow_prediction_twice_keeps_one_row(catalogue):
     assert first.pk == second.pk
     assert ShadowPrediction.objects.count() == 1
     assert (first.champion_value, first.challenger_value, first.actual) == (4.0, 5.5, None)
+
+
+def test_a_demand_class_champion_serves_its_class_unless_a_department_champion_does(catalogue):
+    from forecasting.models import SeriesDemandClass
+
+    global_champion = ModelVersionFactory(status=Status.CHAMPION)
+    slow_movers = ModelVersionFactory(
+        segment="class:intermittent", algorithm="intermittent", status=Status.CHAMPION
+    )
+    electronics = ModelVersionFactory(segment="department:Electronics", status=Status.CHAMPION)
+    store = catalogue["stores"][0]
+    slow, fast = catalogue["grocery"][:2]
+    for product, demand_class in ((slow, "intermittent"), (fast, "smooth")):
+        SeriesDemandClass.objects.create(
+            store=store, product=product, demand_class=demand_class, cv2=0.1, as_of=dt.date.today()
+        )
+    SeriesDemandClass.objects.create(
+        store=store,
+        product=catalogue["phones"],
+        demand_class="intermittent",
+        cv2=0.1,
+        as_of=dt.date.today(),
+    )
+
+    assert route(store, slow).version == slow_movers
+    assert "class:intermittent" in route(store, slow).reason
+    assert route(store, fast).version == global_champion
+    assert route(store, catalogue["phones"]).version == electronics
+
+
+def test_a_segment_is_global_a_department_or_a_demand_class():
+    from django.core.exceptions import ValidationError
+
+    from mlops.models import validate_segment
+
+    for segment in ("global", "department:Toys", "class:intermittent", "class:lumpy"):
+        validate_segment(segment)
+    for segment in ("class:slow", "class:", "store:S1"):
+        with pytest.raises(ValidationError, match="class:<demand class>"):
+            validate_segment(segment)

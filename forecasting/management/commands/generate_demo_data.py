@@ -8,8 +8,8 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from forecasting.management.commands.import_sales import find_tenant
-from forecasting.services import SalesImportError, import_sales
-from forecasting.synthetic import generate_sales
+from forecasting.services import SalesImportError, import_promotion_calendar, import_sales
+from forecasting.synthetic import generate_sales, promotion_calendar_of, with_stockouts
 
 
 def _date(value: str) -> dt.date:
@@ -43,6 +43,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--drift-size", type=float, default=0.5, help="Relative demand change (0.5 = +50%%)"
         )
+        parser.add_argument(
+            "--stockouts",
+            type=float,
+            default=0.0,
+            help="Share of series that run out of stock now and then (censored days)",
+        )
+        parser.add_argument(
+            "--calendar",
+            action="store_true",
+            help="Also load the promotion calendar behind the promotions (some entered late "
+            "or never)",
+        )
 
     def handle(self, *args, **options):
         tenant = find_tenant(options["tenant"])
@@ -61,11 +73,16 @@ class Command(BaseCommand):
                 drift_fraction=options["drift_fraction"] if drift_date else 0.0,
                 drift_size=options["drift_size"] if drift_date else 0.0,
             )
+            calendar = promotion_calendar_of(sales, seed=options["seed"])
+            if options["stockouts"]:
+                sales = with_stockouts(sales, share=options["stockouts"], seed=options["seed"])
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         with schema_context(tenant.schema_name):
             try:
                 summary = import_sales(source=sales)
+                if options["calendar"]:
+                    calendar_summary = import_promotion_calendar(source=calendar)
             except SalesImportError as exc:  # a generator bug, but say which rows
                 details = "; ".join(str(error) for error in exc.errors[:5])
                 raise CommandError(f"{exc.message}: {details}") from None
@@ -76,3 +93,6 @@ class Command(BaseCommand):
         )
         for line in summary.lines():
             self.stdout.write(f"  {line}")
+        if options["calendar"]:
+            for line in calendar_summary.lines():
+                self.stdout.write(f"  {line}")
