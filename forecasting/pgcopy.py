@@ -85,6 +85,16 @@ def copy_in_frame(*, table: str, columns: Sequence[str], frame: pd.DataFrame) ->
             copy.write(buffer.getvalue())
 
 
+def refresh_statistics(*tables: str) -> None:
+    """ANALYZE `tables` after a bulk write. Until autovacuum gets to them (never while the
+    writing transaction lasts) the planner takes them for as small as before, and may then
+    walk a whole table for each query: the T-1 backtest read one day's forecasts through the
+    product index, seconds a query, after a few weeks of daily forecasts."""
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
+
+
 # -- reading -------------------------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 from forecasting import metrics
 from forecasting.demand_classes import CLASS_DAYS
 from forecasting.models import Forecast, Product, Store
-from forecasting.pgcopy import copy_in_frame
+from forecasting.pgcopy import copy_in_frame, refresh_statistics
 from forecasting.services.demand_classes import record_demand_classes
 from mlops.models import ModelVersion, ShadowPrediction
 from mlops.services.data import FORECAST_HISTORY_DAYS, load_panel
@@ -204,6 +204,7 @@ def forecast_next_days(
             copy_in_frame(
                 table=ShadowPrediction._meta.db_table, columns=SHADOW_COLUMNS, frame=shadows
             )
+    refresh_statistics(Forecast._meta.db_table, ShadowPrediction._meta.db_table)
     summary.forecast_rows = 0 if forecasts is None else len(forecasts)
     summary.served_rows = 0 if forecasts is None else int(forecasts["served"].sum())
     summary.shadow_rows = 0 if shadows is None else len(shadows)
