@@ -64,6 +64,12 @@ class CalendarImportSummary:
         ]
 
 
+def read_calendar_file(source: Source, file_format: str | None = None) -> pd.DataFrame:
+    """The rows of a calendar file (or frame), columns normalised, not yet validated: the
+    calendar import validates them when they are loaded."""
+    return read_source(source, file_format, columns=COLUMNS, required=REQUIRED_COLUMNS)
+
+
 def import_promotion_calendar(
     *, source: Source, file_format: str | None = None, known_since: dt.datetime | None = None
 ) -> CalendarImportSummary:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import time_machine
 from django.conf import settings
@@ -58,6 +59,9 @@ class ReplayPlan:
     start: dt.date
     end: dt.date
     sales: pd.DataFrame | None = None  # from a file; None: the source tenant's own history
+    # The promotion calendar, as the import takes it; None: the source tenant's own calendar
+    # when its own sales are replayed, none with sales from a file.
+    calendar: pd.DataFrame | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     approve_after_days: int | None = None
 
@@ -102,6 +106,73 @@ def _source_sales(source: Tenant) -> pd.DataFrame:
         frame = load_sales_panel().to_frame()
     frame["date"] = pd.to_datetime(frame["date"]).dt.date
     return frame
+
+
+# The calendar's columns as the import takes them, and the model fields they come from.
+_CALENDAR_FIELDS = {
+    "store": "store__code",
+    "product": "product__sku",
+    "department": "department",
+    "start_date": "start_date",
+    "end_date": "end_date",
+    "discount_pct": "discount_pct",
+    "price": "price",
+    "known_since": "known_since",
+}
+
+
+def _source_calendar(source: Tenant) -> pd.DataFrame:
+    from forecasting.models import PlannedPromotion
+
+    with tenant_context(source):
+        rows = list(PlannedPromotion.objects.values_list(*_CALENDAR_FIELDS.values()))
+    frame = pd.DataFrame(rows, columns=list(_CALENDAR_FIELDS))
+    for column in ("store", "product", "department"):
+        frame[column] = frame[column].fillna("")  # blank: every store, or the department's
+    frame["price"] = pd.to_numeric(frame["price"])
+    return frame
+
+
+class PlanFeed:
+    """The promotion calendar fed to the sandbox as it became known: each plan is added once,
+    at the first moment of the replay by which it was known and its store and product exist
+    there (a product arrives with its first sale), so a forecast sees a plan no earlier than
+    the source tenant's forecasts could (`Panel.as_seen_at`)."""
+
+    def __init__(self, calendar: pd.DataFrame) -> None:
+        self.calendar = calendar.reset_index(drop=True)
+        self.added = np.zeros(len(self.calendar), dtype=bool)
+        if self.calendar.empty:
+            return
+        if "known_since" not in self.calendar:
+            raise ValueError("A replayed calendar needs known_since: when each plan was known.")
+        self.known = pd.to_datetime(self.calendar["known_since"], utc=True)
+        # Blank or `*`: every store (or every product of the row's department).
+        self.keys = {
+            column: self.calendar.get(column, pd.Series("", index=self.calendar.index))
+            .fillna("")
+            .astype(str)
+            .replace("*", "")
+            for column in ("store", "product")
+        }
+
+    def add_known_by(self, moment: dt.datetime) -> int:
+        from forecasting.models import Product, Store
+        from forecasting.services import import_promotion_calendar
+
+        if self.calendar.empty:
+            return 0
+        due = ~self.added & (self.known <= pd.Timestamp(moment)).to_numpy()
+        if not due.any():
+            return 0
+        stores = set(Store.objects.values_list("code", flat=True)) | {""}
+        products = set(Product.objects.values_list("sku", flat=True)) | {""}
+        due &= self.keys["store"].isin(stores).to_numpy()
+        due &= self.keys["product"].isin(products).to_numpy()
+        if due.any():
+            _at(moment, lambda: import_promotion_calendar(source=self.calendar[due]))
+            self.added |= due
+        return int(due.sum())
 
 
 def _source_recipes(source: Tenant) -> list[dict[str, Any]]:
@@ -204,8 +275,11 @@ def _import_day(frame: pd.DataFrame, day: dt.date, zone: zoneinfo.ZoneInfo) -> i
     return len(rows)
 
 
-def _bootstrap(plan: ReplayPlan, sandbox: Tenant, sales: pd.DataFrame) -> list[ModelVersion]:
-    """The history before the first day and the source's champion recipes trained on it."""
+def _bootstrap(
+    plan: ReplayPlan, sandbox: Tenant, sales: pd.DataFrame, plans: PlanFeed
+) -> list[ModelVersion]:
+    """The history before the first day, the plans known by then, and the source's champion
+    recipes trained on it."""
     from forecasting.services import import_sales
     from mlops.services.lifecycle import promote_to_champion
     from mlops.services.retraining import retrain_forecast_model
@@ -218,6 +292,7 @@ def _bootstrap(plan: ReplayPlan, sandbox: Tenant, sales: pd.DataFrame) -> list[M
     champions = []
     with tenant_context(sandbox):
         _at(eve, lambda: import_sales(source=history))
+        plans.add_known_by(eve)
         for recipe in _source_recipes(plan.source):
             log = _at(
                 eve,
@@ -257,9 +332,13 @@ def run_replay(
         raise ValueError("The replay's end is before its start.")
     sales = plan.sales if plan.sales is not None else _source_sales(plan.source)
     sales = sales.assign(date=pd.to_datetime(sales["date"]).dt.date)
+    calendar = plan.calendar
+    if calendar is None:
+        calendar = _source_calendar(plan.source) if plan.sales is None else pd.DataFrame()
+    plans = PlanFeed(calendar)
     with _in_process():
         sandbox = build_sandbox(plan)
-        _bootstrap(plan, sandbox, sales)
+        _bootstrap(plan, sandbox, sales, plans)
         zone = zoneinfo.ZoneInfo(sandbox.time_zone)
         days = [plan.start + dt.timedelta(days=n) for n in range((plan.end - plan.start).days + 1)]
         with tenant_context(sandbox):
@@ -267,6 +346,10 @@ def run_replay(
             _run_morning(plan.source, plan.start, recorder)
             for day in progress(days) if progress else days:
                 _import_day(sales, day, zone)
+                # The plans made during the day, before the next morning's forecast.
+                plans.add_known_by(
+                    dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=zone)
+                )
                 _run_morning(plan.source, day + dt.timedelta(days=1), recorder)
                 recorder.close_day(day)
             report = recorder.report(wall_seconds=time.perf_counter() - started)

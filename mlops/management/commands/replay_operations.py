@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from config.console import Console
 from forecasting.management.commands.import_sales import find_tenant
+from forecasting.services.import_files import ImportRejected
 from mlops.services.replay import ReplayPlan, run_replay, sandbox_slug
 from tenants.selectors import parse_policy_overrides
 
@@ -17,6 +18,10 @@ def _date(value: str) -> dt.date:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise CommandError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _refusal(error: ImportRejected) -> str:
+    return "; ".join([error.message, *(str(each) for each in error.errors[:5])])
 
 
 class Command(BaseCommand):
@@ -33,6 +38,11 @@ class Command(BaseCommand):
         parser.add_argument("--end", required=True, type=_date, help="Last day replayed")
         parser.add_argument(
             "--sales", help="CSV or Parquet sales file to replay (default: the tenant's history)"
+        )
+        parser.add_argument(
+            "--calendar",
+            help="CSV or Parquet promotion calendar to replay, with known_since (default: the "
+            "tenant's own calendar when its own sales are replayed)",
         )
         parser.add_argument(
             "--set",
@@ -65,11 +75,24 @@ class Command(BaseCommand):
                 sales = read_sales_file(options["sales"])
             except FileNotFoundError:
                 raise CommandError(f"No such file: {options['sales']}") from None
+            except ImportRejected as error:
+                raise CommandError(_refusal(error)) from None
+        calendar = None
+        if options["calendar"]:
+            from forecasting.services.calendar import read_calendar_file
+
+            try:
+                calendar = read_calendar_file(options["calendar"])
+            except FileNotFoundError:
+                raise CommandError(f"No such file: {options['calendar']}") from None
+            except ImportRejected as error:
+                raise CommandError(_refusal(error)) from None
         plan = ReplayPlan(
             source=source,
             start=options["start"],
             end=options["end"],
             sales=sales,
+            calendar=calendar,
             overrides=overrides,
             approve_after_days=options["approve_after_days"],
         )
@@ -88,6 +111,8 @@ class Command(BaseCommand):
             )
         except ValueError as error:
             raise CommandError(str(error)) from None
+        except ImportRejected as error:  # a day's sales or plans the import refuses
+            raise CommandError(_refusal(error)) from None
         path = Path(options["report"])
         path.write_text(json.dumps(report, indent=2))
         summary = report["summary"]
