@@ -87,7 +87,13 @@ class ModelHealthApi(APIView):
 
 
 class BacktestQuerySerializer(NameQuerySerializer):
-    days = serializers.IntegerField(default=90, min_value=7, max_value=730)
+    days = serializers.IntegerField(
+        required=False,
+        min_value=7,
+        max_value=730,
+        help_text="Windows starting within these days up to the latest (default: every window "
+        "of the latest walk-forward; the last 90 days of T-1 or shadow results)",
+    )
     kind = serializers.ChoiceField(
         choices=["walk_forward", "t_minus_1", "shadow"], default="walk_forward"
     )
@@ -101,7 +107,8 @@ class ModelBacktestApi(APIView):
         operation_id="models_backtest",
         summary="A version's backtest series over the last days, for charting",
         description="One point per backtest window (walk-forward weeks by default, or T-1 "
-        "days, or shadow windows), oldest first, over the `days` up to its latest window.",
+        "days, or shadow windows), oldest first: every window of the latest walk-forward, or "
+        "the windows starting within `days` up to the latest one.",
         parameters=[VERSION_PARAMETER, BacktestQuerySerializer],
         responses={200: BacktestTrendSerializer, **error_responses(400, 404)},
         tags=["models"],
@@ -109,14 +116,17 @@ class ModelBacktestApi(APIView):
     def get(self, request, version: str):
         query = validated_query(request, BacktestQuerySerializer)
         found = get_object_or_404(ModelVersion, name=query["name"], version=version)
-        points = selectors.get_backtest_trend(version=found, days=query["days"], kind=query["kind"])
+        days = query.get("days")
+        points = selectors.get_backtest_trend(version=found, days=days, kind=query["kind"])
+        if days is None and points:
+            days = (points[-1]["window_end"] - points[0]["window_start"]).days + 1
         body = {
             "name": found.name,
             "version": found.version,
             "segment": found.segment,
             "status": found.status,
             "kind": query["kind"],
-            "days": query["days"],
+            "days": days,
             "points": points,
         }
         return Response(BacktestTrendSerializer(body).data)

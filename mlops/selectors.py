@@ -281,21 +281,35 @@ def served_by(*, store: Store, product: Product, date: dt.date) -> dict[str, Any
 TREND_FIELDS = ("window_start", "window_end", *BacktestResult.METRIC_FIELDS)
 
 
+# The weekly walk-forward covers the 90 days up to the latest sales day (13 windows, 91 days).
+WALK_FORWARD_DAYS = 90
+TREND_DAYS = 90
+
+
 def get_backtest_trend(
-    *, version: ModelVersion, days: int = 90, kind: str = BacktestResult.Kind.WALK_FORWARD
+    *,
+    version: ModelVersion,
+    days: int | None = None,
+    kind: str = BacktestResult.Kind.WALK_FORWARD,
 ) -> list[dict[str, Any]]:
-    """The version's backtest results of `kind` whose windows start within the `days` up to its
-    latest one, oldest first: one dict per window with its dates, metrics and point counts (the
-    series behind the backtest charts and GET /models/backtest/{version})."""
+    """The version's backtest results of `kind`, oldest first: one dict per window with its
+    dates, metrics and point counts (the series behind the backtest charts and
+    GET /models/backtest/{version}). With `days`, the windows that start within the `days` up
+    to its latest one; without, every window of its latest walk-forward (for T-1 and shadow
+    results, the last TREND_DAYS)."""
     rows = BacktestResult.objects.filter(model_version=version, kind=kind)
     latest = rows.order_by("-window_end").values_list("window_end", flat=True).first()
     if latest is None:
         return []
-    return list(
-        rows.filter(window_start__gt=latest - dt.timedelta(days=days))
-        .order_by("window_start", "window_end")
-        .values(*TREND_FIELDS)
-    )
+    if days is not None:
+        rows = rows.filter(window_start__gt=latest - dt.timedelta(days=days))
+    elif kind == BacktestResult.Kind.WALK_FORWARD:
+        from forecasting.backtesting import weekly_cutoffs
+
+        rows = rows.filter(window_start__gte=weekly_cutoffs(latest, days=WALK_FORWARD_DAYS)[0])
+    else:
+        rows = rows.filter(window_start__gt=latest - dt.timedelta(days=TREND_DAYS))
+    return list(rows.order_by("window_start", "window_end").values(*TREND_FIELDS))
 
 
 def refresh_lineage(champion: ModelVersion) -> list[ModelVersion]:

@@ -294,5 +294,9 @@ class BacktestTrendSerializer(serializers.Serializer):
     segment = serializers.CharField()
     status = serializers.CharField()
     kind = serializers.ChoiceField(choices=["walk_forward", "t_minus_1", "shadow"])
-    days = serializers.IntegerField(help_text="Windows starting within these days up to the latest")
+    days = serializers.IntegerField(
+        allow_null=True,
+        help_text="Windows starting within these days up to the latest: the `days` asked for, "
+        "or the days the latest walk-forward's windows cover (null when there is none)",
+    )
     points = BacktestPointSerializer(many=True, help_text="Oldest first")

@@ -75,7 +75,7 @@ def test_health_needs_a_role(no_role):
     assert_error(client_for(no_role).get("/api/v1/models/health"), 403, "permission_denied")
 
 
-def test_backtest_trend_charts_the_last_90_days_of_walk_forward_windows(viewer, arena):
+def test_backtest_trend_charts_every_window_of_the_latest_walk_forward(viewer, arena):
     champion = arena["champion"]
     last = dt.date(2026, 2, 16)
     for week in range(16):  # 16 weekly windows, the oldest outside the 90 days
@@ -94,11 +94,16 @@ def test_backtest_trend_charts_the_last_90_days_of_walk_forward_windows(viewer, 
 
     assert response.status_code == 200, response.content
     body = response.json()
-    assert (body["version"], body["kind"], body["days"]) == ("v12", "walk_forward", 90)
+    # The 13 weekly windows of the 90 days up to 22 Feb (91 days), not the older ones.
+    assert (body["version"], body["kind"], body["days"]) == ("v12", "walk_forward", 91)
     starts = [point["window_start"] for point in body["points"]]
-    assert starts == sorted(starts) and len(starts) == 12  # started after 22 Feb - 90 days
+    assert starts == sorted(starts) and len(starts) == 13
+    assert starts[0] == str(last - dt.timedelta(weeks=12))
     assert body["points"][-1]["mae"] == 10.0
     assert body["points"][-1]["mape"] is None  # not computable: null, never NaN
+    # Asked for days, the windows that start within them.
+    asked = client_for(viewer).get("/api/v1/models/backtest/v12?days=90").json()
+    assert (asked["days"], len(asked["points"])) == (90, 12)  # started after 22 Feb - 90 days
     daily = client_for(viewer).get("/api/v1/models/backtest/v12?kind=t_minus_1&days=7").json()
     assert len(daily["points"]) == 7
 
