@@ -1,15 +1,11 @@
 """REST endpoints of forecasting: forecasts served through the arena's routing, sales import,
 and the promotion calendar (import and list)."""
 
-import uuid
-
 import django_filters
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Q
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, generics, parsers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -28,7 +24,7 @@ from forecasting.serializers import (
     ServedForecastSerializer,
 )
 from forecasting.services import SalesImportError, import_promotion_calendar, import_sales
-from mlops.services import log_shadow_prediction, select_model_for_request
+from mlops.services import select_model_for_request
 
 # Multipart framing around the file: the size limit applies to the file, not to its envelope.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
@@ -55,12 +51,9 @@ class ForecastApi(APIView):
         summary="The forecast of one series for the next days, from the version that serves it",
         description="The arena routes the series (store pin, canary share, segment champion, "
         "else global champion) and answers that version's latest stored forecast from its "
-        "day onwards. Shadow versions' answers for the same days are logged beside it under "
-        "the request's key (`X-Request-ID` when sent, so a retried request logs nothing new).",
-        parameters=[
-            ForecastQuerySerializer,
-            OpenApiParameter("X-Request-ID", OpenApiTypes.STR, OpenApiParameter.HEADER),
-        ],
+        "day onwards. A read writes nothing: the versions that shadow the series are named, "
+        "and their forecasts are stored by the daily forecast job for every series.",
+        parameters=[ForecastQuerySerializer],
         responses={200: ServedForecastSerializer, **error_responses(400, 404)},
         tags=["forecasts"],
     )
@@ -68,33 +61,11 @@ class ForecastApi(APIView):
         params = validated_query(request, ForecastQuerySerializer)
         store = get_object_or_404(Store, code=params["store"])
         product = get_object_or_404(Product, sku=params["product"])
-        header_key = request.headers.get("X-Request-ID", "").strip()[:90]
-        key = f"api:{header_key or uuid.uuid4().hex}"
-        decision = select_model_for_request(
-            store=store, product=product, key=key, name=params["name"]
-        )
+        decision = select_model_for_request(store=store, product=product, name=params["name"])
         if decision.version is None:
             raise exceptions.NotFound(f"No model version serves this series: {decision.reason}.")
         made_on, served = _stored_forecasts(version=decision.version, store=store, product=product)
         served = served[: params["days"]]
-        with transaction.atomic():
-            for shadow in decision.shadow_versions:
-                _, answers = _stored_forecasts(
-                    version=shadow, store=store, product=product, made_on=made_on
-                )
-                by_day = {row.target_date: row.value for row in answers}
-                for row in served:
-                    if row.target_date in by_day:
-                        log_shadow_prediction(
-                            key=key,
-                            store=store,
-                            product=product,
-                            target_date=row.target_date,
-                            champion_version=decision.version,
-                            champion_value=row.value,
-                            challenger_version=shadow,
-                            challenger_value=by_day[row.target_date],
-                        )
         version = decision.version
         body = {
             "store": store.code,
@@ -110,7 +81,6 @@ class ForecastApi(APIView):
             },
             "routing_reason": decision.reason,
             "shadow_versions": [shadow.version for shadow in decision.shadow_versions],
-            "request_key": key,
             "made_on": made_on,
             "forecasts": [
                 {"date": r.target_date, "value": r.value, "lower": r.lower, "upper": r.upper}

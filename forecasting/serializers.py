@@ -51,10 +51,8 @@ class ServedForecastSerializer(serializers.Serializer):
     routing_reason = serializers.CharField(help_text="Why that version serves this series")
     shadow_versions = serializers.ListField(
         child=serializers.CharField(),
-        help_text="Versions whose answers for the same days were logged beside this one",
-    )
-    request_key = serializers.CharField(
-        help_text="The key shadow answers were logged under (X-Request-ID when sent)"
+        help_text="Versions that shadow this series (challengers, shadows, canaries): the daily "
+        "forecast job stores their forecasts beside the served one",
     )
     made_on = serializers.DateField(
         allow_null=True, help_text="The day the served forecasts were made (the latest run)"

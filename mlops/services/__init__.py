@@ -29,7 +29,6 @@ from mlops.services.retraining import (
 )
 from mlops.services.routing import (
     RoutingDecision,
-    log_shadow_prediction,
     pin_stores,
     select_model_for_request,
     unpin_stores,
@@ -54,7 +53,6 @@ __all__ = [
     "get_challenger_model",
     "get_champion_model",
     "load_model",
-    "log_shadow_prediction",
     "make_challenger",
     "pin_stores",
     "promote_to_champion",

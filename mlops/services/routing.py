@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -16,7 +15,6 @@ from mlops.models import (
     GLOBAL_SEGMENT,
     ModelVersion,
     RoutingOverride,
-    ShadowPrediction,
 )
 from mlops.services.lifecycle import SERVE_PERMISSION, require_permission
 
@@ -57,7 +55,6 @@ class RoutingDecision:
     version: ModelVersion | None
     reason: str
     shadow_versions: tuple[ModelVersion, ...] = ()
-    key: str = ""
 
 
 @dataclass
@@ -107,7 +104,6 @@ class RoutingTable:
         store_id: int,
         product_id: int,
         department: str,
-        key: str = "",
         demand_class: str | None = None,
     ) -> RoutingDecision:
         """A department's champion first, then the series' demand class's, then global."""
@@ -141,9 +137,7 @@ class RoutingTable:
             if covers(version, department, demand_class)
             and (served is None or version.pk != served.pk)
         )
-        return RoutingDecision(
-            version=served, reason=reason, shadow_versions=shadow_versions, key=key
-        )
+        return RoutingDecision(version=served, reason=reason, shadow_versions=shadow_versions)
 
     def _canary_for(self, department: str, demand_class: str | None) -> ModelVersion | None:
         """The canary for this series: a segment's own first, else a global one."""
@@ -155,11 +149,11 @@ class RoutingTable:
 
 
 def select_model_for_request(
-    *, store: Store, product: Product, key: str, name: str = DEFAULT_MODEL_NAME
+    *, store: Store, product: Product, name: str = DEFAULT_MODEL_NAME
 ) -> RoutingDecision:
     """The version that serves this series (store pin, canary share, department or demand
-    class champion, else global champion) and the shadow versions whose answers the caller
-    logs beside it."""
+    class champion, else global champion) and the versions that shadow it (their forecasts
+    are stored by the daily forecast job, never by a request)."""
     table = RoutingTable.load(name=name)
     demand_class = (
         SeriesDemandClass.objects.filter(store=store, product=product)
@@ -170,37 +164,8 @@ def select_model_for_request(
         store_id=store.pk,
         product_id=product.pk,
         department=product.department,
-        key=key,
         demand_class=demand_class,
     )
-
-
-def log_shadow_prediction(
-    *,
-    key: str,
-    store: Store,
-    product: Product,
-    target_date: dt.date,
-    champion_version: ModelVersion,
-    champion_value: float,
-    challenger_version: ModelVersion,
-    challenger_value: float,
-) -> ShadowPrediction:
-    """Record a shadow version's answer beside the served one; the same key, version, series
-    and day are recorded once (a retried request changes nothing). Returns the row."""
-    row, _ = ShadowPrediction.objects.get_or_create(
-        key=key,
-        challenger_version=challenger_version,
-        store=store,
-        product=product,
-        target_date=target_date,
-        defaults={
-            "champion_version": champion_version,
-            "champion_value": float(champion_value),
-            "challenger_value": float(challenger_value),
-        },
-    )
-    return row
 
 
 @transaction.atomic

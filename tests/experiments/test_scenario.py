@@ -132,7 +132,7 @@ def test_department_segmentation_is_trained_shadow_tested_and_electronics_adopte
     store = Store.objects.first()
     for name in DEPARTMENTS:
         product = Product.objects.filter(department=name).first()
-        served = select_model_for_request(store=store, product=product, key="after").version
+        served = select_model_for_request(store=store, product=product).version
         expected = electronics_model if name == "Electronics" else global_champion
         assert served.pk == expected.pk, name
 

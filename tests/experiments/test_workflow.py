@@ -415,11 +415,11 @@ def test_data_scientist_partially_adopts_a_version_that_met_the_approved_criteri
     assert experiment.events.order_by("-pk").first().actor == scientist
     # Only what serves Electronics changed.
     served = select_model_for_request(
-        store=gated_shadow_tested["store"], product=gated_shadow_tested["electronics"], key="t"
+        store=gated_shadow_tested["store"], product=gated_shadow_tested["electronics"]
     ).version
     assert served.pk == adopted.pk
     served = select_model_for_request(
-        store=gated_shadow_tested["store"], product=gated_shadow_tested["grocery"], key="t"
+        store=gated_shadow_tested["store"], product=gated_shadow_tested["grocery"]
     ).version
     assert served.pk == gated_shadow_tested["champion"].pk
 

@@ -88,7 +88,7 @@ def test_every_active_version_forecasts_and_exactly_one_row_per_series_day_is_se
     assert sorted({r.target_date for r in rows}) == [DAY + dt.timedelta(days=i) for i in range(7)]
     # What is served is what routing says for that series.
     for row in rows.filter(served=True, target_date=DAY).select_related("store", "product")[:15]:
-        routed = select_model_for_request(store=row.store, product=row.product, key="check")
+        routed = select_model_for_request(store=row.store, product=row.product)
         assert routed.version.pk == row.model_version_id
     canary_share = rows.filter(served=True, model_version=arena["canary"]).count() / (n_series * 7)
     assert 0.2 < canary_share < 0.8

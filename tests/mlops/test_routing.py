@@ -5,10 +5,9 @@ import datetime as dt
 import pytest
 
 from forecasting.models import Product, Store
-from mlops.models import ModelVersion, ShadowPrediction
+from mlops.models import ModelVersion
 from mlops.services import (
     configure_routing,
-    log_shadow_prediction,
     make_challenger,
     pin_stores,
     reject_model_version,
@@ -30,8 +29,8 @@ def catalogue():
     return {"stores": stores, "grocery": grocery, "phones": phones}
 
 
-def route(store, product, key="req-1"):
-    return select_model_for_request(store=store, product=product, key=key)
+def route(store, product):
+    return select_model_for_request(store=store, product=product)
 
 
 def test_segment_champion_serves_its_department_and_the_global_champion_the_rest(catalogue):
@@ -44,7 +43,6 @@ def test_segment_champion_serves_its_department_and_the_global_champion_the_rest
 
     assert phones.version == electronics and "segment champion" in phones.reason
     assert bread.version == global_champion and "global champion" in bread.reason
-    assert phones.key == "req-1"
 
 
 def test_no_champion_means_no_version_and_says_why(catalogue):
@@ -73,10 +71,10 @@ def test_canary_takes_its_share_of_series_and_each_series_always_gets_the_same_a
     share = served.count(canary.pk) / len(series)
     assert 0.21 <= share <= 0.29, share  # 1,000 series around the 25% weight
     assert set(served) == {champion.pk, canary.pk}
-    # Sticky: every request for a series gets the answer its series got, whatever the key.
+    # Sticky: every request for a series gets the answer its series got.
     for (store, product), version_pk in list(zip(series, served, strict=True))[::40]:
-        assert route(store, product, key="req-2").version.pk == version_pk
-        assert route(store, product, key="req-3").version.pk == version_pk
+        assert route(store, product).version.pk == version_pk
+        assert route(store, product).version.pk == version_pk
     # Outside its share the canary still answers in the shadow of the champion.
     store, product = series[served.index(champion.pk)]
     assert canary in route(store, product).shadow_versions
@@ -144,28 +142,6 @@ def test_a_pin_to_a_version_that_was_archived_is_ignored(catalogue, manager):
     reject_model_version(version=rollout, actor=manager, reason="pilot over")
 
     assert route(catalogue["stores"][0], catalogue["phones"]).version == champion
-
-
-def test_logging_a_shadow_prediction_twice_keeps_one_row(catalogue):
-    champion = ModelVersionFactory(status=Status.CHAMPION)
-    challenger = ModelVersionFactory(status=Status.CHALLENGER)
-    fields = {
-        "key": "req-9",
-        "store": catalogue["stores"][0],
-        "product": catalogue["phones"],
-        "target_date": dt.date(2026, 1, 5),
-        "champion_version": champion,
-        "champion_value": 4.0,
-        "challenger_version": challenger,
-        "challenger_value": 5.5,
-    }
-
-    first = log_shadow_prediction(**fields)
-    second = log_shadow_prediction(**fields)
-
-    assert first.pk == second.pk
-    assert ShadowPrediction.objects.count() == 1
-    assert (first.champion_value, first.challenger_value, first.actual) == (4.0, 5.5, None)
 
 
 def test_a_demand_class_champion_serves_its_class_unless_a_department_champion_does(catalogue):
