@@ -45,9 +45,7 @@ def series():
     return store, product, champion, shadow
 
 
-def test_forecast_is_served_by_the_champion_and_names_its_shadows_writing_nothing(
-    viewer, series
-):
+def test_forecast_is_served_by_the_champion_and_names_its_shadows_writing_nothing(viewer, series):
     store, product, champion, shadow = series
     client = client_for(viewer)
 
