@@ -29,6 +29,11 @@ urlpatterns = [
     path("models/history", mlops.ModelHistoryApi.as_view(), name="api-models-history"),
     path("models/retrain", mlops.ModelRetrainApi.as_view(), name="api-models-retrain"),
     path(
+        "drift-incidents",
+        mlops.DriftIncidentListApi.as_view(),
+        name="api-drift-incidents",
+    ),
+    path(
         "models/retraining-log",
         mlops.RetrainingLogListApi.as_view(),
         name="api-retraining-log",

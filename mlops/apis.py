@@ -12,9 +12,16 @@ from rest_framework.views import APIView
 from config.api import HasRequiredPermissions, validated_query
 from config.api_errors import error_responses
 from mlops import selectors
-from mlops.models import GLOBAL_SEGMENT, ModelRetrainingLog, ModelVersion, Trigger
+from mlops.models import (
+    GLOBAL_SEGMENT,
+    DriftIncident,
+    ModelRetrainingLog,
+    ModelVersion,
+    Trigger,
+)
 from mlops.serializers import (
     BacktestTrendSerializer,
+    DriftIncidentSerializer,
     ModelHealthSerializer,
     ModelVersionHistorySerializer,
     ModelVersionSerializer,
@@ -27,6 +34,7 @@ from mlops.services import promote_to_champion, queue_retrain, rollback_champion
 
 VIEW_MODELS = ("mlops.view_modelversion",)
 VIEW_RETRAINS = ("mlops.view_modelretraininglog",)
+VIEW_INCIDENTS = ("mlops.view_driftincident",)
 DEFAULT_NAME = selectors.DEFAULT_MODEL_NAME
 
 NAME_PARAMETER = OpenApiParameter(
@@ -303,6 +311,41 @@ class RetrainingLogDetailApi(generics.RetrieveAPIView):
         operation_id="models_retraining_log_retrieve",
         summary="One retrain (poll it after POST /models/retrain)",
         responses={200: RetrainingLogSerializer, **error_responses(404)},
+        tags=["models"],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class DriftIncidentFilter(django_filters.FilterSet):
+    name = django_filters.CharFilter()
+    segment = django_filters.CharFilter()
+    status = django_filters.MultipleChoiceFilter(choices=DriftIncident.Status.choices)
+
+    class Meta:
+        model = DriftIncident
+        fields = ["name", "segment", "status"]
+
+
+class DriftIncidentListApi(generics.ListAPIView):
+    permission_classes = [HasRequiredPermissions]
+    required_permissions = VIEW_INCIDENTS
+    serializer_class = DriftIncidentSerializer
+    filterset_class = DriftIncidentFilter
+    ordering_fields = ["opened_on", "change_date"]
+    ordering = ["-opened_on", "-pk"]
+
+    def get_queryset(self):
+        return DriftIncident.objects.select_related("champion", "challenger", "resolved_by")
+
+    @extend_schema(
+        operation_id="drift_incidents_list",
+        summary="Drift incidents, newest first: change date, rules fired, answer and resolution",
+        description="One incident per drift of a champion: opened when a rule first fires, "
+        "open (one alert, one email) until a new champion, a dismissal or recovery resolves "
+        "it. `change_date` is the first day the rules saw the shift; judging during the "
+        "incident uses the days after it.",
+        responses={200: DriftIncidentSerializer(many=True), **error_responses(400, 404)},
         tags=["models"],
     )
     def get(self, request, *args, **kwargs):

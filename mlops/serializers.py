@@ -10,6 +10,7 @@ from mlops.models import (
     DEFAULT_MODEL_NAME,
     GLOBAL_SEGMENT,
     DecisionKind,
+    DriftIncident,
     ModelRetrainingLog,
     ModelTransition,
     ModelVersion,
@@ -300,3 +301,51 @@ class BacktestTrendSerializer(serializers.Serializer):
         "or the days the latest walk-forward's windows cover (null when there is none)",
     )
     points = BacktestPointSerializer(many=True, help_text="Oldest first")
+
+
+class DriftIncidentSerializer(serializers.ModelSerializer):
+    champion = serializers.SlugRelatedField(slug_field="version", read_only=True)
+    challenger = serializers.SlugRelatedField(
+        slug_field="version",
+        read_only=True,
+        allow_null=True,
+        help_text="The version trained for this incident",
+    )
+    alert_id = serializers.IntegerField(read_only=True, allow_null=True)
+    retrain_log_id = serializers.IntegerField(read_only=True, allow_null=True)
+    rules = serializers.ListField(
+        child=serializers.CharField(), read_only=True, help_text="Rules that fired when it opened"
+    )
+    detection = serializers.DictField(read_only=True, help_text="The numbers when it opened")
+    latest = serializers.DictField(read_only=True, help_text="The numbers of the last check")
+    resolution = serializers.ChoiceField(
+        choices=[("", "Not resolved"), *DriftIncident.Resolution.choices], read_only=True
+    )
+    resolved_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+
+    class Meta:
+        model = DriftIncident
+        fields = [
+            "id",
+            "name",
+            "segment",
+            "status",
+            "champion",
+            "change_date",
+            "opened_on",
+            "last_checked_on",
+            "rules",
+            "detection",
+            "latest",
+            "quiet_days",
+            "alert_id",
+            "retrain_log_id",
+            "challenger",
+            "resolution",
+            "resolved_on",
+            "resolved_by",
+            "resolution_note",
+            "snoozed_until",
+        ]

@@ -6,7 +6,7 @@ from django.utils.html import format_html, format_html_join
 
 from config.admin_sites import tenant_admin
 from mlops.admin.review import evidence_pairs, format_metric
-from mlops.models import BacktestResult, ModelRetrainingLog
+from mlops.models import BacktestResult, DriftIncident, ModelRetrainingLog
 
 OUTCOME_COLOURS = {
     "succeeded": "#1a7f37",
@@ -166,3 +166,94 @@ class BacktestResultAdmin(ReadOnlyAdmin):
     @admin.display(description="Interval hit rate", ordering="interval_coverage")
     def interval_shown(self, row):
         return format_metric("interval_coverage", row.interval_coverage)
+
+
+@admin.register(DriftIncident, site=tenant_admin)
+class DriftIncidentAdmin(ReadOnlyAdmin):
+    """Drift incidents: one per drift of a champion, open until a new champion, a dismissal or
+    recovery resolves it."""
+
+    list_display = [
+        "opened_on",
+        "name",
+        "segment",
+        "status",
+        "change_date",
+        "rules_fired",
+        "champion_link",
+        "challenger_link",
+        "alert_link",
+        "resolution",
+        "resolved_on",
+    ]
+    list_filter = ["status", "resolution", "segment"]
+    search_fields = ["name", "segment", "resolution_note"]
+    date_hierarchy = "opened_on"
+    list_select_related = ["champion", "challenger", "alert", "resolved_by"]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "name",
+                    "segment",
+                    "status",
+                    "champion_link",
+                    "change_date",
+                    "opened_on",
+                    "last_checked_on",
+                    "rules_fired",
+                ]
+            },
+        ),
+        ("Answer", {"fields": ["challenger_link", "alert_link", "retrain_log"]}),
+        ("The numbers when it opened", {"fields": ["detection_table"]}),
+        ("The numbers of the last check", {"fields": ["latest_table", "quiet_days"]}),
+        (
+            "Resolution",
+            {
+                "fields": [
+                    "resolution",
+                    "resolved_on",
+                    "resolved_by",
+                    "resolution_note",
+                    "snoozed_until",
+                ]
+            },
+        ),
+    ]
+    readonly_fields = [
+        "champion_link",
+        "challenger_link",
+        "alert_link",
+        "rules_fired",
+        "detection_table",
+        "latest_table",
+    ]
+
+    @admin.display(description="Rules fired")
+    def rules_fired(self, incident):
+        return ", ".join(incident.rules) or "—"
+
+    @admin.display(description="Champion", ordering="champion")
+    def champion_link(self, incident):
+        return version_link(incident.champion)
+
+    @admin.display(description="Challenger trained for it")
+    def challenger_link(self, incident):
+        return version_link(incident.challenger)
+
+    @admin.display(description="Alert")
+    def alert_link(self, incident):
+        if incident.alert is None:
+            return "—"
+        url = reverse("admin:alerts_mlalert_change", args=[incident.alert.pk])
+        return format_html('<a href="{}">{}</a>', url, incident.alert.title)
+
+    @admin.display(description="Detection")
+    def detection_table(self, incident):
+        return pairs_table(incident.detection)
+
+    @admin.display(description="Latest check")
+    def latest_table(self, incident):
+        return pairs_table(incident.latest)

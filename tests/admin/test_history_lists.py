@@ -57,3 +57,42 @@ def test_backtest_results_filter_by_kind_and_link_to_the_version(viewer):
     assert "3.25 units" in walk_forward and "9.75 units" not in walk_forward
     assert f"/admin/mlops/modelversion/{version.pk}/change/" in walk_forward
     assert client.get("/admin/mlops/backtestresult/add/").status_code == 403
+
+
+def test_drift_incidents_list_their_change_date_rules_and_resolution(viewer):
+    from mlops.models import DriftIncident
+
+    champion = ModelVersionFactory(status="champion", version_number=7)
+    DriftIncident.objects.create(
+        champion=champion,
+        change_date=dt.date(2026, 3, 30),
+        opened_on=dt.date(2026, 4, 1),
+        last_checked_on=dt.date(2026, 4, 2),
+        rules=["error_cusum", "threshold"],
+        detection={"drift_pct": 18.5},
+    )
+    DriftIncident.objects.create(
+        champion=champion,
+        segment="department:Apparel",
+        change_date=dt.date(2026, 1, 5),
+        opened_on=dt.date(2026, 1, 6),
+        last_checked_on=dt.date(2026, 1, 20),
+        rules=["bias_cusum"],
+        status="resolved",
+        resolution="recovered",
+        resolved_on=dt.date(2026, 1, 20),
+    )
+    client = logged_in("vera")
+
+    open_only = result_rows(
+        client.get("/admin/mlops/driftincident/?status__exact=open").content.decode()
+    )
+    everything = result_rows(client.get("/admin/mlops/driftincident/").content.decode())
+    incident = DriftIncident.objects.get(status="open")
+    detail = client.get(f"/admin/mlops/driftincident/{incident.pk}/change/").content.decode()
+
+    assert "error_cusum, threshold" in open_only and "bias_cusum" not in open_only
+    assert "March 30, 2026" in open_only and "v7" in open_only
+    assert "Recovered" in everything and "Jan. 20, 2026" in everything
+    assert "<th>drift_pct</th><td>18.5</td>" in detail  # a table, not JSON
+    assert client.get("/admin/mlops/driftincident/add/").status_code == 403

@@ -99,6 +99,7 @@ def test_a_thousand_reads_change_no_table_of_the_tenant(viewer, manager, served_
         *(f"/api/v1/experiments/{pk}" for pk in experiment_ids),
         *(f"/api/v1/experiments/{pk}/results" for pk in experiment_ids),
         "/api/v1/promotions",
+        "/api/v1/drift-incidents",
     ]
     clients = [client_for(viewer), client_for(manager)]
     before = _tenant_checksums()
