@@ -43,6 +43,11 @@ from forecasting.services import import_sales  # noqa: E402
 from forecasting.synthetic import generate_sales  # noqa: E402
 from tenants.services import provision_tenant  # noqa: E402
 
+# A fresh database (the embedded one on a new machine, or a new DATABASE_URL) gets the shared
+# schema first; provision_tenant migrates the bench tenant's own schema.
+if "tenants_tenant" not in connection.introspection.table_names():
+    call_command("migrate_schemas", "--shared", "--executor=standard", verbosity=0)
+
 END_DATE = dt.date(2025, 12, 31)
 REFERENCE_ROWS = 100_000
 

@@ -285,18 +285,13 @@ def run_mlforecast_db(*, start: str, end: str, output_path: Path, n_estimators: 
     import sqlalchemy
 
     schema = _bench_tenant().schema_name
-    from django.conf import settings as django_settings
+    import psycopg
+    from django.db import connection as django_connection
 
-    database = django_settings.DATABASES["default"]
+    # The connection Django makes (socket, database, options: the embedded PostgreSQL too).
+    parameters = django_connection.get_connection_params()
     engine = sqlalchemy.create_engine(
-        sqlalchemy.engine.URL.create(
-            "postgresql+psycopg",
-            username=database["USER"] or None,
-            password=database["PASSWORD"] or None,
-            host=database["HOST"] or None,
-            port=int(database["PORT"]) if database["PORT"] else None,
-            database=database["NAME"],
-        )
+        "postgresql+psycopg://", creator=lambda: psycopg.connect(**parameters)
     )
     query = sqlalchemy.text(
         f"SELECT st.code AS store, p.sku AS product, p.department, s.date, s.quantity, "
