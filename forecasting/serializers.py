@@ -19,12 +19,16 @@ class FiniteFloatField(serializers.FloatField):
 
 
 class ForecastQuerySerializer(serializers.Serializer):
-    store = serializers.CharField(max_length=64, help_text="Store code")
-    product = serializers.CharField(max_length=64, help_text="Product SKU")
+    # Codes are matched as sent: a code of white space is unknown (404), as the schema's
+    # minLength lets it be sent; DRF's trimming would refuse it as blank.
+    store = serializers.CharField(max_length=64, trim_whitespace=False, help_text="Store code")
+    product = serializers.CharField(max_length=64, trim_whitespace=False, help_text="Product SKU")
     days = serializers.IntegerField(
         default=7, min_value=1, max_value=28, help_text="How many days ahead"
     )
-    name = serializers.CharField(max_length=64, default=DEFAULT_MODEL_NAME, help_text="Model name")
+    name = serializers.CharField(
+        max_length=64, default=DEFAULT_MODEL_NAME, trim_whitespace=False, help_text="Model name"
+    )
 
 
 class ForecastPointSerializer(serializers.Serializer):

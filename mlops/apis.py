@@ -52,7 +52,8 @@ VERSION_PARAMETER = OpenApiParameter(
 
 
 class NameQuerySerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=64, default=DEFAULT_NAME)
+    # Matched as sent (see ForecastQuerySerializer): white space names no model.
+    name = serializers.CharField(max_length=64, default=DEFAULT_NAME, trim_whitespace=False)
 
 
 def model_name(request) -> str:

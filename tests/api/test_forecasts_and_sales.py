@@ -175,3 +175,9 @@ def test_upload_over_the_limit_is_413(scientist, settings):
     )
     assert_error(response, 413, "payload_too_large")
     assert Sale.objects.count() == 0
+
+
+def test_a_code_of_white_space_is_an_unknown_series_not_a_malformed_request(viewer, series):
+    # The schema allows any non-empty text; such a code names no store or product.
+    response = client_for(viewer).get("/api/v1/forecasts", {"store": "S001", "product": "\x0c"})
+    assert_error(response, 404, "not_found")
