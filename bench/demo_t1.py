@@ -82,7 +82,7 @@ def main() -> None:
     from django_tenants.utils import schema_context
 
     from forecasting.selectors import sales_date_range
-    from mlops.demo import DRIFT_DAYS, QUIET_DAYS, SHADOW_DAYS
+    from experiments.demo import DRIFT_DAYS, QUIET_DAYS, SHADOW_DAYS
     from tenants.models import Tenant
 
     tenant = Tenant.objects.get(slug=arguments.tenant)

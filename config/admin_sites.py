@@ -29,7 +29,7 @@ class TenantAdminSite(AdminSite):
 
     def index(self, request, extra_context=None):
         """The home page: models side by side, unread alerts, retrains and next runs."""
-        from mlops.admin.home import home_context
+        from config.admin_home import home_context
 
         return super().index(request, {**home_context(request), **(extra_context or {})})
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import RegexValidator
 from django.http import JsonResponse
 from rest_framework import serializers
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
+
+from config.text import NON_BLANK_PATTERN, stripped
 
 NUL = "\x00"
 API_PREFIX = "/api/"
@@ -74,15 +77,27 @@ class RejectNulMiddleware:
 
 class TextField(serializers.CharField):
     """A CharField that takes only text: DRF's would turn 5 or true into "5" / "True", which
-    the schema (type: string) does not allow. Its maximum length holds for the text as sent,
-    as the schema's maxLength does: DRF would measure it after trimming the ends' white
-    space, and accept a longer text."""
+    the schema (type: string) does not allow. It agrees with the schema on length and blanks:
+    the maximum length holds for the text as sent (as maxLength does; DRF measures after
+    trimming), and a required text must hold something besides white space as JSON Schema
+    reads it (`config.text`), which the schema says with a `pattern`."""
 
     default_error_messages = {"not_text": "Give text (a JSON string), not {kind}."}
+
+    def __init__(self, **kwargs):
+        kwargs["trim_whitespace"] = False  # trimmed below, with the schema's white space
+        super().__init__(**kwargs)
+        if not self.allow_blank:
+            self.validators.append(
+                RegexValidator(NON_BLANK_PATTERN, message=self.error_messages["blank"])
+            )
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("not_text", kind=type(data).__name__)
         if self.max_length is not None and len(data) > self.max_length:
             self.fail("max_length", max_length=self.max_length)
-        return super().to_internal_value(data)
+        text = stripped(super().to_internal_value(data))
+        if not text and not self.allow_blank:
+            self.fail("blank")
+        return text

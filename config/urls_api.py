@@ -9,6 +9,7 @@ from config.api_errors import api_not_found
 from experiments import apis as experiments
 from forecasting import apis as forecasting
 from mlops import apis as mlops
+from mlops import serving
 
 VERSION = r"(?P<version>v[0-9]{1,9})"
 
@@ -101,7 +102,7 @@ urlpatterns = [
         name="api-experiment-results",
     ),
     # Forecasts and data
-    path("forecasts", forecasting.ForecastApi.as_view(), name="api-forecasts"),
+    path("forecasts", serving.ForecastApi.as_view(), name="api-forecasts"),
     path("sales/import", forecasting.SalesImportApi.as_view(), name="api-sales-import"),
     path("promotions", forecasting.PlannedPromotionListApi.as_view(), name="api-promotions"),
     path(

@@ -14,6 +14,7 @@ from django.utils import timezone
 from alerts.models import MLAlert
 from alerts.services import raise_alert
 from config import transitions
+from config.text import has_text
 from experiments.models import ExperimentEvent, ModelExperiment
 from experiments.selectors import experiment_results
 from experiments.stored_results import queue_experiment_results
@@ -355,7 +356,7 @@ def reject_experiment(
     """Decline a proposed experiment, saying why (final); returns it. Raises PermissionDenied,
     TransitionNotAllowed, or ValidationError without a note."""
     require_permission(actor, APPROVE_PERMISSION, action="reject an experiment")
-    if not (note or "").strip():
+    if not has_text(note):
         raise ValidationError({"note": ["Say why the experiment is rejected."]})
     fresh = transitions.locked(experiment)
     _ensure_can(fresh, "reject", action="reject")
@@ -770,7 +771,7 @@ def _promoter(
             f"gate ({missed}). Adopting it anyway is an override, which needs the "
             f"{role_needed(PROMOTE_PERMISSION)} role ({PROMOTE_PERMISSION})."
         )
-    if not (override_reason or "").strip():
+    if not has_text(override_reason):
         raise ValidationError(
             {
                 "override_reason": [
@@ -813,7 +814,7 @@ def complete_experiment(
     errors: dict[str, list[str]] = {}
     if decision not in Decision.values:
         errors["decision"] = [f"Choose one of {', '.join(Decision.values)}."]
-    if not (rationale or "").strip():
+    if not has_text(rationale):
         errors["rationale"] = ["Say why the experiment is decided this way."]
     if errors:
         raise ValidationError(errors)

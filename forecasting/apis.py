@@ -1,93 +1,29 @@
-"""REST endpoints of forecasting: forecasts served through the arena's routing, sales import,
-and the promotion calendar (import and list)."""
+"""REST endpoints of forecasting: sales import and the promotion calendar (import and list).
+Forecasts are served through the arena's routing: mlops/serving.py."""
 
 import django_filters
 from django.conf import settings
 from django.db.models import Q
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, generics, parsers, status
+from rest_framework import generics, parsers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import HasRequiredPermissions, validated_query
 from config.api_errors import BadRequest, PayloadTooLarge, error_responses
-from forecasting.models import Forecast, PlannedPromotion, Product, Store
+from forecasting.models import PlannedPromotion
 from forecasting.serializers import (
     CalendarImportRequestSerializer,
     CalendarImportSummarySerializer,
-    ForecastQuerySerializer,
     PlannedPromotionQuerySerializer,
     PlannedPromotionSerializer,
     SalesImportRequestSerializer,
     SalesImportSummarySerializer,
-    ServedForecastSerializer,
 )
 from forecasting.services import SalesImportError, import_promotion_calendar, import_sales
-from mlops.services import select_model_for_request
 
 # Multipart framing around the file: the size limit applies to the file, not to its envelope.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
-
-
-def _stored_forecasts(*, version, store, product, made_on=None):
-    rows = Forecast.objects.filter(model_version=version, store=store, product=product)
-    if made_on is None:
-        latest = rows.order_by("-made_on").values_list("made_on", flat=True).first()
-        if latest is None:
-            return None, []
-        made_on = latest
-    return made_on, list(
-        rows.filter(made_on=made_on, target_date__gte=made_on).order_by("target_date")
-    )
-
-
-class ForecastApi(APIView):
-    permission_classes = [HasRequiredPermissions]
-    required_permissions = ("forecasting.view_forecast",)
-
-    @extend_schema(
-        operation_id="forecasts_retrieve",
-        summary="The forecast of one series for the next days, from the version that serves it",
-        description="The arena routes the series (store pin, canary share, segment champion, "
-        "else global champion) and answers that version's latest stored forecast from its "
-        "day onwards. A read writes nothing: the versions that shadow the series are named, "
-        "and their forecasts are stored by the daily forecast job for every series.",
-        parameters=[ForecastQuerySerializer],
-        responses={200: ServedForecastSerializer, **error_responses(400, 404)},
-        tags=["forecasts"],
-    )
-    def get(self, request):
-        params = validated_query(request, ForecastQuerySerializer)
-        store = get_object_or_404(Store, code=params["store"])
-        product = get_object_or_404(Product, sku=params["product"])
-        decision = select_model_for_request(store=store, product=product, name=params["name"])
-        if decision.version is None:
-            raise exceptions.NotFound(f"No model version serves this series: {decision.reason}.")
-        made_on, served = _stored_forecasts(version=decision.version, store=store, product=product)
-        served = served[: params["days"]]
-        version = decision.version
-        body = {
-            "store": store.code,
-            "product": product.sku,
-            "department": product.department,
-            "version": {
-                "id": version.pk,
-                "name": version.name,
-                "version": version.version,
-                "segment": version.segment,
-                "algorithm": version.algorithm,
-                "status": version.status,
-            },
-            "routing_reason": decision.reason,
-            "shadow_versions": [shadow.version for shadow in decision.shadow_versions],
-            "made_on": made_on,
-            "forecasts": [
-                {"date": r.target_date, "value": r.value, "lower": r.lower, "upper": r.upper}
-                for r in served
-            ],
-        }
-        return Response(ServedForecastSerializer(body).data)
 
 
 class UploadApi(APIView):

@@ -1,11 +1,11 @@
-"""JSON shapes of served forecasts, of sales and promotion calendar imports, and of the calendar."""
+"""JSON shapes of sales and promotion calendar imports, of the calendar, and the finite float
+that every metric and forecast answer uses."""
 
 import math
 
 from rest_framework import serializers
 
 from forecasting.services.imports import FILE_FORMATS
-from mlops.models import DEFAULT_MODEL_NAME
 
 
 class FiniteFloatField(serializers.FloatField):
@@ -16,52 +16,6 @@ class FiniteFloatField(serializers.FloatField):
             return None
         value = float(value)
         return value if math.isfinite(value) else None
-
-
-class ForecastQuerySerializer(serializers.Serializer):
-    # Codes are matched as sent: a code of white space is unknown (404), as the schema's
-    # minLength lets it be sent; DRF's trimming would refuse it as blank.
-    store = serializers.CharField(max_length=64, trim_whitespace=False, help_text="Store code")
-    product = serializers.CharField(max_length=64, trim_whitespace=False, help_text="Product SKU")
-    days = serializers.IntegerField(
-        default=7, min_value=1, max_value=28, help_text="How many days ahead"
-    )
-    name = serializers.CharField(
-        max_length=64, default=DEFAULT_MODEL_NAME, trim_whitespace=False, help_text="Model name"
-    )
-
-
-class ForecastPointSerializer(serializers.Serializer):
-    date = serializers.DateField()
-    value = FiniteFloatField(allow_null=True, help_text="Forecast units")
-    lower = FiniteFloatField(allow_null=True, help_text="Lower bound of the 80% interval")
-    upper = FiniteFloatField(allow_null=True, help_text="Upper bound of the 80% interval")
-
-
-class ServingVersionSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    version = serializers.CharField()
-    segment = serializers.CharField()
-    algorithm = serializers.CharField()
-    status = serializers.CharField()
-
-
-class ServedForecastSerializer(serializers.Serializer):
-    store = serializers.CharField()
-    product = serializers.CharField()
-    department = serializers.CharField()
-    version = ServingVersionSerializer(help_text="The version that served this answer")
-    routing_reason = serializers.CharField(help_text="Why that version serves this series")
-    shadow_versions = serializers.ListField(
-        child=serializers.CharField(),
-        help_text="Versions that shadow this series (challengers, shadows, canaries): the daily "
-        "forecast job stores their forecasts beside the served one",
-    )
-    made_on = serializers.DateField(
-        allow_null=True, help_text="The day the served forecasts were made (the latest run)"
-    )
-    forecasts = ForecastPointSerializer(many=True)
 
 
 class SalesImportRequestSerializer(serializers.Serializer):

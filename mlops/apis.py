@@ -52,7 +52,7 @@ VERSION_PARAMETER = OpenApiParameter(
 
 
 class NameQuerySerializer(serializers.Serializer):
-    # Matched as sent (see ForecastQuerySerializer): white space names no model.
+    # Matched as sent (see mlops.serving.ForecastQuerySerializer): white space names no model.
     name = serializers.CharField(max_length=64, default=DEFAULT_NAME, trim_whitespace=False)
 
 

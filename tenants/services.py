@@ -13,6 +13,7 @@ from django_tenants.utils import schema_context
 
 from tenants.models import Domain, Tenant
 from tenants.roles import ROLES, VIEWABLE_APPS, permissions_for
+from tenants.signals import tenant_provisioned
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,8 @@ def provision_tenant(
             email=admin_email or f"{admin_username}@{host}",
             password=admin_password,
         )
-    _after_provision(tenant)
+    # Per-tenant resources of other apps (mlops: the default schedules).
+    tenant_provisioned.send(sender=Tenant, tenant=tenant)
     return ProvisionResult(
         tenant=tenant,
         domain=host,
@@ -82,13 +84,6 @@ def provision_tenant(
         admin_password=password,
         created=created,
     )
-
-
-def _after_provision(tenant: Tenant) -> None:
-    """Per-tenant resources owned by other apps (default schedules)."""
-    from mlops.schedules import ensure_default_schedules
-
-    ensure_default_schedules(tenant=tenant)
 
 
 @transaction.atomic

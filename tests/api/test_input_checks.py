@@ -224,3 +224,19 @@ def test_a_refused_move_answers_409_while_another_thread_refreshes_an_experiment
         response = client.post(f"/api/v1/experiments/{experiment.pk}/shadow-testing")
     details = assert_error(response, 409, "illegal_transition")["details"]
     assert details == {"status": "proposed", "allowed_transitions": ["approve", "reject"]}
+
+
+def test_a_required_note_of_white_space_is_refused_as_the_schema_says(manager):
+    experiment = ExperimentFactory()
+    url = f"/api/v1/experiments/{experiment.pk}/reject"
+    client = client_for(manager)
+
+    fields = assert_error(client.patch(url, {"note": " \u00a0\t"}, format="json"), 400)
+
+    assert "blank" in fields["details"]["fields"]["note"][0]
+    assert ModelExperiment.objects.get(pk=experiment.pk).status == "proposed"
+    # The schema's pattern and the server read white space alike: \x1c is text to both.
+    schema = client.get("/api/v1/schema?format=json").json()
+    note = schema["components"]["schemas"]["RejectRequest"]["properties"]["note"]
+    assert note["pattern"].startswith("[^\\t\\n")
+    assert client.patch(url, {"note": "\x1c"}, format="json").status_code == 200

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand
 from django_tenants.utils import tenant_context
 
 from config.console import Console
-from mlops.demo import DEFAULT_SIZE, QUICK_SIZE, play
+from experiments.demo import DEFAULT_SIZE, QUICK_SIZE, play
 from tenants.models import Tenant
 from tenants.services import provision_tenant
 
