@@ -81,8 +81,8 @@ def main() -> None:
     django.setup()
     from django_tenants.utils import schema_context
 
-    from forecasting.selectors import sales_date_range
     from experiments.demo import DRIFT_DAYS, QUIET_DAYS, SHADOW_DAYS
+    from forecasting.selectors import sales_date_range
     from tenants.models import Tenant
 
     tenant = Tenant.objects.get(slug=arguments.tenant)
