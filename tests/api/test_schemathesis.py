@@ -54,13 +54,22 @@ def accepts_what_the_schema_allows(ctx, response, case):
     return openapi_checks.positive_data_acceptance(ctx, response, case)
 
 
+def rejects_what_the_schema_forbids(ctx, response, case):
+    """negative_data_rejection, except where the invalid part never reaches the server: a query
+    parameter mutated into an object is sent as its keys, not under its own name, so the
+    request the server gets lacks the parameter and is valid."""
+    if any(isinstance(value, dict) for value in (case.query or {}).values()):
+        return None
+    return openapi_checks.negative_data_rejection(ctx, response, case)
+
+
 CHECKS = [
     checks.not_a_server_error,
     openapi_checks.status_code_conformance,
     openapi_checks.content_type_conformance,
     openapi_checks.response_headers_conformance,
     openapi_checks.response_schema_conformance,
-    openapi_checks.negative_data_rejection,
+    rejects_what_the_schema_forbids,
     accepts_what_the_schema_allows,
 ]
 
