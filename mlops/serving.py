@@ -64,13 +64,13 @@ class ServedForecastSerializer(serializers.Serializer):
     forecasts = ForecastPointSerializer(many=True)
 
 
-def _stored_forecasts(*, version, store, product, made_on=None):
+def _latest_forecasts(*, version, store, product):
+    """The day of the version's latest forecast run for the series, and that run's forecasts
+    from its day on (None and [] when it has none)."""
     rows = Forecast.objects.filter(model_version=version, store=store, product=product)
+    made_on = rows.order_by("-made_on").values_list("made_on", flat=True).first()
     if made_on is None:
-        latest = rows.order_by("-made_on").values_list("made_on", flat=True).first()
-        if latest is None:
-            return None, []
-        made_on = latest
+        return None, []
     return made_on, list(
         rows.filter(made_on=made_on, target_date__gte=made_on).order_by("target_date")
     )
@@ -98,7 +98,7 @@ class ForecastApi(APIView):
         decision = select_model_for_request(store=store, product=product, name=params["name"])
         if decision.version is None:
             raise exceptions.NotFound(f"No model version serves this series: {decision.reason}.")
-        made_on, served = _stored_forecasts(version=decision.version, store=store, product=product)
+        made_on, served = _latest_forecasts(version=decision.version, store=store, product=product)
         served = served[: params["days"]]
         version = decision.version
         body = {

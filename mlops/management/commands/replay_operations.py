@@ -24,6 +24,19 @@ def _refusal(error: ImportRejected) -> str:
     return "; ".join([error.message, *(str(each) for each in error.errors[:5])])
 
 
+def _read(reader, path: str | None):
+    """The file's rows as `reader` reads them (None without a path); a missing or unreadable
+    file ends the command saying why."""
+    if not path:
+        return None
+    try:
+        return reader(path)
+    except FileNotFoundError:
+        raise CommandError(f"No such file: {path}") from None
+    except ImportRejected as error:
+        raise CommandError(_refusal(error)) from None
+
+
 class Command(BaseCommand):
     help = (
         "Replay a tenant's days of operations in a sandbox tenant: for each day its sales arrive, "
@@ -67,26 +80,11 @@ class Command(BaseCommand):
             overrides = parse_policy_overrides(options["set"])
         except ValueError as error:
             raise CommandError(str(error)) from None
-        sales = None
-        if options["sales"]:
-            from forecasting.services.imports import read_sales_file
+        from forecasting.services.calendar import read_calendar_file
+        from forecasting.services.imports import read_sales_file
 
-            try:
-                sales = read_sales_file(options["sales"])
-            except FileNotFoundError:
-                raise CommandError(f"No such file: {options['sales']}") from None
-            except ImportRejected as error:
-                raise CommandError(_refusal(error)) from None
-        calendar = None
-        if options["calendar"]:
-            from forecasting.services.calendar import read_calendar_file
-
-            try:
-                calendar = read_calendar_file(options["calendar"])
-            except FileNotFoundError:
-                raise CommandError(f"No such file: {options['calendar']}") from None
-            except ImportRejected as error:
-                raise CommandError(_refusal(error)) from None
+        sales = _read(read_sales_file, options["sales"])
+        calendar = _read(read_calendar_file, options["calendar"])
         plan = ReplayPlan(
             source=source,
             start=options["start"],
