@@ -281,7 +281,7 @@ def promotion_calendar_of(
     and the rest 7-28 days ahead, plus `cancelled_share` as many plans that never ran. The sales
     are not changed; the same arguments give the same calendar."""
     rng = np.random.default_rng([seed, 2])
-    runs = _promotion_runs(sales)
+    runs = all_runs = _promotion_runs(sales)
     kind = rng.random(len(runs))
     planned = kind >= unplanned_share
     late = kind < unplanned_share + late_share
@@ -300,6 +300,7 @@ def promotion_calendar_of(
         start_date=cancelled["start_date"] + shift, end_date=cancelled["end_date"] + shift
     )
     cancelled = cancelled[cancelled["end_date"] <= runs["end_date"].max()]
+    cancelled = cancelled[~_overlaps_a_run(cancelled, all_runs)]
     calendar = pd.concat([runs, cancelled], ignore_index=True)
     return pd.DataFrame(
         {
@@ -313,6 +314,21 @@ def promotion_calendar_of(
             ).dt.date,
         }
     ).sort_values(["start_date", "store", "product"], ignore_index=True)
+
+
+def _overlaps_a_run(plans: pd.DataFrame, runs: pd.DataFrame) -> np.ndarray:
+    """Per plan: whether its series had a promotion on any of its days."""
+    pairs = (
+        plans.reset_index(drop=True)
+        .reset_index()
+        .merge(runs, on=["store", "product"], suffixes=("", "_run"))
+    )
+    overlapping = (pairs["start_date"] <= pairs["end_date_run"]) & (
+        pairs["start_date_run"] <= pairs["end_date"]
+    )
+    hit = np.zeros(len(plans), dtype=bool)
+    hit[pairs.loc[overlapping, "index"].to_numpy()] = True
+    return hit
 
 
 def _promotion_runs(sales: pd.DataFrame) -> pd.DataFrame:
