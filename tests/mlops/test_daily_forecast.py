@@ -5,6 +5,7 @@ import zoneinfo
 from collections import Counter
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from forecasting.artifacts import serialize
@@ -51,8 +52,15 @@ def fitted(recent_frame):
 
 @pytest.fixture
 def arena(recent_frame, fitted, manager, scientist):
-    """A seasonal-naive champion, an XGBoost canary on half the series, a shadow version."""
+    """A seasonal-naive champion, an XGBoost canary on half the series, a shadow version,
+    given their roles on DAY (the tests' clock may have passed midnight since DAY was read)."""
     load_sales(recent_frame)
+    zone = zoneinfo.ZoneInfo(TEST_TENANTS["acme"]["time_zone"])
+    with time_machine.travel(dt.datetime.combine(DAY, dt.time(6), tzinfo=zone), tick=True):
+        return _arena_versions(fitted, manager, scientist)
+
+
+def _arena_versions(fitted, manager, scientist):
     versions = {
         role: register_model_version(
             algorithm=artifact.algorithm,
