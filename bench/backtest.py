@@ -157,7 +157,6 @@ def run_mlforecast_plain(*, data_path: Path, output_path: Path, **_) -> dict:
     """The second reference: plain mlforecast with XGBoost's default settings (200 trees),
     lags 1/7/14/28, rolling means over 7 and 28 days of lags 1 and 7, day of week and month;
     sales alone (no promotion flag, no codes)."""
-    import numpy as np
     import pandas as pd
     from mlforecast import MLForecast
     from mlforecast.lag_transforms import RollingMean
@@ -179,28 +178,13 @@ def run_mlforecast_plain(*, data_path: Path, output_path: Path, **_) -> dict:
         },
         date_features=["dayofweek", "month"],
     )
-    started, cpu_started = time.perf_counter(), time.process_time()
-    validation = forecaster.cross_validation(
-        prepared, n_windows=len(cutoffs), h=HORIZON, step_size=HORIZON, refit=True
+    return timed_cross_validation(
+        forecaster, prepared=prepared, keys=keys, n_windows=len(cutoffs), output_path=output_path
     )
-    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
-    result = validation.merge(keys, on="unique_id")
-    pd.DataFrame(
-        {
-            "store": result["store"].astype(str),
-            "product": result["product"].astype(str),
-            "date": result["ds"],
-            "value": result["xgboost"].astype(np.float64),
-        }
-    ).to_parquet(output_path)
-    return {"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_memory_bytes": 0}
 
 
 def run_mlforecast(*, data_path: Path, output_path: Path, n_estimators: int, **_) -> dict:
     """The reference: mlforecast's cross_validation with XGBRegressor and the same features."""
-    import gc
-
-    import numpy as np
     import pandas as pd
 
     frame = pd.read_parquet(data_path)
@@ -210,17 +194,31 @@ def run_mlforecast(*, data_path: Path, output_path: Path, n_estimators: int, **_
     keys = frame[["store", "product"]].assign(unique_id=series_id).drop_duplicates("unique_id")
     del frame
 
-    forecaster = mlforecast_model(n_estimators=n_estimators)
+    return timed_cross_validation(
+        mlforecast_model(n_estimators=n_estimators),
+        prepared=prepared,
+        keys=keys,
+        n_windows=len(cutoffs),
+        output_path=output_path,
+        static_features=["department_code", "store_code"],
+    )
+
+
+def timed_cross_validation(
+    forecaster, *, prepared, keys, n_windows: int, output_path: Path, **options
+) -> dict:
+    """mlforecast's refitting cross_validation over `n_windows` weekly windows, timed, with its
+    peak memory; its forecasts written to `output_path` by store and product."""
+    import gc
+
+    import numpy as np
+    import pandas as pd
+
     gc.collect()
     with PeakMemory() as memory:
         started, cpu_started = time.perf_counter(), time.process_time()
         validation = forecaster.cross_validation(
-            prepared,
-            n_windows=len(cutoffs),
-            h=HORIZON,
-            step_size=HORIZON,
-            static_features=["department_code", "store_code"],
-            refit=True,
+            prepared, n_windows=n_windows, h=HORIZON, step_size=HORIZON, refit=True, **options
         )
         seconds = time.perf_counter() - started
         cpu_seconds = time.process_time() - cpu_started
