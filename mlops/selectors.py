@@ -281,7 +281,8 @@ def served_by(*, store: Store, product: Product, date: dt.date) -> dict[str, Any
 TREND_FIELDS = ("window_start", "window_end", *BacktestResult.METRIC_FIELDS)
 
 
-# The weekly walk-forward covers the 90 days up to the latest sales day (13 windows, 91 days).
+# The weekly walk-forward covers the 90 days up to the latest sales day (13 windows, 91 days):
+# run_continuous_backtest stores it, get_backtest_trend shows it.
 WALK_FORWARD_DAYS = 90
 TREND_DAYS = 90
 

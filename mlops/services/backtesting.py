@@ -17,6 +17,7 @@ from forecasting.backtesting import WindowResult, walk_forward, weekly_cutoffs
 from forecasting.models import Forecast, Product, Sale, Store
 from forecasting.selectors import load_sales_panel
 from mlops.models import GLOBAL_SEGMENT, BacktestResult, ModelVersion, ShadowPrediction
+from mlops.selectors import WALK_FORWARD_DAYS
 from mlops.services.data import PROMOTIONS_KNOWN_AHEAD, latest_sales_day, with_known_inputs
 from mlops.services.evaluation import Recipe
 from tenants.selectors import tenant_policy
@@ -96,7 +97,11 @@ def store_backtest_results(
 
 
 def walk_forward_windows(
-    *, version: ModelVersion, days: int = 90, window: int = 7, end: dt.date | None = None
+    *,
+    version: ModelVersion,
+    days: int = WALK_FORWARD_DAYS,
+    window: int = 7,
+    end: dt.date | None = None,
 ) -> list[WindowResult]:
     """The version's recipe walked forward over the weekly windows covering the `days` up to
     `end` (default: the latest sales day): at each cutoff it is refit on its training window of
@@ -135,7 +140,11 @@ def walk_forward_windows(
 
 
 def run_continuous_backtest(
-    *, version: ModelVersion, days: int = 90, window: int = 7, end: dt.date | None = None
+    *,
+    version: ModelVersion,
+    days: int = WALK_FORWARD_DAYS,
+    window: int = 7,
+    end: dt.date | None = None,
 ) -> list[BacktestResult]:
     """Walk the version's recipe forward over the 13 weekly windows of the last 90 days (see
     `walk_forward_windows`) and store one walk_forward result per window with its
