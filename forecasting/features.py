@@ -178,7 +178,7 @@ def build_features(
         target_dates.day_of_week,
         target_dates.day,
         target_dates.month,
-        target_dates.isocalendar().week.to_numpy(),
+        iso_week(target_dates),
     )
     for values in calendar:
         put(column, np.tile(np.asarray(values, dtype=np.float32), n_series))
@@ -189,6 +189,17 @@ def build_features(
     for offset, values in enumerate(holiday_features(target_dates, holiday_region), start=3):
         put(column + offset, np.tile(values, n_series))
     return features
+
+
+def iso_week(dates: pd.DatetimeIndex) -> np.ndarray:
+    """ISO 8601 week numbers of `dates`: the week of the year its Thursday falls in. Computed on
+    day numbers because `DatetimeIndex.isocalendar` costs milliseconds a call, and a recursive
+    forecast asks for one target day at a time."""
+    days = dates.to_numpy().astype("datetime64[D]")
+    # 1970-01-01 was a Thursday: (day + 3) % 7 is the weekday with Monday as 0.
+    thursday = days - (days.astype(np.int64) + 3) % 7 + 3
+    year_start = thursday.astype("datetime64[Y]").astype("datetime64[D]")
+    return (thursday - year_start).astype(np.int64) // 7 + 1
 
 
 def _shifted(values: np.ndarray, start: int, length: int) -> np.ndarray:

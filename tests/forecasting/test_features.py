@@ -9,6 +9,7 @@ from forecasting.features import (
     LOOKBACK_DAYS,
     CategoryEncodings,
     PanelTrainingRows,
+    iso_week,
     panel_features,
     training_rows,
 )
@@ -130,3 +131,14 @@ def test_training_rows_of_a_run_outside_the_panel_or_within_its_lookback_are_ref
         rows.of(first_day=0, n_days=LOOKBACK_DAYS)
     with pytest.raises(ValueError, match="within the panel"):
         rows.of(first_day=100, n_days=30)
+
+
+def test_iso_week_numbers_match_the_calendar_across_year_boundaries():
+    # 2020 and 2026 have a week 53; 2021-01-03 still belongs to 2020's week 53.
+    dates = pd.date_range("2019-12-20", "2032-01-10")
+    assert (iso_week(dates) == dates.isocalendar().week.to_numpy()).all()
+    assert iso_week(pd.DatetimeIndex(["2021-01-03", "2021-01-04", "2026-12-31"])).tolist() == [
+        53,
+        1,
+        53,
+    ]
