@@ -1,5 +1,6 @@
 """Drift incidents: one per drift of a champion, from the day a rule first fires until a new
-champion, a person's dismissal or a week of quiet closes it.
+champion (another recipe, or the champion's own refresh once it was trained on two weeks after
+the change), a person's dismissal or a week of quiet closes it.
 
 While an incident is open its alert is updated in place (one alert, one email), no second
 emergency retrain is queued, and challengers of its segment are judged on the days after its
@@ -33,6 +34,10 @@ logger = logging.getLogger(__name__)
 Resolution = DriftIncident.Resolution
 # Consecutive daily checks with no rule firing after which an incident has recovered.
 RECOVERY_DAYS = 7
+# Days after the change a refresh of the drifted champion must be trained on to end the
+# incident: two weeks, as many as a drift reference reads, and half the longest rolling window
+# (its lags and 28-day means have mostly caught up with the new level by then).
+ADAPTED_DAYS = 14
 
 
 def open_incident(*, name: str, segment: str) -> DriftIncident | None:
@@ -115,20 +120,67 @@ def _carries_on(incident: DriftIncident, champion: ModelVersion) -> bool:
     return any(each.pk == incident.champion_id for each in refresh_lineage(champion))
 
 
+def _days_after_change(incident: DriftIncident, version: ModelVersion) -> int:
+    """How many days after the incident's change date the version was trained on."""
+    if version.training_end is None:
+        return 0
+    return max((version.training_end - incident.change_date).days + 1, 0)
+
+
 def on_new_champion(*, version: ModelVersion) -> None:
     """A new champion serves name/segment: its open incident is over (a recipe change, a review
-    or an override starts a drift reference of its own), unless it is a refresh of the drifted
-    champion, which the incident follows."""
+    or an override starts a drift reference of its own). A refresh of the drifted champion
+    carries the incident on until one is trained on `ADAPTED_DAYS` after the change: that one
+    has learnt the new level, so it ends the incident, starts the drift reference again from
+    its own first days, and retires the incident's challenger unless the evidence recommends
+    it."""
     incident = open_incident(name=version.name, segment=version.segment)
     if incident is None or incident.champion_id == version.pk:
         return
-    if _carries_on(incident, version):
+    if not _carries_on(incident, version):
+        resolve_incident(
+            incident=incident,
+            resolution=Resolution.NEW_CHAMPION,
+            note=f"{version.version} became champion of {version.where}.",
+        )
+        return
+    days = _days_after_change(incident, version)
+    if days < ADAPTED_DAYS:
         DriftIncident.objects.filter(pk=incident.pk).update(champion=version)
         return
+    ModelVersion.objects.filter(pk=version.pk).update(monitoring_since=version.training_end)
     resolve_incident(
         incident=incident,
         resolution=Resolution.NEW_CHAMPION,
-        note=f"{version.version} became champion of {version.where}.",
+        note=f"{version.version}, the champion's weekly refresh, was trained on {days} days after "
+        f"the change of {incident.change_date} and took over; drift is watched again from its "
+        "own first days.",
+    )
+    _retire_challenger(incident=incident, champion=version)
+
+
+def _retire_challenger(*, incident: DriftIncident, champion: ModelVersion) -> None:
+    """Archive the incident's challenger, still waiting, when its latest verdict does not
+    recommend it: the incident it answered is over, and the champion that ended it learnt the
+    new level from more days than it did."""
+    from mlops.services.lifecycle import archive_version
+    from mlops.services.review import recommends
+
+    challenger = incident.challenger
+    if challenger is None:
+        return
+    challenger.refresh_from_db()
+    if challenger.status not in ModelVersion.AWAITING_DECISION or recommends(
+        challenger.last_evaluation or {}
+    ):
+        return
+    archive_version(
+        version=challenger,
+        actor=None,
+        reason=f"Drift incident #{incident.pk}, which it was trained for, closed when "
+        f"{champion.version} took over; {challenger.version} did not beat the champion. "
+        + str((challenger.last_evaluation or {}).get("reason", "")),
+        evidence=challenger.last_evaluation or {},
     )
 
 

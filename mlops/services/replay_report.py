@@ -165,6 +165,7 @@ class ReplayRecorder:
                         "champion_age_days": age,
                         "t1": {
                             "mae": score.mae if score else None,
+                            "wape": score.wape if score else None,
                             "bias_pct": score.bias if score else None,
                             "interval_coverage": score.interval_coverage if score else None,
                             "n_points": score.n_points if score else 0,
