@@ -158,13 +158,7 @@ def complete_experiment(
     require_permission(actor, RUN_PERMISSION, action="complete an experiment")
     fresh = transitions.locked(experiment)
     _ensure_can(fresh, "complete", action="complete")
-    errors: dict[str, list[str]] = {}
-    if decision not in Decision.values:
-        errors["decision"] = [f"Choose one of {', '.join(Decision.values)}."]
-    if not has_text(rationale):
-        errors["rationale"] = ["Say why the experiment is decided this way."]
-    if errors:
-        raise ValidationError(errors)
+    _check_decision(decision=decision, rationale=rationale)
     versions = list(fresh.model_versions.order_by("segment", "pk"))
     adopted = _adopted(decision=decision, versions=versions, adopted_versions=adopted_versions)
     results = experiment_results(experiment=fresh)
@@ -180,57 +174,26 @@ def complete_experiment(
         )
         for version in adopted
     }
-    about = {
-        "experiment_id": fresh.pk,
-        "experiment": fresh.name,
-        "decision": decision,
-        "decided_by": actor.get_username(),
-        "approved_by": actor_label(fresh.approved_by) if fresh.approved_by_id else None,
-        "success_metric": fresh.success_metric,
-        "expected_improvement_pct": fresh.expected_improvement_pct,
-    }
+    about = _decision_evidence(experiment=fresh, actor=actor, decision=decision)
     for version in adopted:
-        promoter, kind = promoters[version.pk]
-        reason = f"Adopted by experiment #{fresh.pk} '{fresh.name}' ({decision}), decided by "
-        reason += f"{actor.get_username()}: {rationale}"
-        if kind == DecisionKind.OVERRIDE:
-            reason += f" Override of the gate by {actor.get_username()}: {override_reason}"
-        elif promoter is None:
-            reason += (
-                f" Promoted on their behalf: it met the success criterion approved by "
-                f"{about['approved_by']}."
-            )
-        promote_to_champion(
+        _promote_adopted(
             version=version,
-            actor=promoter,
-            reason=reason,
-            evidence={
-                "kind": kind,
-                "experiment": about,
-                "results": segment_results.get(version.segment, {}),
-                **({"override_reason": override_reason} if kind == DecisionKind.OVERRIDE else {}),
-            },
+            promoter=promoters[version.pk],
+            actor=actor,
+            about=about,
+            rationale=rationale,
+            override_reason=override_reason,
+            result=segment_results.get(version.segment, {}),
         )
-        ModelVersion.objects.filter(pk=version.pk).update(decision_kind=kind, waiting_for="")
-    archiver = actor if has_permission(actor, ARCHIVE_PERMISSION) else None
-    for version in versions:
-        if version in adopted or version.status not in ModelVersion.AWAITING_DECISION:
-            continue
-        # Experimental versions that never served: closing them is part of the decision.
-        archive_version(
-            version=version,
-            actor=archiver,
-            reason=f"Not adopted by experiment #{fresh.pk} '{fresh.name}' ({decision}), decided "
-            f"by {actor.get_username()}: {rationale}",
-            evidence={"experiment": about, "results": segment_results.get(version.segment, {})},
-        )
-    for version in versions:
-        version.refresh_from_db()
-    results["decision"] = {
-        **about,
-        "adopted": [_version_summary(version) for version in adopted],
-        "archived": [_version_summary(v) for v in versions if v not in adopted],
-    }
+    _archive_not_adopted(
+        versions=versions,
+        adopted=adopted,
+        actor=actor,
+        about=about,
+        rationale=rationale,
+        segment_results=segment_results,
+    )
+    results["decision"] = _decision_record(about=about, versions=versions, adopted=adopted)
     _move(
         fresh,
         "complete",
@@ -245,6 +208,105 @@ def complete_experiment(
     )
     _raise_completion_alert(experiment=fresh, adopted=adopted, results=results)
     return transitions.sync(experiment, fresh)
+
+
+def _decision_record(
+    *, about: dict[str, Any], versions: list[ModelVersion], adopted: list[ModelVersion]
+) -> dict[str, Any]:
+    """The decision as kept in the experiment's results, with each version as it now stands."""
+    for version in versions:
+        version.refresh_from_db()
+    return {
+        **about,
+        "adopted": [_version_summary(version) for version in adopted],
+        "archived": [_version_summary(v) for v in versions if v not in adopted],
+    }
+
+
+def _check_decision(*, decision: str, rationale: str) -> None:
+    """Raise ValidationError unless the decision is one of the choices and says why."""
+    errors: dict[str, list[str]] = {}
+    if decision not in Decision.values:
+        errors["decision"] = [f"Choose one of {', '.join(Decision.values)}."]
+    if not has_text(rationale):
+        errors["rationale"] = ["Say why the experiment is decided this way."]
+    if errors:
+        raise ValidationError(errors)
+
+
+def _decision_evidence(
+    *, experiment: ModelExperiment, actor: AbstractBaseUser, decision: str
+) -> dict[str, Any]:
+    """Who decided what, on which approved criterion: the evidence of every move it makes."""
+    return {
+        "experiment_id": experiment.pk,
+        "experiment": experiment.name,
+        "decision": decision,
+        "decided_by": actor.get_username(),
+        "approved_by": (actor_label(experiment.approved_by) if experiment.approved_by_id else None),
+        "success_metric": experiment.success_metric,
+        "expected_improvement_pct": experiment.expected_improvement_pct,
+    }
+
+
+def _promote_adopted(
+    *,
+    version: ModelVersion,
+    promoter: tuple[AbstractBaseUser | None, str],
+    actor: AbstractBaseUser,
+    about: dict[str, Any],
+    rationale: str,
+    override_reason: str,
+    result: dict[str, Any],
+) -> None:
+    """Promote one adopted version to champion of its segment, as `_promoter` decided."""
+    promoted_by, kind = promoter
+    reason = f"Adopted by experiment #{about['experiment_id']} '{about['experiment']}' "
+    reason += f"({about['decision']}), decided by {actor.get_username()}: {rationale}"
+    if kind == DecisionKind.OVERRIDE:
+        reason += f" Override of the gate by {actor.get_username()}: {override_reason}"
+    elif promoted_by is None:
+        reason += (
+            f" Promoted on their behalf: it met the success criterion approved by "
+            f"{about['approved_by']}."
+        )
+    promote_to_champion(
+        version=version,
+        actor=promoted_by,
+        reason=reason,
+        evidence={
+            "kind": kind,
+            "experiment": about,
+            "results": result,
+            **({"override_reason": override_reason} if kind == DecisionKind.OVERRIDE else {}),
+        },
+    )
+    ModelVersion.objects.filter(pk=version.pk).update(decision_kind=kind, waiting_for="")
+
+
+def _archive_not_adopted(
+    *,
+    versions: list[ModelVersion],
+    adopted: list[ModelVersion],
+    actor: AbstractBaseUser,
+    about: dict[str, Any],
+    rationale: str,
+    segment_results: dict[str, Any],
+) -> None:
+    """Archive the experiment's versions the decision leaves out that still await it."""
+    archiver = actor if has_permission(actor, ARCHIVE_PERMISSION) else None
+    for version in versions:
+        if version in adopted or version.status not in ModelVersion.AWAITING_DECISION:
+            continue
+        # Experimental versions that never served: closing them is part of the decision.
+        archive_version(
+            version=version,
+            actor=archiver,
+            reason=f"Not adopted by experiment #{about['experiment_id']} "
+            f"'{about['experiment']}' ({about['decision']}), decided "
+            f"by {actor.get_username()}: {rationale}",
+            evidence={"experiment": about, "results": segment_results.get(version.segment, {})},
+        )
 
 
 def _raise_completion_alert(
