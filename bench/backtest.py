@@ -1,7 +1,7 @@
 """Benchmark of the 90-day walk-forward backtest (13 weekly windows, 7-day horizon, XGBoost refit
 at every cutoff) against mlforecast's `cross_validation` on the same generated sales.
 
-Both paths get the same long frame, the same XGBoost settings (bench/retrain.py's), lags
+Both paths get the same long frame, the same XGBoost settings (bench/common.py's), lags
 (1, 7, 14, 28), rolling means and standard deviations over 7 and 28 days, calendar features,
 promotion flag (known on the target days, as planned promotions) and store/department codes;
 both refit on every day before each cutoff (an expanding window) and forecast the 7 days from it
@@ -44,7 +44,7 @@ REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 if str(REPOSITORY_ROOT) not in sys.path:
     sys.path.insert(0, str(REPOSITORY_ROOT))
 
-from bench.retrain import (  # noqa: E402
+from bench.common import (  # noqa: E402
     PRODUCTS_PER_STORE,
     PeakMemory,
     child_result,
@@ -326,6 +326,47 @@ def accuracy(*, data_path: Path, forecast_paths: dict[str, Path]) -> dict[str, d
 
 
 def main() -> None:
+    arguments = parse_arguments()
+    if arguments.child:
+        result = PATHS[arguments.child](
+            data_path=arguments.data,
+            output_path=arguments.output,
+            n_estimators=arguments.n_estimators,
+            warm_rounds=arguments.warm_rounds,
+            refit_every=arguments.refit_every,
+        )
+        print(json.dumps(result))
+        return
+
+    paths = arguments.paths.split(",")
+    print(
+        f"walk-forward benchmark: {BACKTEST_DAYS // HORIZON + 1} weekly windows, {HORIZON}-day "
+        f"horizon, XGBoost hist {arguments.n_estimators} trees (warm start: "
+        f"{arguments.warm_rounds} refitted per window, all every {arguments.refit_every}), "
+        f"{os.cpu_count()} CPU threads, "
+        f"{arguments.days} days of sales",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="backtest-bench-") as folder:
+        for n_series in (int(size) for size in arguments.sizes.split(",")):
+            data_path = prepare_data(
+                n_series=n_series,
+                days=arguments.days,
+                seed=arguments.seed,
+                folder=Path(folder),
+                department_shares=None
+                if arguments.department_shares is None
+                else tuple(float(share) for share in arguments.department_shares.split(",")),
+                noise_shape=arguments.noise_shape,
+            )
+            runs, outputs = run_paths(
+                arguments, paths=paths, n_series=n_series, folder=Path(folder), data_path=data_path
+            )
+            scores = accuracy(data_path=data_path, forecast_paths=outputs)
+            print_comparisons(n_series=n_series, paths=paths, runs=runs, scores=scores)
+
+
+def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000", help="series counts, comma-separated")
     parser.add_argument("--days", type=int, default=730, help="days of sales per series")
@@ -348,94 +389,78 @@ def main() -> None:
     parser.add_argument("--child", choices=sorted(PATHS), help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--output", type=Path, help=argparse.SUPPRESS)
-    arguments = parser.parse_args()
+    return parser.parse_args()
 
-    if arguments.child:
-        result = PATHS[arguments.child](
-            data_path=arguments.data,
-            output_path=arguments.output,
-            n_estimators=arguments.n_estimators,
-            warm_rounds=arguments.warm_rounds,
-            refit_every=arguments.refit_every,
-        )
-        print(json.dumps(result))
-        return
 
-    paths = arguments.paths.split(",")
-    print(
-        f"walk-forward benchmark: {BACKTEST_DAYS // HORIZON + 1} weekly windows, {HORIZON}-day "
-        f"horizon, XGBoost hist {arguments.n_estimators} trees (warm start: "
-        f"{arguments.warm_rounds} refitted per window, all every {arguments.refit_every}), "
-        f"{os.cpu_count()} CPU threads, "
-        f"{arguments.days} days of sales",
-        flush=True,
-    )
+def run_paths(
+    arguments: argparse.Namespace,
+    *,
+    paths: list[str],
+    n_series: int,
+    folder: Path,
+    data_path: Path,
+) -> tuple[dict[str, dict], dict[str, Path]]:
+    """Run each path once, printing its time and memory; returns the runs and forecast files."""
     mebibyte = 2**20
-    with tempfile.TemporaryDirectory(prefix="backtest-bench-") as folder:
-        for n_series in (int(size) for size in arguments.sizes.split(",")):
-            data_path = prepare_data(
-                n_series=n_series,
-                days=arguments.days,
-                seed=arguments.seed,
-                folder=Path(folder),
-                department_shares=None
-                if arguments.department_shares is None
-                else tuple(float(share) for share in arguments.department_shares.split(",")),
-                noise_shape=arguments.noise_shape,
-            )
-            runs, outputs = {}, {}
-            for path_name in paths:
-                outputs[path_name] = Path(folder) / f"forecast_{path_name}_{n_series}.parquet"
-                runs[path_name] = run_child(
-                    path_name=path_name,
-                    data_path=data_path,
-                    output_path=outputs[path_name],
-                    arguments=arguments,
-                )
-                run = runs[path_name]
-                print(
-                    f"  {n_series:>6} series  {path_name:<16} {run['seconds']:>9.1f} s wall "
-                    f"{run['cpu_seconds']:>9.1f} s cpu {run['peak_memory_bytes'] / mebibyte:>8.0f}"
-                    f" MiB peak",
-                    flush=True,
-                )
-            scores = accuracy(data_path=data_path, forecast_paths=outputs)
-            for name in paths:
-                print(
-                    f"  {n_series:>6} series  {name:<16} MAE {scores[name]['mae']:.4f}  "
-                    f"WAPE {scores[name]['wape']:.2f}%  bias {scores[name]['bias']:+.2f}%  "
-                    f"({scores[name]['points']:,} points)"
-                )
-            if {"project", "mlforecast"} <= set(paths):
-                ours, reference = runs["project"], runs["mlforecast"]
-                print(
-                    f"  {n_series:>6} series  project/mlforecast: time "
-                    f"{ours['seconds'] / reference['seconds']:.2f}, cpu "
-                    f"{ours['cpu_seconds'] / reference['cpu_seconds']:.2f}, peak memory "
-                    f"{ours['peak_memory_bytes'] / max(reference['peak_memory_bytes'], 1):.2f}, "
-                    f"MAE {scores['project']['mae'] / scores['mlforecast']['mae'] - 1:+.2%}, "
-                    f"WAPE {scores['project']['wape'] / scores['mlforecast']['wape'] - 1:+.2%}"
-                )
-            if {"default", "mlforecast_plain"} <= set(paths):
-                ours, plain = scores["default"]["wape"], scores["mlforecast_plain"]["wape"]
-                change = (ours / plain - 1) * 100
-                print(
-                    f"  {n_series:>6} series  default recipe vs plain mlforecast: WAPE "
-                    f"{abs(change):.1f}% {'worse' if change > 0 else 'better'}, bias "
-                    f"{scores['default']['bias']:+.2f}% vs "
-                    f"{scores['mlforecast_plain']['bias']:+.2f}%",
-                    flush=True,
-                )
-            if {"project", "project_warm"} <= set(paths):
-                warm, refit = runs["project_warm"], runs["project"]
-                print(
-                    f"  {n_series:>6} series  warm start/refit: time "
-                    f"{warm['seconds'] / refit['seconds']:.2f}, cpu "
-                    f"{warm['cpu_seconds'] / refit['cpu_seconds']:.2f}, MAE "
-                    f"{scores['project_warm']['mae'] / scores['project']['mae'] - 1:+.2%}, "
-                    f"WAPE {scores['project_warm']['wape'] / scores['project']['wape'] - 1:+.2%}",
-                    flush=True,
-                )
+    runs, outputs = {}, {}
+    for path_name in paths:
+        outputs[path_name] = folder / f"forecast_{path_name}_{n_series}.parquet"
+        runs[path_name] = run_child(
+            path_name=path_name,
+            data_path=data_path,
+            output_path=outputs[path_name],
+            arguments=arguments,
+        )
+        run = runs[path_name]
+        print(
+            f"  {n_series:>6} series  {path_name:<16} {run['seconds']:>9.1f} s wall "
+            f"{run['cpu_seconds']:>9.1f} s cpu {run['peak_memory_bytes'] / mebibyte:>8.0f}"
+            f" MiB peak",
+            flush=True,
+        )
+    return runs, outputs
+
+
+def print_comparisons(
+    *, n_series: int, paths: list[str], runs: dict[str, dict], scores: dict[str, dict]
+) -> None:
+    """Each path's accuracy, then the comparisons between the paths that ran."""
+    for name in paths:
+        print(
+            f"  {n_series:>6} series  {name:<16} MAE {scores[name]['mae']:.4f}  "
+            f"WAPE {scores[name]['wape']:.2f}%  bias {scores[name]['bias']:+.2f}%  "
+            f"({scores[name]['points']:,} points)"
+        )
+    if {"project", "mlforecast"} <= set(paths):
+        ours, reference = runs["project"], runs["mlforecast"]
+        print(
+            f"  {n_series:>6} series  project/mlforecast: time "
+            f"{ours['seconds'] / reference['seconds']:.2f}, cpu "
+            f"{ours['cpu_seconds'] / reference['cpu_seconds']:.2f}, peak memory "
+            f"{ours['peak_memory_bytes'] / max(reference['peak_memory_bytes'], 1):.2f}, "
+            f"MAE {scores['project']['mae'] / scores['mlforecast']['mae'] - 1:+.2%}, "
+            f"WAPE {scores['project']['wape'] / scores['mlforecast']['wape'] - 1:+.2%}"
+        )
+    if {"default", "mlforecast_plain"} <= set(paths):
+        ours, plain = scores["default"]["wape"], scores["mlforecast_plain"]["wape"]
+        change = (ours / plain - 1) * 100
+        print(
+            f"  {n_series:>6} series  default recipe vs plain mlforecast: WAPE "
+            f"{abs(change):.1f}% {'worse' if change > 0 else 'better'}, bias "
+            f"{scores['default']['bias']:+.2f}% vs "
+            f"{scores['mlforecast_plain']['bias']:+.2f}%",
+            flush=True,
+        )
+    if {"project", "project_warm"} <= set(paths):
+        warm, refit = runs["project_warm"], runs["project"]
+        print(
+            f"  {n_series:>6} series  warm start/refit: time "
+            f"{warm['seconds'] / refit['seconds']:.2f}, cpu "
+            f"{warm['cpu_seconds'] / refit['cpu_seconds']:.2f}, MAE "
+            f"{scores['project_warm']['mae'] / scores['project']['mae'] - 1:+.2%}, "
+            f"WAPE {scores['project_warm']['wape'] / scores['project']['wape'] - 1:+.2%}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -27,10 +27,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -38,55 +36,16 @@ REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 if str(REPOSITORY_ROOT) not in sys.path:
     sys.path.insert(0, str(REPOSITORY_ROOT))
 
+from bench.common import (  # noqa: E402
+    PRODUCTS_PER_STORE,
+    PeakMemory,
+    child_result,
+    mlforecast_input,
+    mlforecast_model,
+    xgboost_settings,
+)
+
 HORIZON = 7
-PRODUCTS_PER_STORE = 100
-LAGS = [1, 7, 14, 28]
-
-
-def xgboost_settings(*, n_estimators: int) -> dict:
-    """The XGBoost settings both paths use."""
-    return {
-        "n_estimators": n_estimators,
-        "max_depth": 8,
-        "learning_rate": 0.1,
-        "subsample": 0.8,
-        "colsample_bytree": 0.8,
-        "min_child_weight": 10.0,
-        "max_bin": 256,
-        "seed": 0,
-    }
-
-
-class PeakMemory:
-    """Samples the process's resident memory in a thread and keeps the highest value."""
-
-    def __init__(self, *, interval_seconds: float = 0.005) -> None:
-        import psutil
-
-        self._process = psutil.Process()
-        self._interval = interval_seconds
-        self._stop = threading.Event()
-        self.baseline = self._process.memory_info().rss
-        self.peak = self.baseline
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._process.memory_info().rss)
-            time.sleep(self._interval)
-
-    def __enter__(self) -> PeakMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._process.memory_info().rss)
-
-    @property
-    def growth_bytes(self) -> int:
-        return self.peak - self.baseline
 
 
 # -- the two paths, each run in a child process ------------------------------------------------
@@ -119,66 +78,6 @@ def run_project(*, data_path: Path, output_path: Path, n_estimators: int, **_) -
         "cpu_seconds": cpu_seconds,
         "peak_memory_bytes": memory.growth_bytes,
     }
-
-
-def mlforecast_model(*, n_estimators: int):
-    """mlforecast with XGBRegressor (the shared settings) and the project's features."""
-    import numpy as np
-    import pandas as pd
-    from mlforecast import MLForecast
-    from mlforecast.lag_transforms import RollingMean, RollingStd
-    from xgboost import XGBRegressor
-
-    settings = xgboost_settings(n_estimators=n_estimators)
-    regressor = XGBRegressor(
-        n_estimators=settings["n_estimators"],
-        max_depth=settings["max_depth"],
-        learning_rate=settings["learning_rate"],
-        subsample=settings["subsample"],
-        colsample_bytree=settings["colsample_bytree"],
-        min_child_weight=settings["min_child_weight"],
-        max_bin=settings["max_bin"],
-        random_state=settings["seed"],
-        tree_method="hist",
-        n_jobs=os.cpu_count(),
-    )
-
-    def week_of_year(dates: pd.DatetimeIndex) -> np.ndarray:
-        return dates.isocalendar().week.to_numpy()
-
-    forecaster = MLForecast(
-        models={"xgboost": regressor},
-        freq="D",
-        lags=LAGS,
-        lag_transforms={1: [RollingMean(7), RollingMean(28), RollingStd(7), RollingStd(28)]},
-        date_features=["day_of_week", "day", "month", week_of_year],
-        num_threads=os.cpu_count(),
-    )
-    return forecaster
-
-
-def mlforecast_input(frame):
-    """mlforecast's long input (unique_id, ds, y, exogenous and static codes) from sales rows
-    with store, product, department, date, quantity, on_promotion; returns it and the ids."""
-    import numpy as np
-    import pandas as pd
-
-    store = frame["store"].astype("category")
-    product = frame["product"].astype("category")
-    series_id = store.cat.codes.astype(np.int64) * len(product.cat.categories) + (
-        product.cat.codes.astype(np.int64)
-    )
-    prepared = pd.DataFrame(
-        {
-            "unique_id": series_id,
-            "ds": frame["date"],
-            "y": frame["quantity"].astype(np.float32),
-            "on_promotion": frame["on_promotion"].astype(np.float32),
-            "department_code": frame["department"].astype("category").cat.codes.astype(np.float32),
-            "store_code": store.cat.codes.astype(np.float32),
-        }
-    )
-    return prepared, series_id
 
 
 def split_for_mlforecast(frame, *, future):
@@ -423,21 +322,6 @@ def run_child(
     )
 
 
-def child_result(*, script: str, path_name: str, options: list[str]) -> dict:
-    """Run one benchmark path in a fresh Python process (`script --child PATH ...options`) and
-    return the JSON it prints last; raises RuntimeError with its stderr when it fails."""
-    completed = subprocess.run(
-        [sys.executable, script, "--child", path_name, *options],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPOSITORY_ROOT,
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"{path_name} run failed:\n{completed.stderr[-4000:]}")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
-
-
 def forecast_wape(*, forecast_path: Path, actuals) -> float:
     import pandas as pd
 
@@ -459,6 +343,30 @@ def forecast_wape(*, forecast_path: Path, actuals) -> float:
 
 
 def main() -> None:
+    arguments = parse_arguments()
+    if arguments.child:
+        run_as_child(arguments)
+        return
+    print_header(arguments)
+    with tempfile.TemporaryDirectory(prefix="retrain-bench-") as folder:
+        for n_series in (int(size) for size in arguments.sizes.split(",")):
+            data_path, actuals, generated = prepare_data(
+                n_series=n_series, days=arguments.days, seed=arguments.seed, folder=Path(folder)
+            )
+            window = load_into_bench_tenant(generated) if arguments.from_db else None
+            del generated
+            results, wapes = best_runs(
+                arguments,
+                n_series=n_series,
+                folder=Path(folder),
+                data_path=data_path,
+                actuals=actuals,
+                window=window,
+            )
+            print(report_line(n_series, results, wapes, from_db=arguments.from_db), flush=True)
+
+
+def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000", help="series counts, comma-separated")
     parser.add_argument("--days", type=int, default=730, help="training days per series")
@@ -478,20 +386,23 @@ def main() -> None:
     parser.add_argument("--output", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--start", help=argparse.SUPPRESS)
     parser.add_argument("--end", help=argparse.SUPPRESS)
-    arguments = parser.parse_args()
+    return parser.parse_args()
 
-    if arguments.child:
-        paths = DB_PATHS if arguments.from_db else PATHS
-        result = paths[arguments.child](
-            data_path=arguments.data,
-            output_path=arguments.output,
-            n_estimators=arguments.n_estimators,
-            start=arguments.start,
-            end=arguments.end,
-        )
-        print(json.dumps(result))
-        return
 
+def run_as_child(arguments: argparse.Namespace) -> None:
+    """Run the one path the parent asked for and print its result as JSON."""
+    paths = DB_PATHS if arguments.from_db else PATHS
+    result = paths[arguments.child](
+        data_path=arguments.data,
+        output_path=arguments.output,
+        n_estimators=arguments.n_estimators,
+        start=arguments.start,
+        end=arguments.end,
+    )
+    print(json.dumps(result))
+
+
+def print_header(arguments: argparse.Namespace) -> None:
     source = "from PostgreSQL" if arguments.from_db else "from an in-memory frame"
     print(
         f"retrain benchmark {source}: XGBoost hist, {arguments.n_estimators} trees, "
@@ -506,54 +417,66 @@ def main() -> None:
         f"{'project WAPE':>13} {'mlforecast WAPE':>16} {'WAPE rel diff':>14}"
     )
     print(header, flush=True)
-    with tempfile.TemporaryDirectory(prefix="retrain-bench-") as folder:
-        for n_series in (int(size) for size in arguments.sizes.split(",")):
-            data_path, actuals, generated = prepare_data(
-                n_series=n_series, days=arguments.days, seed=arguments.seed, folder=Path(folder)
+
+
+def best_runs(
+    arguments: argparse.Namespace,
+    *,
+    n_series: int,
+    folder: Path,
+    data_path: Path,
+    actuals,
+    window: tuple[str, str] | None,
+) -> tuple[dict[str, dict], dict[str, float]]:
+    """Each path's best numbers over the repeats (each number its smallest), and its WAPE."""
+    results, wapes = {}, {}
+    for repeat in range(arguments.repeats):
+        # Alternate which path goes first, so that a burst of load from other
+        # processes does not always land on the same one; keep each path's fastest run.
+        order = ("project", "mlforecast") if repeat % 2 == 0 else ("mlforecast", "project")
+        for path_name in order:
+            output_path = folder / f"forecast_{path_name}_{n_series}.parquet"
+            run = run_child(
+                path_name=path_name,
+                data_path=data_path,
+                output_path=output_path,
+                n_estimators=arguments.n_estimators,
+                window=window,
             )
-            window = load_into_bench_tenant(generated) if arguments.from_db else None
-            del generated
-            results, wapes = {}, {}
-            for repeat in range(arguments.repeats):
-                # Alternate which path goes first, so that a burst of load from other
-                # processes does not always land on the same one; keep each path's fastest run.
-                order = ("project", "mlforecast") if repeat % 2 == 0 else ("mlforecast", "project")
-                for path_name in order:
-                    output_path = Path(folder) / f"forecast_{path_name}_{n_series}.parquet"
-                    run = run_child(
-                        path_name=path_name,
-                        data_path=data_path,
-                        output_path=output_path,
-                        n_estimators=arguments.n_estimators,
-                        window=window,
-                    )
-                    if "read_seconds" in run:
-                        run["compute_seconds"] = run["seconds"] - run["read_seconds"]
-                    best = results.get(path_name)
-                    results[path_name] = (
-                        run if best is None else {name: min(best[name], run[name]) for name in run}
-                    )
-                    wapes[path_name] = forecast_wape(forecast_path=output_path, actuals=actuals)
-            ours, reference = results["project"], results["mlforecast"]
-            mebibyte = 2**20
-            line = (
-                f"{n_series:>7} {ours['seconds']:>10.2f} {reference['seconds']:>13.2f} "
-                f"{ours['seconds'] / reference['seconds']:>11.2f} "
+            if "read_seconds" in run:
+                run["compute_seconds"] = run["seconds"] - run["read_seconds"]
+            best = results.get(path_name)
+            results[path_name] = (
+                run if best is None else {name: min(best[name], run[name]) for name in run}
             )
-            if arguments.from_db:
-                line += (
-                    f"{ours['read_seconds']:>15.2f} {reference['read_seconds']:>18.2f} "
-                    f"{ours['compute_seconds'] / reference['compute_seconds']:>14.2f} "
-                )
-            line += (
-                f"{ours['cpu_seconds'] / reference['cpu_seconds']:>10.2f} "
-                f"{ours['peak_memory_bytes'] / mebibyte:>12.0f} "
-                f"{reference['peak_memory_bytes'] / mebibyte:>15.0f} "
-                f"{ours['peak_memory_bytes'] / max(reference['peak_memory_bytes'], 1):>13.2f} "
-                f"{wapes['project']:>13.2f} {wapes['mlforecast']:>16.2f} "
-                f"{(wapes['project'] - wapes['mlforecast']) / wapes['mlforecast']:>+14.2%}"
-            )
-            print(line, flush=True)
+            wapes[path_name] = forecast_wape(forecast_path=output_path, actuals=actuals)
+    return results, wapes
+
+
+def report_line(
+    n_series: int, results: dict[str, dict], wapes: dict[str, float], *, from_db: bool
+) -> str:
+    """One row of the report: both paths' times, memory and WAPE, and their ratios."""
+    ours, reference = results["project"], results["mlforecast"]
+    mebibyte = 2**20
+    line = (
+        f"{n_series:>7} {ours['seconds']:>10.2f} {reference['seconds']:>13.2f} "
+        f"{ours['seconds'] / reference['seconds']:>11.2f} "
+    )
+    if from_db:
+        line += (
+            f"{ours['read_seconds']:>15.2f} {reference['read_seconds']:>18.2f} "
+            f"{ours['compute_seconds'] / reference['compute_seconds']:>14.2f} "
+        )
+    line += (
+        f"{ours['cpu_seconds'] / reference['cpu_seconds']:>10.2f} "
+        f"{ours['peak_memory_bytes'] / mebibyte:>12.0f} "
+        f"{reference['peak_memory_bytes'] / mebibyte:>15.0f} "
+        f"{ours['peak_memory_bytes'] / max(reference['peak_memory_bytes'], 1):>13.2f} "
+        f"{wapes['project']:>13.2f} {wapes['mlforecast']:>16.2f} "
+        f"{(wapes['project'] - wapes['mlforecast']) / wapes['mlforecast']:>+14.2%}"
+    )
+    return line
 
 
 if __name__ == "__main__":

@@ -38,22 +38,9 @@ def load_sales_panel(
     The panel runs from the first to the last day with a sale in that range. A series absent on
     a day its store reported (any product) is a zero; a day its store did not report is NaN.
     """
-    where, params = ["TRUE"], []
-    if start is not None:
-        where.append("s.date >= %s")
-        params.append(start)
-    if end is not None:
-        where.append("s.date <= %s")
-        params.append(end)
-    if stores is not None:
-        where.append(f"s.store_id IN (SELECT id FROM {Store._meta.db_table} WHERE code = ANY(%s))")
-        params.append(list(stores))
-    reported_where, reported_params = list(where), list(params)
-    if departments is not None:
-        where.append(
-            f"s.product_id IN (SELECT id FROM {Product._meta.db_table} WHERE department = ANY(%s))"
-        )
-        params.append(list(departments))
+    where, params, reported_where, reported_params = _sale_filters(
+        start=start, end=end, stores=stores, departments=departments
+    )
 
     table = Sale._meta.db_table
     # One COPY row per series, its days as CSV text (see copy_out_series).
@@ -82,40 +69,17 @@ def load_sales_panel(
     rank[order] = np.arange(len(order))
     series_store = store_position[order]
     series_product = product_position[order]
-    series = np.repeat(rank, series_days)
 
     store_reported = np.zeros((len(store_rows), n_days), dtype=bool)
     if departments is None:
         store_reported[np.repeat(store_position, series_days), day - first_day] = True
     else:
-        # A store that reported only other departments on a day still reported that day: these
-        # series sold zero there, they are not unknown.
-        reported = copy_out_csv(
-            f"SELECT DISTINCT s.store_id, s.date - DATE '1970-01-01' FROM {table} s "
-            f"WHERE {' AND '.join(reported_where)}",
-            reported_params,
-            {"store_id": pa.int64(), "day": pa.int32()},
-        )
-        reported_day = reported.column("day").to_numpy().astype(np.int64)
-        in_range = (reported_day >= first_day) & (reported_day <= last_day)
-        store_reported[
-            store_index.get_indexer(reported.column("store_id").to_numpy()[in_range]),
-            reported_day[in_range] - first_day,
-        ] = True
-
-    cell = series * n_days + (day - first_day)
-    quantity = np.where(store_reported[series_store], np.float32(0), np.float32(np.nan))
-    quantity.reshape(-1)[cell] = rows.column("quantity").to_numpy()
-    on_promotion = np.zeros(quantity.shape, dtype=np.float32)
-    on_promotion.reshape(-1)[cell] = rows.column("on_promotion").to_numpy()
-    price = np.full(quantity.shape, np.nan, dtype=np.float32)
-    price.reshape(-1)[cell] = rows.column("price").to_numpy(zero_copy_only=False)
-    # A zero sale while out of stock is censored demand: unknown, not zero.
-    censored = np.zeros(quantity.shape, dtype=bool)
-    censored.reshape(-1)[cell] = (rows.column("in_stock").to_numpy() == 0) & (
-        rows.column("quantity").to_numpy() == 0
+        _mark_days_reported(store_reported, store_index, first_day, reported_where, reported_params)
+    quantity, on_promotion, price, censored = _day_values(
+        rows,
+        cell=np.repeat(rank, series_days) * n_days + (day - first_day),
+        reported=store_reported[series_store],
     )
-    quantity[censored] = np.nan
 
     store_codes = np.array([code for _, code in store_rows], dtype=object)
     product_skus = np.array([sku for _, sku, _ in product_rows], dtype=object)
@@ -135,6 +99,80 @@ def load_sales_panel(
         price=price,
         censored=censored,
     )
+
+
+def _sale_filters(
+    *,
+    start: dt.date | None,
+    end: dt.date | None,
+    stores: Sequence[str] | None,
+    departments: Sequence[str] | None,
+) -> tuple[list[str], list, list[str], list]:
+    """The WHERE conditions (and their parameters) on sales `s` of the days, stores and
+    departments asked; then the same without the departments (which days each store reported)."""
+    where, params = ["TRUE"], []
+    if start is not None:
+        where.append("s.date >= %s")
+        params.append(start)
+    if end is not None:
+        where.append("s.date <= %s")
+        params.append(end)
+    if stores is not None:
+        where.append(f"s.store_id IN (SELECT id FROM {Store._meta.db_table} WHERE code = ANY(%s))")
+        params.append(list(stores))
+    reported_where, reported_params = list(where), list(params)
+    if departments is not None:
+        where.append(
+            f"s.product_id IN (SELECT id FROM {Product._meta.db_table} WHERE department = ANY(%s))"
+        )
+        params.append(list(departments))
+    return where, params, reported_where, reported_params
+
+
+def _mark_days_reported(
+    store_reported: np.ndarray,
+    store_index: pd.Index,
+    first_day: int,
+    where: list[str],
+    params: list,
+) -> None:
+    """Mark in `store_reported` (store x day) the days each store reported a sale of any
+    department. A store that reported only other departments on a day still reported that day:
+    the series asked for sold zero there, they are not unknown."""
+    n_days = store_reported.shape[1]
+    reported = copy_out_csv(
+        f"SELECT DISTINCT s.store_id, s.date - DATE '1970-01-01' FROM {Sale._meta.db_table} s "
+        f"WHERE {' AND '.join(where)}",
+        params,
+        {"store_id": pa.int64(), "day": pa.int32()},
+    )
+    reported_day = reported.column("day").to_numpy().astype(np.int64)
+    in_range = (reported_day >= first_day) & (reported_day <= first_day + n_days - 1)
+    store_reported[
+        store_index.get_indexer(reported.column("store_id").to_numpy()[in_range]),
+        reported_day[in_range] - first_day,
+    ] = True
+
+
+def _day_values(
+    rows, *, cell: np.ndarray, reported: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Quantity, promotion, price and censored flag per series and day from the parsed rows
+    (`cell`: each row's flat position): a day without a row is a zero where the store
+    reported, else NaN."""
+    quantity = np.where(reported, np.float32(0), np.float32(np.nan))
+    quantity.reshape(-1)[cell] = rows.column("quantity").to_numpy()
+    on_promotion = np.zeros(quantity.shape, dtype=np.float32)
+    on_promotion.reshape(-1)[cell] = rows.column("on_promotion").to_numpy()
+    price = np.full(quantity.shape, np.nan, dtype=np.float32)
+    price.reshape(-1)[cell] = rows.column("price").to_numpy(zero_copy_only=False)
+    # A zero sale while out of stock is censored demand: unknown, not zero.
+    censored = np.zeros(quantity.shape, dtype=bool)
+    censored.reshape(-1)[cell] = (rows.column("in_stock").to_numpy() == 0) & (
+        rows.column("quantity").to_numpy() == 0
+    )
+    quantity[censored] = np.nan
+    return quantity, on_promotion, price, censored
 
 
 def promotion_calendar_rows(*, start: dt.date, end: dt.date) -> pd.DataFrame:

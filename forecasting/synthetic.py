@@ -112,7 +112,63 @@ def generate_sales(
     dates = pd.date_range(end=end, periods=days, freq="D", name="date")
     n_series = stores * products
 
+    # The draws from `rng` keep this order: the same seed gives the same sales.
     product_department = _assign_departments(products=products, rng=rng, shares=department_shares)
+    product_base_units, product_base_price = _product_bases(product_department, rng=rng)
+    store_size = rng.lognormal(0.0, 0.3, size=stores)
+
+    series_store = np.repeat(np.arange(stores), products)
+    series_product = np.tile(np.arange(products), stores)
+    series_department = product_department[series_product]
+    trend_per_year = rng.normal(0.0, 0.15, size=n_series)
+
+    on_promotion = _promotion_days(
+        series_department=series_department, days=days, rng=rng
+    )  # [series, day] bool
+    rate = _demand_rate(
+        dates=dates,
+        series_base_units=product_base_units[series_product] * store_size[series_store],
+        series_department=series_department,
+        trend_per_year=trend_per_year,
+        on_promotion=on_promotion,
+    )
+    expected = rate * rng.gamma(noise_shape, 1.0 / noise_shape, size=rate.shape)
+    demand = rng.poisson(expected)
+
+    if drift_date is not None and drift_fraction > 0 and drift_size != 0:
+        _apply_drift(
+            demand,
+            expected=expected,
+            dates=dates,
+            seed=seed,
+            drift_date=drift_date,
+            drift_fraction=drift_fraction,
+            drift_size=drift_size,
+        )
+
+    price = product_base_price[series_product][:, None] * np.where(
+        on_promotion, 1.0 - PROMOTION_DISCOUNT, 1.0
+    )
+    return _sales_frame(
+        dates=dates,
+        stores=stores,
+        products=products,
+        series_store=series_store,
+        series_product=series_product,
+        series_department=series_department,
+        product_department=product_department,
+        demand=demand,
+        on_promotion=on_promotion,
+        price=price,
+    )
+
+
+def _product_bases(
+    product_department: np.ndarray, *, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each product's base daily units (a share of slow movers) and base price, drawn from its
+    department's profile."""
+    products = len(product_department)
     product_base_units = np.empty(products)
     product_base_price = np.empty(products)
     for code, profile in enumerate(DEPARTMENTS):
@@ -124,12 +180,20 @@ def generate_sales(
         product_base_units[in_department] = base
         low, high = profile.price_range
         product_base_price[in_department] = np.exp(rng.uniform(np.log(low), np.log(high), count))
-    store_size = rng.lognormal(0.0, 0.3, size=stores)
+    return product_base_units, product_base_price
 
-    series_store = np.repeat(np.arange(stores), products)
-    series_product = np.tile(np.arange(products), stores)
-    series_department = product_department[series_product]
 
+def _demand_rate(
+    *,
+    dates: pd.DatetimeIndex,
+    series_base_units: np.ndarray,
+    series_department: np.ndarray,
+    trend_per_year: np.ndarray,
+    on_promotion: np.ndarray,
+) -> np.ndarray:
+    """Expected units per series and day before noise: base x weekday x season x trend x the
+    promotion's lift (larger on weekends)."""
+    days = len(dates)
     day_of_week = dates.day_of_week.to_numpy()
     day_of_year = dates.day_of_year.to_numpy()
     years_elapsed = (np.arange(days) - (days - 1)) / 365.25  # 0 on the last day
@@ -143,17 +207,12 @@ def generate_sales(
             for profile in DEPARTMENTS
         ]
     )  # [department, day]
-    trend_per_year = rng.normal(0.0, 0.15, size=n_series)
-
-    on_promotion = _promotion_days(
-        series_department=series_department, days=days, rng=rng
-    )  # [series, day] bool
     promotion_lift = np.array([p.promotion_lift for p in DEPARTMENTS])[series_department]
     weekend_lift = np.array([p.weekend_promotion_lift for p in DEPARTMENTS])[series_department]
     is_weekend = day_of_week >= 5
 
     rate = (
-        (product_base_units[series_product] * store_size[series_store])[:, None]
+        series_base_units[:, None]
         * weekday_factor[series_department][:, day_of_week]
         * yearly_factor[series_department]
         * np.exp(trend_per_year[:, None] * years_elapsed[None, :])
@@ -164,28 +223,51 @@ def generate_sales(
         1.0,
     )
     rate *= lift
+    return rate
 
-    expected = rate * rng.gamma(noise_shape, 1.0 / noise_shape, size=rate.shape)
-    demand = rng.poisson(expected)
 
-    if drift_date is not None and drift_fraction > 0 and drift_size != 0:
-        # A separate random stream that adjusts only the drifted cells, so that the same seed
-        # gives the same sales before the drift date and for the series that do not drift.
-        drift_rng = np.random.default_rng([seed, 1])
-        drifted = drift_rng.permutation(n_series)[: int(round(drift_fraction * n_series))]
-        from_day = int(np.searchsorted(dates.values, np.datetime64(pd.Timestamp(drift_date))))
-        cells = np.ix_(drifted, np.arange(from_day, days))
-        if drift_size > 0:
-            # Poisson(a) + Poisson(a * s) is Poisson(a * (1 + s)).
-            demand[cells] += drift_rng.poisson(expected[cells] * drift_size)
-        else:
-            # Keeping each unit with probability (1 + s) is Poisson(a * (1 + s)).
-            demand[cells] = drift_rng.binomial(demand[cells], max(0.0, 1.0 + drift_size))
+def _apply_drift(
+    demand: np.ndarray,
+    *,
+    expected: np.ndarray,
+    dates: pd.DatetimeIndex,
+    seed: int,
+    drift_date: dt.date,
+    drift_fraction: float,
+    drift_size: float,
+) -> None:
+    """Multiply the demand of a `drift_fraction` share of the series by (1 + drift_size) from
+    `drift_date` on, in place."""
+    n_series, days = demand.shape
+    # A separate random stream that adjusts only the drifted cells, so that the same seed
+    # gives the same sales before the drift date and for the series that do not drift.
+    drift_rng = np.random.default_rng([seed, 1])
+    drifted = drift_rng.permutation(n_series)[: int(round(drift_fraction * n_series))]
+    from_day = int(np.searchsorted(dates.values, np.datetime64(pd.Timestamp(drift_date))))
+    cells = np.ix_(drifted, np.arange(from_day, days))
+    if drift_size > 0:
+        # Poisson(a) + Poisson(a * s) is Poisson(a * (1 + s)).
+        demand[cells] += drift_rng.poisson(expected[cells] * drift_size)
+    else:
+        # Keeping each unit with probability (1 + s) is Poisson(a * (1 + s)).
+        demand[cells] = drift_rng.binomial(demand[cells], max(0.0, 1.0 + drift_size))
 
-    price = product_base_price[series_product][:, None] * np.where(
-        on_promotion, 1.0 - PROMOTION_DISCOUNT, 1.0
-    )
 
+def _sales_frame(
+    *,
+    dates: pd.DatetimeIndex,
+    stores: int,
+    products: int,
+    series_store: np.ndarray,
+    series_product: np.ndarray,
+    series_department: np.ndarray,
+    product_department: np.ndarray,
+    demand: np.ndarray,
+    on_promotion: np.ndarray,
+    price: np.ndarray,
+) -> pd.DataFrame:
+    """The long frame, one row per series and day, with labels and names as categoricals."""
+    days, n_series = len(dates), len(series_store)
     store_labels = np.array([f"S{number:03d}" for number in range(1, stores + 1)], dtype=object)
     product_labels = np.array(
         [f"SKU{number:05d}" for number in range(1, products + 1)], dtype=object

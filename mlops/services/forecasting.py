@@ -111,7 +111,102 @@ def forecast_next_days(
     panel = panel.select(metrics.active_series(panel.until(day).quantity)).as_seen_at(day)
     summary.active_series = panel.n_series
     series_class = record_demand_classes(panel=panel, as_of=day).classes
+    series_store, series_product, series_department = _series_ids(panel)
+    target_dates = [day + dt.timedelta(days=step) for step in range(horizon)]
 
+    forecast_frames, shadow_frames = [], []
+    for each in names:
+        forecasts, shadows = _forecast_model(
+            table=tables[each],
+            panel=panel,
+            day=day,
+            target_dates=target_dates,
+            series=(series_store, series_product, series_department, series_class),
+            summary=summary,
+        )
+        forecast_frames.extend(forecasts)
+        shadow_frames.extend(shadows)
+
+    forecasts = pd.concat(forecast_frames, ignore_index=True) if forecast_frames else None
+    shadows = pd.concat(shadow_frames, ignore_index=True) if shadow_frames else None
+    _replace_day_rows(
+        day=day,
+        version_pks=[version.pk for version in all_versions],
+        forecasts=forecasts,
+        shadows=shadows,
+    )
+    summary.forecast_rows = 0 if forecasts is None else len(forecasts)
+    summary.served_rows = 0 if forecasts is None else int(forecasts["served"].sum())
+    summary.shadow_rows = 0 if shadows is None else len(shadows)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _forecast_model(
+    *,
+    table: RoutingTable,
+    panel,
+    day: dt.date,
+    target_dates: list[dt.date],
+    series: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    summary: ForecastRunSummary,
+) -> tuple[list[pd.DataFrame], list[pd.DataFrame]]:
+    """Every version of one model name forecasts the series it covers (each series' store id,
+    product id, department and demand class in `series`); returns the forecast rows and the
+    shadow predictions beside the served values, and notes each version's outcome in
+    `summary`."""
+    series_store, series_product, series_department, series_class = series
+    horizon = len(target_dates)
+    served_pk = _served_versions(
+        table=table,
+        stores=series_store,
+        products=series_product,
+        departments=series_department,
+        classes=series_class,
+    )
+    summary.unrouted_series += int((served_pk < 0).sum())
+    values: dict[int, np.ndarray] = {}
+    forecast_frames = []
+    for version in table.versions:
+        covered = zip(series_department, series_class, strict=True)
+        mask = np.array([covers(version, str(d), c) for d, c in covered], dtype=bool)
+        if not mask.any():
+            continue
+        try:
+            forecasts = load_model(version).predict(panel.select(mask), day, horizon=horizon)
+        except Exception as error:
+            # One broken version (a lost artifact) must not stop the others' forecasts.
+            logger.exception("%s could not forecast %s", version, day)
+            summary.failed_versions.append(
+                {"id": version.pk, "version": version.version, "error": repr(error)}
+            )
+            continue
+        values[version.pk], frame = _version_rows(
+            version=version,
+            forecasts=forecasts,
+            mask=mask,
+            served=served_pk == version.pk,
+            day=day,
+            target_dates=target_dates,
+            stores=series_store,
+            products=series_product,
+        )
+        forecast_frames.append(frame)
+        summary.versions.append(_version_line(version, series=int(mask.sum()), frame=frame))
+    shadow_frames = _shadow_frames(
+        table=table,
+        values=values,
+        served_pk=served_pk,
+        day=day,
+        target_dates=target_dates,
+        stores=series_store,
+        products=series_product,
+    )
+    return forecast_frames, shadow_frames
+
+
+def _series_ids(panel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each series' store id, product id and department, from the panel's codes and SKUs."""
     store_ids = dict(Store.objects.values_list("code", "id"))
     products = {
         sku: (pk, dept) for sku, pk, dept in Product.objects.values_list("sku", "id", "department")
@@ -119,79 +214,63 @@ def forecast_next_days(
     series_store = np.array([store_ids[str(code)] for code in panel.stores], dtype=np.int64)
     series_product = np.array([products[str(sku)][0] for sku in panel.products], dtype=np.int64)
     series_department = np.array([products[str(sku)][1] for sku in panel.products], dtype=object)
-    target_dates = [day + dt.timedelta(days=step) for step in range(horizon)]
+    return series_store, series_product, series_department
 
-    forecast_frames, shadow_frames = [], []
-    for each in names:
-        table = tables[each]
-        served_pk = _served_versions(
-            table=table,
-            stores=series_store,
-            products=series_product,
-            departments=series_department,
-            classes=series_class,
-        )
-        summary.unrouted_series += int((served_pk < 0).sum())
-        values: dict[int, np.ndarray] = {}
-        for version in table.versions:
-            covered = zip(series_department, series_class, strict=True)
-            mask = np.array([covers(version, str(d), c) for d, c in covered], dtype=bool)
-            if not mask.any():
-                continue
-            try:
-                forecasts = load_model(version).predict(panel.select(mask), day, horizon=horizon)
-            except Exception as error:
-                # One broken version (a lost artifact) must not stop the others' forecasts.
-                logger.exception("%s could not forecast %s", version, day)
-                summary.failed_versions.append(
-                    {"id": version.pk, "version": version.version, "error": repr(error)}
-                )
-                continue
-            full = np.full((panel.n_series, horizon), np.nan, dtype=np.float64)
-            full[mask] = forecasts.values
-            values[version.pk] = full
-            lower = np.full_like(full, np.nan)
-            upper = np.full_like(full, np.nan)
-            lower[mask], upper[mask] = forecasts.lower, forecasts.upper
-            served = np.repeat((served_pk == version.pk)[:, None], horizon, axis=1)
-            frame = _forecast_frame(
-                version=version,
-                day=day,
-                target_dates=target_dates,
-                stores=series_store,
-                products=series_product,
-                values=full,
-                lower=lower,
-                upper=upper,
-                served=served,
-            )
-            forecast_frames.append(frame)
-            summary.versions.append(
-                {
-                    "id": version.pk,
-                    "name": version.name,
-                    "version": version.version,
-                    "status": version.status,
-                    "series": int(mask.sum()),
-                    "rows": len(frame),
-                    "served_rows": int(frame["served"].sum()),
-                }
-            )
-        shadow_frames.extend(
-            _shadow_frames(
-                table=table,
-                values=values,
-                served_pk=served_pk,
-                day=day,
-                target_dates=target_dates,
-                stores=series_store,
-                products=series_product,
-            )
-        )
 
-    forecasts = pd.concat(forecast_frames, ignore_index=True) if forecast_frames else None
-    shadows = pd.concat(shadow_frames, ignore_index=True) if shadow_frames else None
-    version_pks = [version.pk for version in all_versions]
+def _version_rows(
+    *,
+    version: ModelVersion,
+    forecasts,
+    mask: np.ndarray,
+    served: np.ndarray,
+    day: dt.date,
+    target_dates: list[dt.date],
+    stores: np.ndarray,
+    products: np.ndarray,
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """One version's forecasts spread over every series (NaN where it does not cover them), and
+    its forecast rows, `served` where the routing sends the series to it."""
+    n_series, horizon = len(mask), len(target_dates)
+    full = np.full((n_series, horizon), np.nan, dtype=np.float64)
+    full[mask] = forecasts.values
+    lower = np.full_like(full, np.nan)
+    upper = np.full_like(full, np.nan)
+    lower[mask], upper[mask] = forecasts.lower, forecasts.upper
+    frame = _forecast_frame(
+        version=version,
+        day=day,
+        target_dates=target_dates,
+        stores=stores,
+        products=products,
+        values=full,
+        lower=lower,
+        upper=upper,
+        served=np.repeat(served[:, None], horizon, axis=1),
+    )
+    return full, frame
+
+
+def _version_line(version: ModelVersion, *, series: int, frame: pd.DataFrame) -> dict[str, Any]:
+    """What the run's summary says of one version's forecasts."""
+    return {
+        "id": version.pk,
+        "name": version.name,
+        "version": version.version,
+        "status": version.status,
+        "series": series,
+        "rows": len(frame),
+        "served_rows": int(frame["served"].sum()),
+    }
+
+
+def _replace_day_rows(
+    *,
+    day: dt.date,
+    version_pks: list[int],
+    forecasts: pd.DataFrame | None,
+    shadows: pd.DataFrame | None,
+) -> None:
+    """Replace the versions' forecasts and shadow predictions made on `day` with the new ones."""
     with transaction.atomic():
         # Delete and COPY in one transaction: readers see the old rows or the new, never none.
         Forecast.objects.filter(model_version__in=version_pks, made_on=day).delete()
@@ -205,11 +284,6 @@ def forecast_next_days(
                 table=ShadowPrediction._meta.db_table, columns=SHADOW_COLUMNS, frame=shadows
             )
     refresh_statistics(Forecast._meta.db_table, ShadowPrediction._meta.db_table)
-    summary.forecast_rows = 0 if forecasts is None else len(forecasts)
-    summary.served_rows = 0 if forecasts is None else int(forecasts["served"].sum())
-    summary.shadow_rows = 0 if shadows is None else len(shadows)
-    summary.seconds = time.perf_counter() - started
-    return summary
 
 
 def _served_versions(

@@ -1,12 +1,10 @@
-"""Tenant admin of experiments: the list, the propose form, each experiment's page with its next
-steps as buttons, results per segment with a chart, and the decision; every step is a service."""
+"""The experiment admin: its list, the propose form, each page with its next steps as buttons
+and the decision form; every step is a service."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
@@ -19,13 +17,10 @@ from django_fsm import TransitionNotAllowed, has_transition_perm
 
 from config.admin_sites import tenant_admin
 from experiments import services
+from experiments.admin.forms import DecisionForm, ProposeForm
+from experiments.admin.results import page_results, results_view
 from experiments.models import ExperimentEvent, ModelExperiment
-from experiments.stored_results import queue_experiment_results, stored_experiment_results
-from forecasting.families import FAMILIES
-from forecasting.models import Product
-from mlops.admin.charts import bar_chart
-from mlops.admin.review import backtest_section, format_metric, format_pct
-from mlops.models import DEFAULT_MODEL_NAME
+from mlops.admin.review import format_pct
 
 # The buttons of an experiment's page: (key, FSM transition, label, needs a note).
 STEPS = (
@@ -50,177 +45,6 @@ def next_steps(experiment: ModelExperiment, user) -> list[dict[str, Any]]:
     if user.has_perm(services.RUN_PERMISSION) and services.start_interrupted(experiment):
         steps.insert(0, {"key": "start", "label": "Resume training", "needs_note": False})
     return steps
-
-
-def _parse_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-class ProposeForm(forms.Form):
-    """A proposal with its configuration as plain fields (only those the type uses are kept)."""
-
-    name = forms.CharField(max_length=200)
-    hypothesis = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 70}))
-    experiment_type = forms.ChoiceField(choices=ModelExperiment.ExperimentType.choices)
-    model_name = forms.CharField(max_length=64, initial=DEFAULT_MODEL_NAME)
-    success_metric = forms.ChoiceField(
-        choices=ModelExperiment.Metric.choices, initial=ModelExperiment.Metric.MAE
-    )
-    expected_improvement_pct = forms.FloatField(
-        initial=5.0, min_value=0, label="Expected improvement (%)"
-    )
-    algorithm = forms.ChoiceField(
-        required=False,
-        help_text="Algorithm, hyperparameters, segmentation and feature experiments; blank: "
-        "the champion's.",
-    )
-    hyperparameters = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 40, "placeholder": "max_depth = 6"}),
-        help_text="One per line: name = value.",
-    )
-    segments = forms.MultipleChoiceField(
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-        help_text="Segmentation: one model per chosen department.",
-    )
-    window_days = forms.IntegerField(
-        required=False, help_text="Training window: days of sales to train on."
-    )
-    features = forms.CharField(
-        required=False, help_text="Feature engineering: feature names, separated by commas."
-    )
-    CONFIGURATION_FIELDS = ("algorithm", "hyperparameters", "segments", "window_days", "features")
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["algorithm"].choices = [("", "—"), *((name, name) for name in sorted(FAMILIES))]
-        departments = Product.objects.order_by("department").values_list("department", flat=True)
-        self.fields["segments"].choices = [(name, name) for name in departments.distinct()]
-
-    def clean_hyperparameters(self) -> dict[str, Any]:
-        parsed = {}
-        for number, line in enumerate(self.cleaned_data["hyperparameters"].splitlines(), 1):
-            if not line.strip():
-                continue
-            name, equals, value = line.partition("=")
-            if not equals or not name.strip():
-                raise forms.ValidationError(f"Line {number}: write name = value.")
-            parsed[name.strip()] = _parse_value(value.strip())
-        return parsed
-
-    def configuration(self) -> dict[str, Any]:
-        """The configuration keys the chosen type takes, from the fields that were filled in."""
-        data = self.cleaned_data
-        given = {
-            "algorithm": data.get("algorithm") or None,
-            "hyperparameters": data.get("hyperparameters") or None,
-            "segments": list(data.get("segments") or []) or None,
-            "window_days": data.get("window_days"),
-            "features": [f.strip() for f in (data.get("features") or "").split(",") if f.strip()]
-            or None,
-        }
-        accepted = services.CONFIGURATION_KEYS.get(data["experiment_type"], ())
-        return {key: value for key, value in given.items() if key in accepted and value is not None}
-
-
-class DecisionForm(forms.Form):
-    decision = forms.ChoiceField(choices=ModelExperiment.Decision.choices, widget=forms.RadioSelect)
-    rationale = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 70}))
-    adopted_versions = forms.MultipleChoiceField(
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-        help_text="Partial adopt: the versions to promote (the others are archived).",
-    )
-    override_reason = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 2, "cols": 70}),
-        help_text="Only to adopt a version that does not pass the gate (an override, managers "
-        "only): say why.",
-    )
-
-    def __init__(self, *args, experiment: ModelExperiment, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["adopted_versions"].choices = [
-            (str(version.pk), f"{version.version} ({version.segment})")
-            for version in experiment.model_versions.order_by("segment", "pk")
-        ]
-
-
-def results_view(experiment: ModelExperiment, results: dict[str, Any] | None) -> dict[str, Any]:
-    """The experiment's results as tables and a chart of the success metric per segment (the
-    experimental version beside the champion that served the same points), and each version's
-    walk-forward chart against its champion."""
-    metric = experiment.success_metric
-    label = ModelExperiment.Metric(metric).label
-    rows, groups = [], []
-    for segment, result in ((results or {}).get("segments") or {}).items():
-        baseline = result.get("baseline") or {}
-        experimental = result.get("experimental") or {}
-        improvement = result.get("improvement_pct") or {}
-        test = result.get("paired_test") or {}
-        rows.append(
-            {
-                "segment": segment,
-                "version": (result.get("version") or {}).get("version", ""),
-                "source": result.get("source", ""),
-                "reason": result.get("reason", ""),
-                "n_points": result.get("n_points"),
-                "metrics": [
-                    {
-                        "label": ModelExperiment.Metric(key).label,
-                        "baseline": format_metric(key, baseline.get(key)),
-                        "experimental": format_metric(key, experimental.get(key)),
-                        "improvement": format_pct(improvement.get(key)),
-                    }
-                    for key in ("mae", "mape", "wape")
-                ],
-                "confidence": test.get("confidence"),
-                "meets": bool(result.get("meets_success_criterion")),
-            }
-        )
-        groups.append(
-            (
-                segment,
-                [
-                    ("Champion (baseline)", "champion", baseline.get(metric)),
-                    ("Experimental version", "this-version", experimental.get(metric)),
-                ],
-            )
-        )
-    unit = " units" if metric == "mae" else "%"
-    y_label = f"{label} ({'units per series-day' if metric == 'mae' else '%'})"
-    return {
-        "rows": rows,
-        "chart": bar_chart(
-            title=f"{label} per segment, on the same points",
-            y_label=y_label,
-            unit=unit,
-            groups=groups,
-        )
-        if groups
-        else None,
-        "computed_at": (results or {}).get("computed_at"),
-        "backtests": [
-            {"version": version, "section": backtest_section(version)}
-            for version in experiment.model_versions.order_by("segment", "pk")
-        ],
-    }
-
-
-def _results_shown(experiment: ModelExperiment) -> tuple[dict[str, Any], str]:
-    """The results a page shows and their state: the decision's for a completed experiment
-    ("final"), else what a worker last computed, queueing a computation when they are missing
-    or out of date (the page never computes them)."""
-    if experiment.status == ModelExperiment.Status.COMPLETED and experiment.results:
-        return experiment.results, "final"
-    stored = stored_experiment_results(experiment=experiment)
-    if not stored.current:
-        queue_experiment_results(experiment=experiment)
-    return stored.body, stored.body["state"]
 
 
 class ExperimentEventInline(admin.TabularInline):
@@ -329,7 +153,7 @@ class ModelExperimentAdmin(admin.ModelAdmin):
         experiment = self.get_object(request, object_id)
         extra: dict[str, Any] = {}
         if experiment is not None:
-            results, state = _results_shown(experiment)
+            results, state = page_results(experiment)
             steps = next_steps(experiment, request.user)
             extra = {
                 "steps": steps,
@@ -435,7 +259,7 @@ class ModelExperimentAdmin(admin.ModelAdmin):
             "original": experiment,
             "form": form,
         }
-        results, context["results_state"] = _results_shown(experiment)
+        results, context["results_state"] = page_results(experiment)
         context["results"] = results_view(experiment, results)
         return TemplateResponse(request, "admin/experiments/modelexperiment/complete.html", context)
 
