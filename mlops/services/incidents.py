@@ -114,7 +114,7 @@ def resolve_incident(
 
 def _carries_on(incident: DriftIncident, champion: ModelVersion) -> bool:
     """Whether `champion` is a refresh of the incident's champion: the same recipe in service,
-    still drifting against the same reference (a refresh does not end a drift)."""
+    still drifting against the same reference until one has learnt the new level."""
     from mlops.selectors import refresh_lineage
 
     return any(each.pk == incident.champion_id for each in refresh_lineage(champion))
