@@ -324,8 +324,6 @@ def _waiting_drift_challenger(name: str, segment: str) -> ModelVersion | None:
 
 
 def _open(*, result: DriftResult, champion: ModelVersion) -> DriftIncident:
-    from mlops.services.retraining import queue_retrain
-
     numbers = _numbers(result, champion)
     incident = DriftIncident.objects.create(
         name=result.name,
@@ -339,49 +337,11 @@ def _open(*, result: DriftResult, champion: ModelVersion) -> DriftIncident:
         latest=numbers,
     )
     waiting = _waiting_drift_challenger(result.name, result.segment)
-    pending = (
-        ModelRetrainingLog.objects.filter(
-            name=result.name,
-            segment=result.segment,
-            trigger=Trigger.DRIFT_DETECTED,
-            status__in=ModelRetrainingLog.PENDING,
-        )
-        .order_by("-created_at")
-        .first()
+    next_step = _answer(
+        incident=incident, result=result, champion=champion, numbers=numbers, waiting=waiting
     )
-    if waiting is not None:
-        incident.challenger = waiting
-        result.retrain_skipped_reason = (
-            f"{waiting.version} from an earlier drift retrain still waits for a decision"
-        )
-        next_step = (
-            f"No new retrain was queued: {result.retrain_skipped_reason}; it is judged every day "
-            f"against {champion.version} on the days after {incident.change_date}."
-        )
-    else:
-        log = pending or queue_retrain(
-            trigger=Trigger.DRIFT_DETECTED,
-            name=result.name,
-            segment=result.segment,
-            trigger_metadata={**numbers, "incident_id": incident.pk},
-        )
-        incident.retrain_log = log
-        result.retrain_log_id = log.pk
-        result.retrain_queued = pending is None and log.trigger == Trigger.DRIFT_DETECTED
-        if result.retrain_queued:
-            next_step = (
-                f"An emergency retrain (#{log.pk}) of {champion.version}'s recipe on the freshest "
-                "sales was queued. From the day after it is trained it is judged against "
-                f"{champion.version} on the days after {incident.change_date}; it waits for a "
-                "person, and the alert says what the numbers recommend."
-            )
-        else:
-            result.retrain_skipped_reason = (
-                f"{log.get_trigger_display().lower()} retrain #{log.pk} is already {log.status}"
-            )
-            next_step = f"No new retrain was queued: {result.retrain_skipped_reason}."
     title, message = drift_alert_text(incident=incident, result=result, next_step=next_step)
-    alert = raise_alert(
+    incident.alert = raise_alert(
         alert_type=MLAlert.AlertType.DRIFT_DETECTED,
         severity=MLAlert.Severity.CRITICAL,
         title=title,
@@ -397,9 +357,9 @@ def _open(*, result: DriftResult, champion: ModelVersion) -> DriftIncident:
         dedup_key=f"drift_detected:incident:{incident.pk}",
         model_version=waiting,
     )
-    incident.alert = alert
     incident.save(update_fields=["challenger", "retrain_log", "alert", "updated_at"])
-    result.incident_id, result.incident_opened, result.alert_id = incident.pk, True, alert.pk
+    result.incident_id, result.incident_opened = incident.pk, True
+    result.alert_id = incident.alert_id
     logger.warning(
         "Drift of %s %s as of %s (%s): incident #%s from %s",
         champion.where,
@@ -410,6 +370,60 @@ def _open(*, result: DriftResult, champion: ModelVersion) -> DriftIncident:
         incident.change_date,
     )
     return incident
+
+
+def _answer(
+    *,
+    incident: DriftIncident,
+    result: DriftResult,
+    champion: ModelVersion,
+    numbers: dict[str, Any],
+    waiting: ModelVersion | None,
+) -> str:
+    """What answers a new incident: the drift challenger that still waits, else a drift retrain
+    already pending, else a new emergency retrain, linked to the incident. Returns the next step
+    the alert names."""
+    from mlops.services.retraining import queue_retrain
+
+    if waiting is not None:
+        incident.challenger = waiting
+        result.retrain_skipped_reason = (
+            f"{waiting.version} from an earlier drift retrain still waits for a decision"
+        )
+        return (
+            f"No new retrain was queued: {result.retrain_skipped_reason}; it is judged every day "
+            f"against {champion.version} on the days after {incident.change_date}."
+        )
+    pending = (
+        ModelRetrainingLog.objects.filter(
+            name=result.name,
+            segment=result.segment,
+            trigger=Trigger.DRIFT_DETECTED,
+            status__in=ModelRetrainingLog.PENDING,
+        )
+        .order_by("-created_at")
+        .first()
+    )
+    log = pending or queue_retrain(
+        trigger=Trigger.DRIFT_DETECTED,
+        name=result.name,
+        segment=result.segment,
+        trigger_metadata={**numbers, "incident_id": incident.pk},
+    )
+    incident.retrain_log = log
+    result.retrain_log_id = log.pk
+    result.retrain_queued = pending is None and log.trigger == Trigger.DRIFT_DETECTED
+    if not result.retrain_queued:
+        result.retrain_skipped_reason = (
+            f"{log.get_trigger_display().lower()} retrain #{log.pk} is already {log.status}"
+        )
+        return f"No new retrain was queued: {result.retrain_skipped_reason}."
+    return (
+        f"An emergency retrain (#{log.pk}) of {champion.version}'s recipe on the freshest "
+        "sales was queued. From the day after it is trained it is judged against "
+        f"{champion.version} on the days after {incident.change_date}; it waits for a "
+        "person, and the alert says what the numbers recommend."
+    )
 
 
 def _check_open_incident(*, incident: DriftIncident, result: DriftResult) -> None:

@@ -279,6 +279,26 @@ def _explain(checks: dict[str, bool], numbers: dict[str, Any], guards: dict[str,
     return f"Refresh rejected ({'; '.join(failed)}): {facts}."
 
 
+def _check_days(*, champion: ModelVersion, last_day: dt.date) -> list[dt.date]:
+    """The held-out days of the check: the last REFRESH_CHECK_DAYS up to `last_day`, only those
+    after the champion's training data (the days it had not seen are the only fair ones)."""
+    first = last_day - dt.timedelta(days=REFRESH_CHECK_DAYS - 1)
+    if champion.training_end is not None:
+        first = max(first, champion.training_end + dt.timedelta(days=1))
+    return [first + dt.timedelta(days=step) for step in range((last_day - first).days + 1)]
+
+
+def _refit_before(*, recipe: Recipe, panel: Panel, days: list[dt.date]) -> np.ndarray:
+    """The recipe refit on its training window before the first check day, forecasting each
+    check day one day ahead (as the champion was served)."""
+    first = days[0]
+    training = panel.window(first - dt.timedelta(days=recipe.window_days), first).until(first)
+    earlier = build_model(
+        recipe.algorithm, **{**recipe.hyperparameters, **POINT_FORECASTS_ONLY}
+    ).fit(training)
+    return one_day_ahead(earlier, panel, days)
+
+
 def check_refresh(
     *,
     champion: ModelVersion,
@@ -290,14 +310,7 @@ def check_refresh(
     """Whether `model` (the champion's recipe trained on `panel`'s latest days) may replace the
     champion, by the non-inferiority test and the guards above; reads, writes nothing."""
     segment = panel.select(recipe.series_mask(panel))
-    last_day = segment.last_day.date()
-    first_check = last_day - dt.timedelta(days=REFRESH_CHECK_DAYS - 1)
-    if champion.training_end is not None:
-        # Only days the champion had not seen when it was trained are fair to it.
-        first_check = max(first_check, champion.training_end + dt.timedelta(days=1))
-    days = [
-        first_check + dt.timedelta(days=step) for step in range((last_day - first_check).days + 1)
-    ]
+    days = _check_days(champion=champion, last_day=segment.last_day.date())
     margin, confidence = float(policy.refresh_margin_pct), float(policy.promotion_min_confidence)
     checks: dict[str, bool] = {"enough_days": len(days) >= MIN_CHECK_DAYS}
     numbers: dict[str, Any] = {
@@ -311,12 +324,7 @@ def check_refresh(
     guards: dict[str, Any] = {}
     source = STORED
     if checks["enough_days"]:
-        training = segment.window(first_check - dt.timedelta(days=recipe.window_days), first_check)
-        training = training.until(first_check)
-        earlier = build_model(
-            recipe.algorithm, **{**recipe.hyperparameters, **POINT_FORECASTS_ONLY}
-        ).fit(training)
-        refit = one_day_ahead(earlier, segment, days)
+        refit = _refit_before(recipe=recipe, panel=segment, days=days)
         served, source = _champion_served(champion=champion, panel=segment, days=days)
         first = segment.day_position(days[0])
         actual = segment.quantity[:, first : first + len(days)]
