@@ -1,13 +1,10 @@
 """Tests of the dense sales panel built from long sales frames."""
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from forecasting.panel import Panel
-from forecasting.synthetic import generate_sales
 
 pytestmark = pytest.mark.nodb
 
@@ -89,14 +86,3 @@ def test_series_positions_finds_rows_by_key():
     panel = Panel.from_frame(_sales_frame())
     positions = panel.series_positions(stores=["S2", "S9"], products=["A", "A"])
     assert positions.tolist() == [2, -1]
-
-
-@pytest.mark.slow
-def test_ten_thousand_series_two_years_build_quickly():
-    frame = generate_sales(stores=100, products=100, days=730, seed=3)
-    started = time.perf_counter()
-    panel = Panel.from_frame(frame)
-    elapsed = time.perf_counter() - started
-
-    assert panel.quantity.shape == (10_000, 730)
-    assert elapsed < 3.0
