@@ -99,7 +99,8 @@ def generate_sales(
 
     Columns: date, store, product, department, quantity (int), on_promotion (bool), price,
     store_name, product_name. From `drift_date` on, demand of a `drift_fraction` share of the
-    series is multiplied by (1 + drift_size). `department_shares` (one per DEPARTMENTS profile)
+    series is multiplied by (1 + drift_size); `frame.attrs["drifted_series"]` lists them as
+    (store, product) pairs. `department_shares` (one per DEPARTMENTS profile)
     replaces the profiles' shares of products, and `noise_shape` the demand's over-dispersion
     (lower is noisier): benchmarks vary them to see whether a recipe holds on other data.
     """
@@ -135,8 +136,9 @@ def generate_sales(
     expected = rate * rng.gamma(noise_shape, 1.0 / noise_shape, size=rate.shape)
     demand = rng.poisson(expected)
 
+    drifted = np.zeros(0, dtype=np.int64)
     if drift_date is not None and drift_fraction > 0 and drift_size != 0:
-        _apply_drift(
+        drifted = _apply_drift(
             demand,
             expected=expected,
             dates=dates,
@@ -149,7 +151,7 @@ def generate_sales(
     price = product_base_price[series_product][:, None] * np.where(
         on_promotion, 1.0 - PROMOTION_DISCOUNT, 1.0
     )
-    return _sales_frame(
+    frame = _sales_frame(
         dates=dates,
         stores=stores,
         products=products,
@@ -161,6 +163,12 @@ def generate_sales(
         on_promotion=on_promotion,
         price=price,
     )
+    # Which series drifted, as (store, product) codes: what a root-cause analysis should find.
+    frame.attrs["drifted_series"] = sorted(
+        (f"S{series_store[index] + 1:03d}", f"SKU{series_product[index] + 1:05d}")
+        for index in drifted
+    )
+    return frame
 
 
 def _product_bases(
@@ -237,7 +245,7 @@ def _apply_drift(
     drift_size: float,
 ) -> None:
     """Multiply the demand of a `drift_fraction` share of the series by (1 + drift_size) from
-    `drift_date` on, in place."""
+    `drift_date` on, in place; returns the indices of the drifted series."""
     n_series, days = demand.shape
     # A separate random stream that adjusts only the drifted cells, so that the same seed
     # gives the same sales before the drift date and for the series that do not drift.
@@ -251,6 +259,7 @@ def _apply_drift(
     else:
         # Keeping each unit with probability (1 + s) is Poisson(a * (1 + s)).
         demand[cells] = drift_rng.binomial(demand[cells], max(0.0, 1.0 + drift_size))
+    return drifted
 
 
 def _sales_frame(

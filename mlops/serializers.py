@@ -318,6 +318,13 @@ class DriftIncidentSerializer(serializers.ModelSerializer):
     )
     detection = serializers.DictField(read_only=True, help_text="The numbers when it opened")
     latest = serializers.DictField(read_only=True, help_text="The numbers of the last check")
+    root_cause = serializers.DictField(
+        read_only=True,
+        help_text="Where the drift sits and which inputs moved (mlops.services.rootcause): "
+        "`recent` and `reference` windows, `leads` (error or bias), per kind the change with its "
+        "`by_department`, `by_store` and `top_series` shares, and `input_shift` (PSI per input, "
+        "with its threshold and the inputs above it); recomputed at each check while open",
+    )
     resolution = serializers.ChoiceField(
         choices=[("", "Not resolved"), *DriftIncident.Resolution.choices], read_only=True
     )
@@ -339,6 +346,7 @@ class DriftIncidentSerializer(serializers.ModelSerializer):
             "rules",
             "detection",
             "latest",
+            "root_cause",
             "quiet_days",
             "alert_id",
             "retrain_log_id",

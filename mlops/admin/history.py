@@ -209,6 +209,7 @@ class DriftIncidentAdmin(ReadOnlyAdmin):
         ("Answer", {"fields": ["challenger_link", "alert_link", "retrain_log"]}),
         ("The numbers when it opened", {"fields": ["detection_table"]}),
         ("The numbers of the last check", {"fields": ["latest_table", "quiet_days"]}),
+        ("Where it sits", {"fields": ["root_cause_tables"]}),
         (
             "Resolution",
             {
@@ -229,6 +230,7 @@ class DriftIncidentAdmin(ReadOnlyAdmin):
         "rules_fired",
         "detection_table",
         "latest_table",
+        "root_cause_tables",
     ]
 
     @admin.display(description="Rules fired")
@@ -257,3 +259,55 @@ class DriftIncidentAdmin(ReadOnlyAdmin):
     @admin.display(description="Latest check")
     def latest_table(self, incident):
         return pairs_table(incident.latest)
+
+    @admin.display(description="Root cause")
+    def root_cause_tables(self, incident):
+        return root_cause_html(incident.root_cause)
+
+
+def _rows_table(caption: str, columns: list[tuple[str, str]], rows: list[dict]) -> str:
+    head = format_html_join("", "<th>{}</th>", ((label,) for _, label in columns))
+    body = format_html_join(
+        "",
+        "<tr>{}</tr>",
+        (
+            (format_html_join("", "<td>{}</td>", ((row.get(key, "—"),) for key, _ in columns)),)
+            for row in rows
+        ),
+    )
+    return format_html(
+        '<table class="arena-rows"><caption>{}</caption><tr>{}</tr>{}</table>', caption, head, body
+    )
+
+
+def root_cause_html(found: dict) -> str:
+    """The root cause as tables: shares by department and store, the series that moved most,
+    and the inputs' PSI."""
+    from mlops.services.rootcause import root_cause_summary
+
+    if not found:
+        return "—"
+    kind = found.get("leads", "error")
+    part = found.get(kind) or {}
+    share = [("key", "Where"), ("series", "Series"), ("change", "Change"), ("share_pct", "Share %")]
+    series = [
+        ("store", "Store"),
+        ("product", "Product"),
+        ("department", "Department"),
+        ("change", "Change"),
+        ("share_pct", "Share %"),
+        ("spreads", "Spreads"),
+    ]
+    shift = found.get("input_shift") or {}
+    return format_html(
+        "<p>{}</p>{}{}{}{}",
+        root_cause_summary(found),
+        _rows_table(f"{kind} by department", share, part.get("by_department", [])),
+        _rows_table(f"{kind} by store (top)", share, part.get("by_store", [])),
+        _rows_table("Series that moved most for their size", series, part.get("top_series", [])),
+        _rows_table(
+            f"Input shift (PSI; shifted above {shift.get('threshold')})",
+            [("input", "Input"), ("psi", "PSI"), ("shifted", "Shifted")],
+            shift.get("inputs", []),
+        ),
+    )

@@ -20,8 +20,8 @@ from alerts.models import MLAlert
 from alerts.selectors import OPEN_STATUSES
 from alerts.services import raise_alert, rewrite_alert
 from config.transitions import apply_transition, locked
-from forecasting import metrics
 from mlops.models import DriftIncident, ModelRetrainingLog, ModelVersion, Trigger
+from mlops.services.drift_text import drift_alert_text, incident_numbers
 from tenants.selectors import tenant_policy, tenant_today
 
 if TYPE_CHECKING:
@@ -187,92 +187,6 @@ def _retire_challenger(*, incident: DriftIncident, champion: ModelVersion) -> No
 # -- acting on a drift check ---------------------------------------------------------------------
 
 
-def _numbers(result: DriftResult, champion: ModelVersion) -> dict[str, Any]:
-    def rounded(value: float | None, digits: int = 4) -> float | None:
-        return None if value is None else round(float(value), digits)
-
-    return {
-        "baseline_mae": rounded(result.baseline_mae),
-        "baseline_source": result.baseline_source,
-        "recent_mae": rounded(result.recent_mae),
-        "drift_pct": rounded(result.drift_pct, 2),
-        "threshold_pct": result.threshold_pct,
-        "champion_version": champion.version,
-        "champion_id": champion.pk,
-        "rules": ", ".join(result.rules),
-        "error_cusum": rounded(result.error_cusum),
-        "error_cusum_threshold": rounded(result.error_cusum_threshold),
-        "bias_cusum": rounded(result.bias_cusum),
-        "bias_cusum_threshold": rounded(result.bias_cusum_threshold),
-        "reference_bias_pct": rounded(result.reference_bias, 2),
-        "recent_bias_pct": rounded(result.recent_bias, 2),
-        "as_of": result.as_of.isoformat() if result.as_of else None,
-        "change_date": result.change_date.isoformat() if result.change_date else None,
-        "recent_days": result.recent_days,
-    }
-
-
-def _signed_share(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    side = "below" if value < 0 else "above"
-    return f"{abs(value):.1f}% {side} demand"
-
-
-def _why(result: DriftResult) -> list[str]:
-    """Each rule that fired, in words."""
-    change = metrics.better_or_worse(None if result.drift_pct is None else -result.drift_pct)
-    sentences = {
-        "threshold": (
-            f"its MAE over the last {result.recent_days} day(s) is {result.recent_mae or 0:.3f} "
-            f"against a baseline of {result.baseline_mae or 0:.3f} ({change}; the tenant calls "
-            f"drift beyond {result.threshold_pct:g}% worse)"
-        ),
-        "error_cusum": (
-            "its error per unit forecast has stayed above its first weeks' level for long enough "
-            f"(error CUSUM {result.error_cusum or 0:.3f} over {result.error_cusum_threshold or 0:.3f})"
-        ),
-        "bias_cusum": (
-            f"it has been {'under' if result.bias_direction == 'up' else 'over'}-forecasting "
-            f"day after day: its forecasts ran {_signed_share(result.recent_bias)} over the last "
-            f"{result.recent_days} day(s), against {_signed_share(result.reference_bias)} in its "
-            f"first weeks in service (tracking signal {result.bias_cusum or 0:.3f} over "
-            f"{result.bias_cusum_threshold or 0:.3f})"
-        ),
-    }
-    return [sentences[rule] for rule in result.rules]
-
-
-def _headline(numbers: dict[str, Any]) -> str:
-    """What the rules saw, in a few words: the MAE when the threshold rule fired, else the
-    bias the tracking signal followed, else the error CUSUM."""
-    rules = numbers.get("rules") or ""
-    if "threshold" in rules and numbers.get("drift_pct") is not None:
-        return f"MAE {metrics.better_or_worse(-numbers['drift_pct'])} than its baseline"
-    if "bias_cusum" in rules and numbers.get("recent_bias_pct") is not None:
-        return f"forecasts run {_signed_share(numbers['recent_bias_pct'])}"
-    return "error per unit forecast above its first weeks' level"
-
-
-def drift_alert_text(
-    *, incident: DriftIncident, result: DriftResult | None, next_step: str
-) -> tuple[str, str]:
-    """The title and message of an incident's alert."""
-    numbers = incident.latest or incident.detection
-    title = (
-        f"Model drift detected — {incident.where} {incident.champion.version}: {_headline(numbers)}"
-    )
-    lines = [
-        f"Champion {incident.champion.version} of {incident.where} no longer fits the sales: "
-        f"drift since {incident.change_date} (incident #{incident.pk}, found on "
-        f"{incident.opened_on})."
-    ]
-    if result is not None and result.rules:
-        lines.append("As of " + str(result.as_of) + ": " + "; ".join(_why(result)) + ".")
-    lines.append(next_step)
-    return title[:300], "\n\n".join(lines)
-
-
 @transaction.atomic
 def act_on_drift(*, result: DriftResult, champion: ModelVersion) -> None:
     """Open, update or close the champion's drift incident after a check, filling in `result`:
@@ -324,7 +238,7 @@ def _waiting_drift_challenger(name: str, segment: str) -> ModelVersion | None:
 
 
 def _open(*, result: DriftResult, champion: ModelVersion) -> DriftIncident:
-    numbers = _numbers(result, champion)
+    numbers = incident_numbers(result, champion)
     incident = DriftIncident.objects.create(
         name=result.name,
         segment=result.segment,
@@ -340,6 +254,7 @@ def _open(*, result: DriftResult, champion: ModelVersion) -> DriftIncident:
     next_step = _answer(
         incident=incident, result=result, champion=champion, numbers=numbers, waiting=waiting
     )
+    incident.root_cause = _root_cause(incident, until=result.as_of)
     title, message = drift_alert_text(incident=incident, result=result, next_step=next_step)
     incident.alert = raise_alert(
         alert_type=MLAlert.AlertType.DRIFT_DETECTED,
@@ -357,7 +272,7 @@ def _open(*, result: DriftResult, champion: ModelVersion) -> DriftIncident:
         dedup_key=f"drift_detected:incident:{incident.pk}",
         model_version=waiting,
     )
-    incident.save(update_fields=["challenger", "retrain_log", "alert", "updated_at"])
+    incident.save(update_fields=["challenger", "retrain_log", "alert", "root_cause", "updated_at"])
     result.incident_id, result.incident_opened = incident.pk, True
     result.alert_id = incident.alert_id
     logger.warning(
@@ -426,6 +341,19 @@ def _answer(
     )
 
 
+def _root_cause(incident: DriftIncident, *, until: dt.date) -> dict[str, Any]:
+    """The incident's root cause up to `until`; empty (and logged) when it cannot be computed,
+    which never stops the incident or its alert."""
+    from mlops.services.rootcause import incident_root_cause
+
+    try:
+        with transaction.atomic():  # a failed query must not abort the check's transaction
+            return incident_root_cause(incident=incident, until=until)
+    except Exception:
+        logger.exception("Root cause of drift incident #%s failed", incident.pk)
+        return {}
+
+
 def _check_open_incident(*, incident: DriftIncident, result: DriftResult) -> None:
     """A later check while the incident is open: count quiet days, update the alert in place
     on a drifting day, close it after a quiet week."""
@@ -448,8 +376,11 @@ def _check_open_incident(*, incident: DriftIncident, result: DriftResult) -> Non
     incident.last_checked_on = result.as_of
     incident.quiet_days = 0 if result.drifting else incident.quiet_days + 1
     if result.drifting:
-        incident.latest = _numbers(result, incident.champion)
-    incident.save(update_fields=["last_checked_on", "quiet_days", "latest", "updated_at"])
+        incident.latest = incident_numbers(result, incident.champion)
+        incident.root_cause = _root_cause(incident, until=result.as_of) or incident.root_cause
+    incident.save(
+        update_fields=["last_checked_on", "quiet_days", "latest", "root_cause", "updated_at"]
+    )
     if incident.quiet_days >= RECOVERY_DAYS:
         resolve_incident(
             incident=incident,

@@ -16,7 +16,7 @@ from alerts.models import MLAlert
 from alerts.services import act_on_alert
 from forecasting.services import import_sales
 from forecasting.synthetic import generate_sales
-from mlops.models import ModelRetrainingLog, ModelTransition, ModelVersion, Trigger
+from mlops.models import DriftIncident, ModelRetrainingLog, ModelTransition, ModelVersion, Trigger
 from mlops.selectors import get_champion_model
 from mlops.services import (
     backtest_yesterday,
@@ -42,6 +42,9 @@ def sales_by_day(frame: pd.DataFrame) -> dict[dt.date, pd.DataFrame]:
     return {day: rows for day, rows in frame.groupby("date")}
 
 
+SHIFTED: set[tuple[str, str]] = set()
+
+
 @pytest.fixture(scope="module")
 def drifting_sales():
     frame = generate_sales(
@@ -54,6 +57,7 @@ def drifting_sales():
         drift_fraction=0.3,
         drift_size=0.4,
     )
+    SHIFTED.update(frame.attrs["drifted_series"])
     return sales_by_day(frame)
 
 
@@ -118,8 +122,9 @@ def test_drift_is_alerted_within_three_days_and_its_retrain_waits_for_a_person(
     assert challenger.status == Status.CHALLENGER and challenger.trigger == Trigger.DRIFT_DETECTED
     assert get_champion_model() == champion
 
-    # The drift goes on; the daily jobs keep running and still promote nothing on their own.
-    for _ in range(2):
+    # The drift goes on; the daily jobs keep running and still promote nothing on their own,
+    # while the incident's root cause reads one more day each time (a week after the change).
+    while day <= DRIFT_DATE + dt.timedelta(days=6):
         result = run_day(day, drifting_sales)
         day += dt.timedelta(days=1)
         assert not result.retrain_queued
@@ -128,6 +133,8 @@ def test_drift_is_alerted_within_three_days_and_its_retrain_waits_for_a_person(
     assert not ModelTransition.objects.filter(model_version=challenger, to_status="champion")
     alert.refresh_from_db()
     assert alert.model_version == challenger and alert.occurrences >= 2
+    _assert_root_cause_finds_the_shift(DriftIncident.objects.get(), drifting_sales)
+    assert "Where, over " in alert.message and "Grocery" in alert.message
 
     # A person approves: only now does the challenger serve.
     act_on_alert(alert=alert, user=manager, action="approve", note="Reviewed the retrain")
@@ -135,6 +142,30 @@ def test_drift_is_alerted_within_three_days_and_its_retrain_waits_for_a_person(
     assert get_champion_model() == challenger
     promoted = ModelTransition.objects.get(model_version=challenger, to_status="champion")
     assert promoted.actor == manager
+
+
+def _assert_root_cause_finds_the_shift(incident, sales_days):
+    """At least 80% of the top 20 series are shifted ones, and each department's share of the
+    extra under-forecast is within 10 points of its share of the extra demand."""
+    found = incident.root_cause
+    assert found["leads"] == "bias"
+    assert found["recent"]["start"] == str(incident.change_date)
+    assert found["recent"]["end"] == str(incident.last_checked_on)
+    top = found["bias"]["top_series"]
+    assert len(top) == 20
+    assert sum((row["store"], row["product"]) in SHIFTED for row in top) >= 16, top
+    before = pd.concat(
+        rows
+        for day, rows in sales_days.items()
+        if DRIFT_DATE - dt.timedelta(days=28) <= day < DRIFT_DATE
+    )
+    keys = list(zip(before["store"], before["product"], strict=True))
+    shifted = before[[key in SHIFTED for key in keys]]
+    extra = shifted.groupby("department")["quantity"].sum()
+    expected = (100.0 * extra / extra.sum()).to_dict()
+    shares = {row["key"]: row["share_pct"] for row in found["bias"]["by_department"]}
+    for department, share in expected.items():
+        assert shares[department] == pytest.approx(share, abs=10.0), (department, shares)
 
 
 def test_ninety_days_of_daily_detection_without_drift_raise_no_drift_alert(steady_sales):
