@@ -12,6 +12,7 @@ from tests.tenancy import (  # noqa: E402
     TEST_TENANTS,
     cleanup_after_transactional_test,
     ensure_test_tenants,
+    forget_cached_reads,
     restore_after_transactional_test,
 )
 
@@ -81,6 +82,7 @@ def _enter_tenant(request):
         or (marker is not None and marker.kwargs.get("transaction", False))
     )
     request.getfixturevalue("transactional_db" if transactional else "db")
+    forget_cached_reads()
     connection.set_tenant(request.getfixturevalue("tenant"))
     yield
     if transactional:

@@ -1,6 +1,7 @@
 """REST endpoints of the ML alert inbox: list, stats, detail, mark read, approve or dismiss."""
 
 import django_filters
+from django.db.models import F
 from django.shortcuts import get_object_or_404
 from django_fsm import TransitionNotAllowed
 from drf_spectacular.utils import extend_schema
@@ -16,6 +17,20 @@ from config.api import HasRequiredPermissions
 from config.api_errors import error_responses, transition_conflict
 
 VIEW_ALERTS = ("alerts.view_mlalert",)
+
+
+def alert_rows():
+    """Alerts with the labels MLAlertSerializer shows of their version and people, read in the
+    same query (no related objects loaded)."""
+    return (
+        alert_list()
+        .select_related(None)
+        .annotate(
+            model_version_label=F("model_version__version"),
+            read_by_username=F("read_by__username"),
+            actioned_by_username=F("actioned_by__username"),
+        )
+    )
 
 
 class MLAlertFilter(django_filters.FilterSet):
@@ -37,7 +52,7 @@ class MLAlertListApi(generics.ListAPIView):
     ordering = ["-created_at", "-pk"]
 
     def get_queryset(self):
-        return alert_list().select_related("read_by", "actioned_by")
+        return alert_rows()
 
     @extend_schema(
         operation_id="ml_alerts_list",
@@ -72,7 +87,7 @@ class MLAlertDetailApi(generics.RetrieveAPIView):
     lookup_url_kwarg = "alert_id"
 
     def get_queryset(self):
-        return alert_list().select_related("read_by", "actioned_by")
+        return alert_rows()
 
     @extend_schema(
         operation_id="ml_alerts_retrieve",

@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from alerts.models import MLAlert
 from alerts.services import ACTIONS
+from config.api import RelatedLabelField
 from config.api_input import TextField
 
 
@@ -14,14 +15,16 @@ class MLAlertSerializer(serializers.ModelSerializer):
         read_only=True,
         help_text="Whether a person must decide (after the alert types table of the spec)",
     )
-    model_version = serializers.SlugRelatedField(
-        slug_field="version", read_only=True, allow_null=True, help_text="Version label, e.g. v13"
+    model_version = RelatedLabelField(
+        annotation="model_version_label",
+        source="model_version.version",
+        help_text="Version label, e.g. v13",
     )
     model_version_id = serializers.IntegerField(read_only=True, allow_null=True)
     experiment_id = serializers.IntegerField(read_only=True, allow_null=True)
-    read_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
-    actioned_by = serializers.SlugRelatedField(
-        slug_field="username", read_only=True, allow_null=True
+    read_by = RelatedLabelField(annotation="read_by_username", source="read_by.username")
+    actioned_by = RelatedLabelField(
+        annotation="actioned_by_username", source="actioned_by.username"
     )
     metadata = serializers.DictField(read_only=True)
 

@@ -4,7 +4,7 @@ the permission a role needs.
 Kept free of view imports: DRF imports the pagination class while its own views load.
 """
 
-from rest_framework import exceptions
+from rest_framework import exceptions, serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import BasePermission
 
@@ -77,3 +77,38 @@ class HasRequiredPermissions(BasePermission):
             return False
         required = getattr(view, "required_permissions", ())
         return user.has_perms(required)
+
+
+class RelatedLabelField(serializers.CharField):
+    """A related object's label (a version, a username), read from the row's annotation
+    `annotation` when the queryset has one, so that a list loads no related objects; otherwise
+    through `source` (e.g. `model_version.version`), null when the relation is empty."""
+
+    def __init__(self, *, annotation: str, **kwargs) -> None:
+        self.annotation = annotation
+        kwargs.setdefault("read_only", True)
+        kwargs.setdefault("allow_null", True)
+        super().__init__(**kwargs)
+
+    def get_attribute(self, instance):
+        if hasattr(instance, self.annotation):
+            return getattr(instance, self.annotation)
+        return super().get_attribute(instance)
+
+
+class RelatedLabelsField(serializers.ListField):
+    """The labels of a to-many relation's objects, from the row's annotation `annotation` (an
+    array aggregated by the queryset) when it has one, else from `source` and `label`."""
+
+    def __init__(self, *, annotation: str, label_attribute: str, **kwargs) -> None:
+        self.annotation = annotation
+        self.label_attribute = label_attribute
+        kwargs.setdefault("read_only", True)
+        kwargs.setdefault("child", serializers.CharField())
+        super().__init__(**kwargs)
+
+    def get_attribute(self, instance):
+        if hasattr(instance, self.annotation):
+            return getattr(instance, self.annotation)
+        related = super().get_attribute(instance)
+        return [getattr(each, self.label_attribute) for each in related.all()]

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from django.db.models import QuerySet
+from django.contrib.postgres.aggregates import ArrayAgg
+from django.db.models import F, Q, QuerySet, Value
 from django.utils import timezone
 
 from experiments.models import ExperimentEvent, ModelExperiment
@@ -228,10 +229,25 @@ def experiment_events(*, experiment: ModelExperiment) -> QuerySet[ExperimentEven
 
 
 def experiment_list(*, status: str | None = None) -> QuerySet[ModelExperiment]:
-    """Experiments, newest first, with the people involved and their versions."""
-    experiments = ModelExperiment.objects.select_related(
-        "proposed_by", "approved_by", "completed_by"
-    ).prefetch_related("model_versions")
+    """Experiments, newest first, with the usernames of the people involved
+    (`proposed_by_username`, ...) and their versions' labels (`version_labels`, in the
+    registry's order)."""
+    experiments = ModelExperiment.objects.annotate(
+        proposed_by_username=F("proposed_by__username"),
+        approved_by_username=F("approved_by__username"),
+        completed_by_username=F("completed_by__username"),
+        version_labels=ArrayAgg(
+            "model_versions__version",
+            filter=Q(model_versions__isnull=False),
+            # ModelVersion's own ordering, which the list showed before.
+            order_by=[
+                "model_versions__name",
+                "model_versions__segment",
+                "-model_versions__version_number",
+            ],
+            default=Value([]),
+        ),
+    )
     if status is not None:
         experiments = experiments.filter(status=status)
     return experiments

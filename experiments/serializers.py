@@ -3,6 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.api import RelatedLabelField, RelatedLabelsField
 from config.api_input import TextField
 from experiments.models import ExperimentEvent, ModelExperiment
 from experiments.selectors import experiment_events
@@ -23,21 +24,21 @@ class ExperimentEventSerializer(serializers.ModelSerializer):
 class ExperimentSerializer(serializers.ModelSerializer):
     experiment_id = serializers.IntegerField(source="pk", read_only=True)
     experiment_name = serializers.CharField(source="name", read_only=True)
-    proposed_by = serializers.SlugRelatedField(
-        slug_field="username", read_only=True, allow_null=True
+    proposed_by = RelatedLabelField(
+        annotation="proposed_by_username", source="proposed_by.username"
     )
-    approved_by = serializers.SlugRelatedField(
-        slug_field="username", read_only=True, allow_null=True
+    approved_by = RelatedLabelField(
+        annotation="approved_by_username", source="approved_by.username"
     )
-    completed_by = serializers.SlugRelatedField(
-        slug_field="username", read_only=True, allow_null=True
+    completed_by = RelatedLabelField(
+        annotation="completed_by_username", source="completed_by.username"
     )
     configuration = serializers.DictField(read_only=True)
     results = serializers.DictField(
         read_only=True, help_text="Computed by the system when the experiment is completed"
     )
-    model_versions = serializers.SlugRelatedField(
-        slug_field="version", many=True, read_only=True, help_text="Versions it trained"
+    model_versions = RelatedLabelsField(
+        annotation="version_labels", label_attribute="version", help_text="Versions it trained"
     )
     decision = serializers.ChoiceField(
         choices=ModelExperiment.Decision.choices,

@@ -1,6 +1,7 @@
 """REST endpoints of the model registry: health, backtests, history, promotion, rollback, retrains."""
 
 import django_filters
+from django.db.models import F
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -12,6 +13,7 @@ from rest_framework.views import APIView
 from config.api import HasRequiredPermissions, validated_query
 from config.api_errors import error_responses
 from mlops import selectors
+from mlops.health_cache import cached_model_health
 from mlops.models import (
     GLOBAL_SEGMENT,
     DriftIncident,
@@ -82,7 +84,7 @@ class ModelHealthApi(APIView):
     )
     def get(self, request):
         name = model_name(request)
-        entries = selectors.model_health(name=name)
+        entries = cached_model_health(name=name)
         top = next((e for e in entries if e["segment"] == GLOBAL_SEGMENT), None)
         body = {
             "name": name,
@@ -139,6 +141,14 @@ class ModelBacktestApi(APIView):
             "points": points,
         }
         return Response(BacktestTrendSerializer(body).data)
+
+
+def retraining_log_rows():
+    """Retrains with the labels RetrainingLogSerializer shows, read in the same query."""
+    return ModelRetrainingLog.objects.annotate(
+        requested_by_username=F("requested_by__username"),
+        resulting_version_label=F("resulting_version__version"),
+    )
 
 
 class ModelVersionFilter(django_filters.FilterSet):
@@ -287,7 +297,7 @@ class RetrainingLogListApi(generics.ListAPIView):
     ordering = ["-created_at", "-pk"]
 
     def get_queryset(self):
-        return ModelRetrainingLog.objects.select_related("requested_by", "resulting_version")
+        return retraining_log_rows()
 
     @extend_schema(
         operation_id="models_retraining_log_list",
@@ -306,7 +316,7 @@ class RetrainingLogDetailApi(generics.RetrieveAPIView):
     lookup_url_kwarg = "log_id"
 
     def get_queryset(self):
-        return ModelRetrainingLog.objects.select_related("requested_by", "resulting_version")
+        return retraining_log_rows()
 
     @extend_schema(
         operation_id="models_retraining_log_retrieve",
@@ -337,7 +347,12 @@ class DriftIncidentListApi(generics.ListAPIView):
     ordering = ["-opened_on", "-pk"]
 
     def get_queryset(self):
-        return DriftIncident.objects.select_related("champion", "challenger", "resolved_by")
+        # The labels the serializer shows, read in the same query (no related objects loaded).
+        return DriftIncident.objects.annotate(
+            champion_label=F("champion__version"),
+            challenger_label=F("challenger__version"),
+            resolved_by_username=F("resolved_by__username"),
+        )
 
     @extend_schema(
         operation_id="drift_incidents_list",

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import F, Prefetch, QuerySet
 
 from forecasting.models import Forecast, Product, Store
 from forecasting.panel import Panel
@@ -50,11 +51,16 @@ def incumbent_for(*, name: str, segment: str) -> ModelVersion | None:
 
 
 def model_history(*, name: str | None = None) -> QuerySet[ModelVersion]:
-    """Every version (newest first per name), with its transitions prefetched."""
+    """Every version (newest first per name), with its transitions prefetched oldest first and
+    the labels of its parent and creator (`parent_label`, `created_by_username`)."""
     versions = ModelVersion.objects.all()
     if name is not None:
         versions = versions.filter(name=name)
-    return versions.select_related("parent", "created_by").prefetch_related("transitions")
+    return versions.annotate(
+        parent_label=F("parent__version"), created_by_username=F("created_by__username")
+    ).prefetch_related(
+        Prefetch("transitions", queryset=ModelTransition.objects.order_by("created_at", "pk"))
+    )
 
 
 def transition_history(version: ModelVersion) -> QuerySet[ModelTransition]:
@@ -62,24 +68,55 @@ def transition_history(version: ModelVersion) -> QuerySet[ModelTransition]:
     return version.transitions.order_by("created_at", "pk").select_related("actor")
 
 
-def _t_minus_1_mae(version: ModelVersion, *, end: dt.date, days: int) -> float | None:
-    """Point-weighted MAE of the version's T-1 results in the `days` up to `end`."""
-    rows = [
-        row
-        for row in t_minus_1_results(version=version, until=end, days=days)
-        if row.mae is not None and row.n_points
-    ]
-    points = sum(row.n_points for row in rows)
-    return sum(row.mae * row.n_points for row in rows) / points if points else None
+# The longest span model health reads: mae_30d.
+HEALTH_DAYS = 30
 
 
-def _latest_t_minus_1(version: ModelVersion) -> dt.date | None:
-    return (
-        BacktestResult.objects.filter(model_version=version, kind=BacktestResult.Kind.T_MINUS_1)
-        .order_by("-window_end")
-        .values_list("window_end", flat=True)
-        .first()
-    )
+@dataclass(frozen=True)
+class RecentErrors:
+    """A version's T-1 results in the HEALTH_DAYS up to its latest one, oldest first."""
+
+    days: list[tuple[dt.date, float | None, int]]  # (day, mae, n_points)
+
+    @property
+    def as_of(self) -> dt.date | None:
+        return self.days[-1][0] if self.days else None
+
+    def mae(self, *, days: int) -> float | None:
+        """Point-weighted MAE of the `days` up to the latest result."""
+        if self.as_of is None:
+            return None
+        since = self.as_of - dt.timedelta(days=days)
+        rows = [(mae, n) for day, mae, n in self.days if day > since and mae is not None and n]
+        points = sum(n for _, n in rows)
+        return sum(mae * n for mae, n in rows) / points if points else None
+
+
+def _recent_errors(version_ids: list[int]) -> dict[int, RecentErrors]:
+    """Each version's recent T-1 results, all versions in one query."""
+    found: dict[int, list[tuple[dt.date, float | None, int]]] = {pk: [] for pk in version_ids}
+    if not version_ids:
+        return {}
+    table = BacktestResult._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT r.model_version_id, r.window_end, r.mae, r.n_points
+            FROM (
+                SELECT model_version_id, MAX(window_end) AS as_of FROM {table}
+                WHERE kind = %(kind)s AND model_version_id = ANY(%(versions)s)
+                GROUP BY model_version_id
+            ) latest
+            JOIN {table} r ON r.model_version_id = latest.model_version_id
+              AND r.kind = %(kind)s
+              AND r.window_end > latest.as_of - %(days)s AND r.window_end <= latest.as_of
+            ORDER BY r.model_version_id, r.window_end, r.id
+            """,
+            {"kind": BacktestResult.Kind.T_MINUS_1, "versions": version_ids, "days": HEALTH_DAYS},
+        )
+        for pk, day, mae, n_points in cursor.fetchall():
+            found[pk].append((day, mae, n_points))
+    return {pk: RecentErrors(days=days) for pk, days in found.items()}
 
 
 def baseline_mae(version: ModelVersion) -> float | None:
@@ -135,10 +172,12 @@ def _incident_data(incident: DriftIncident | None) -> dict[str, Any] | None:
     }
 
 
-def _champion_health(version: ModelVersion, *, incident: DriftIncident | None) -> dict[str, Any]:
-    as_of = _latest_t_minus_1(version)
-    mae_7d = _t_minus_1_mae(version, end=as_of, days=7) if as_of else None
-    mae_30d = _t_minus_1_mae(version, end=as_of, days=30) if as_of else None
+def _champion_health(
+    version: ModelVersion, *, recent: RecentErrors, incident: DriftIncident | None
+) -> dict[str, Any]:
+    as_of = recent.as_of
+    mae_7d = recent.mae(days=7)
+    mae_30d = recent.mae(days=HEALTH_DAYS)
     baseline = baseline_mae(version)
     return {
         "id": version.pk,
@@ -157,17 +196,16 @@ def _champion_health(version: ModelVersion, *, incident: DriftIncident | None) -
     }
 
 
-def _challenger_health(version: ModelVersion) -> dict[str, Any]:
+def _challenger_health(version: ModelVersion, *, recent: RecentErrors) -> dict[str, Any]:
     """A waiting version's standing as of the daily judging: its recent error, and whether
     the latest verdict (on the stored forecasts beside the champion) says promote."""
-    as_of = _latest_t_minus_1(version)
     evaluation = version.last_evaluation or {}
     return {
         "id": version.pk,
         "version": version.version,
         "algorithm": version.algorithm,
         "status": _challenger_status(version),
-        "mae_7d": _t_minus_1_mae(version, end=as_of, days=7) if as_of else None,
+        "mae_7d": recent.mae(days=7),
         "promotion_eligible": bool(evaluation.get("promote", False))
         and evaluation.get("ready", True) is not False,
         "confidence": (evaluation.get("test") or {}).get("confidence"),
@@ -186,9 +224,12 @@ def model_health(*, name: str = DEFAULT_MODEL_NAME) -> list[dict[str, Any]]:
     recent error, trend, status (drifting while its drift incident is open), and each waiting
     challenger or shadow side by side, newest first (`challenger` is the newest; the GET
     /models/health shape)."""
-    active = ModelVersion.objects.filter(
-        name=name, status__in=[Status.CHAMPION, Status.CHALLENGER, Status.SHADOW]
-    ).order_by("-version_number")
+    active = list(
+        ModelVersion.objects.filter(
+            name=name, status__in=[Status.CHAMPION, Status.CHALLENGER, Status.SHADOW]
+        ).order_by("-version_number")
+    )
+    recent = _recent_errors([version.pk for version in active])
     incidents = {
         incident.segment: incident
         for incident in DriftIncident.objects.filter(
@@ -208,12 +249,18 @@ def model_health(*, name: str = DEFAULT_MODEL_NAME) -> list[dict[str, Any]]:
         incident = incidents.get(segment)
         if champion is not None and incident is not None and incident.champion_id != champion.pk:
             incident = None
-        challengers = [_challenger_health(version) for version in waiting]
+        challengers = [
+            _challenger_health(version, recent=recent[version.pk]) for version in waiting
+        ]
         health.append(
             {
                 "name": name,
                 "segment": segment,
-                "champion": _champion_health(champion, incident=incident) if champion else None,
+                "champion": (
+                    _champion_health(champion, recent=recent[champion.pk], incident=incident)
+                    if champion
+                    else None
+                ),
                 "challenger": challengers[0] if challengers else None,
                 "challengers": challengers,
             }

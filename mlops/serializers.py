@@ -1,8 +1,8 @@
 """JSON shapes of the model registry API: versions, transitions, health, backtests, retrains."""
 
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.api import RelatedLabelField
 from config.api_input import TextField
 from forecasting.families import FAMILIES
 from forecasting.serializers import FiniteFloatField
@@ -29,10 +29,8 @@ class ModelTransitionSerializer(serializers.ModelSerializer):
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
-    parent = serializers.SlugRelatedField(slug_field="version", read_only=True, allow_null=True)
-    created_by = serializers.SlugRelatedField(
-        slug_field="username", read_only=True, allow_null=True
-    )
+    parent = RelatedLabelField(annotation="parent_label", source="parent.version")
+    created_by = RelatedLabelField(annotation="created_by_username", source="created_by.username")
     metrics = serializers.DictField(read_only=True)
     hyperparameters = serializers.DictField(read_only=True)
     library_versions = serializers.DictField(read_only=True)
@@ -78,17 +76,13 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 
 
 class ModelVersionHistorySerializer(ModelVersionSerializer):
-    transitions = serializers.SerializerMethodField()
+    # Oldest first: selectors.model_history prefetches them in that order. A nested field is
+    # built once per list, not once per version.
+    transitions = ModelTransitionSerializer(many=True, read_only=True, source="transitions.all")
 
     class Meta(ModelVersionSerializer.Meta):
         fields = [*ModelVersionSerializer.Meta.fields, "transitions"]
         read_only_fields = fields
-
-    @extend_schema_field(ModelTransitionSerializer(many=True))
-    def get_transitions(self, version: ModelVersion) -> list[dict]:
-        # Oldest first; sorted in Python so that the prefetched rows are used as they are.
-        moves = sorted(version.transitions.all(), key=lambda move: (move.created_at, move.pk))
-        return ModelTransitionSerializer(moves, many=True).data
 
 
 class IncidentBriefSerializer(serializers.Serializer):
@@ -222,11 +216,11 @@ class RetrainRequestSerializer(serializers.Serializer):
 
 
 class RetrainingLogSerializer(serializers.ModelSerializer):
-    requested_by = serializers.SlugRelatedField(
-        slug_field="username", read_only=True, allow_null=True
+    requested_by = RelatedLabelField(
+        annotation="requested_by_username", source="requested_by.username"
     )
-    resulting_version = serializers.SlugRelatedField(
-        slug_field="version", read_only=True, allow_null=True
+    resulting_version = RelatedLabelField(
+        annotation="resulting_version_label", source="resulting_version.version"
     )
     trigger_metadata = serializers.DictField(read_only=True)
     hyperparameters = serializers.DictField(read_only=True)
@@ -304,11 +298,12 @@ class BacktestTrendSerializer(serializers.Serializer):
 
 
 class DriftIncidentSerializer(serializers.ModelSerializer):
-    champion = serializers.SlugRelatedField(slug_field="version", read_only=True)
-    challenger = serializers.SlugRelatedField(
-        slug_field="version",
-        read_only=True,
-        allow_null=True,
+    champion = RelatedLabelField(
+        annotation="champion_label", source="champion.version", allow_null=False
+    )
+    challenger = RelatedLabelField(
+        annotation="challenger_label",
+        source="challenger.version",
         help_text="The version trained for this incident",
     )
     alert_id = serializers.IntegerField(read_only=True, allow_null=True)
@@ -328,8 +323,8 @@ class DriftIncidentSerializer(serializers.ModelSerializer):
     resolution = serializers.ChoiceField(
         choices=[("", "Not resolved"), *DriftIncident.Resolution.choices], read_only=True
     )
-    resolved_by = serializers.SlugRelatedField(
-        slug_field="username", read_only=True, allow_null=True
+    resolved_by = RelatedLabelField(
+        annotation="resolved_by_username", source="resolved_by.username"
     )
 
     class Meta:

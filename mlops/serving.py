@@ -4,6 +4,7 @@ A read: it writes nothing. The versions that shadow the series are named; their 
 stored by the daily forecast job for every series.
 """
 
+from django.db.models import F, Subquery
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers
@@ -64,16 +65,20 @@ class ServedForecastSerializer(serializers.Serializer):
     forecasts = ForecastPointSerializer(many=True)
 
 
-def _latest_forecasts(*, version, store, product):
-    """The day of the version's latest forecast run for the series, and that run's forecasts
-    from its day on (None and [] when it has none)."""
+def _latest_forecasts(*, version, store, product, days: int):
+    """The day of the version's latest forecast run for the series, and that run's first `days`
+    forecasts from its day on (None and [] when it has none), in one query."""
     rows = Forecast.objects.filter(model_version=version, store=store, product=product)
-    made_on = rows.order_by("-made_on").values_list("made_on", flat=True).first()
-    if made_on is None:
-        return None, []
-    return made_on, list(
-        rows.filter(made_on=made_on, target_date__gte=made_on).order_by("target_date")
+    latest = rows.order_by("-made_on").values("made_on")[:1]
+    served = list(
+        rows.filter(made_on=Subquery(latest), target_date__gte=F("made_on")).order_by(
+            "target_date"
+        )[:days]
     )
+    if served:
+        return served[0].made_on, served
+    # A run with no day from its own on (never made so): its day, and nothing to serve.
+    return rows.order_by("-made_on").values_list("made_on", flat=True).first(), []
 
 
 class ForecastApi(APIView):
@@ -98,8 +103,9 @@ class ForecastApi(APIView):
         decision = select_model_for_request(store=store, product=product, name=params["name"])
         if decision.version is None:
             raise exceptions.NotFound(f"No model version serves this series: {decision.reason}.")
-        made_on, served = _latest_forecasts(version=decision.version, store=store, product=product)
-        served = served[: params["days"]]
+        made_on, served = _latest_forecasts(
+            version=decision.version, store=store, product=product, days=params["days"]
+        )
         version = decision.version
         body = {
             "store": store.code,

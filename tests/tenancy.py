@@ -30,6 +30,19 @@ def ensure_test_tenants() -> None:
         )
 
 
+def forget_cached_reads() -> None:
+    """Empty the test tenants' read caches, which live in Redis and outlive each test's
+    transaction (a test's rows are rolled back, its cached model health would not be)."""
+    from django.core.cache import cache
+    from django_tenants.utils import schema_context
+
+    from mlops.health_cache import HEALTH_CACHE_KEY
+
+    for slug in TEST_TENANTS:
+        with schema_context(slug):
+            cache.delete(HEALTH_CACHE_KEY)
+
+
 def _truncate_schema(schema: str) -> None:
     with connection.cursor() as cursor:
         cursor.execute(

@@ -16,6 +16,7 @@ from forecasting import metrics
 from forecasting.backtesting import WindowResult, walk_forward, weekly_cutoffs
 from forecasting.models import Forecast, Product, Sale, Store
 from forecasting.selectors import load_sales_panel
+from mlops.health_cache import forget_model_health
 from mlops.models import GLOBAL_SEGMENT, BacktestResult, ModelVersion, ShadowPrediction
 from mlops.selectors import WALK_FORWARD_DAYS
 from mlops.services.data import PROMOTIONS_KNOWN_AHEAD, latest_sales_day, with_known_inputs
@@ -84,6 +85,8 @@ def store_backtest_results(
         unique_fields=["model_version", "kind", "window_start", "window_end"],
         update_fields=[*BacktestResult.METRIC_FIELDS, "department_metrics", "created_at"],
     )
+    if kind == BacktestResult.Kind.T_MINUS_1:
+        forget_model_health()  # its recent error
     return list(
         BacktestResult.objects.filter(
             model_version=version,

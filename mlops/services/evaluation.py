@@ -27,6 +27,7 @@ from forecasting import backtesting, metrics
 from forecasting.demand_classes import classify
 from forecasting.families import build_model
 from forecasting.panel import Panel
+from mlops.health_cache import forget_model_health
 from mlops.models import GLOBAL_SEGMENT, ModelVersion
 from mlops.selectors import get_champion_model, incumbent_for
 from mlops.services.data import PROMOTIONS_KNOWN_AHEAD, evaluation_panel, window_days_of
@@ -334,6 +335,7 @@ def record_evaluation(
         version.metrics = json_ready(metrics_of)
         fields.append("metrics")
     version.save(update_fields=fields)
+    forget_model_health()
 
 
 def evaluate_for_promotion(

@@ -20,6 +20,7 @@ from alerts.models import MLAlert
 from alerts.selectors import OPEN_STATUSES
 from alerts.services import raise_alert, rewrite_alert
 from config.transitions import apply_transition, locked
+from mlops.health_cache import forget_model_health
 from mlops.models import DriftIncident, ModelRetrainingLog, ModelVersion, Trigger
 from mlops.services.drift_text import drift_alert_text, incident_numbers
 from tenants.selectors import tenant_policy, tenant_today
@@ -106,6 +107,7 @@ def resolve_incident(
         describe=f"drift incident #{incident.pk}",
         **fields,
     )
+    forget_model_health()
     if close_alert and incident.alert_id is not None:
         label = Resolution(resolution).label.lower()
         resolve_alert(alert=incident.alert, note=f"Drift incident #{incident.pk} closed: {label}.")
@@ -192,6 +194,7 @@ def act_on_drift(*, result: DriftResult, champion: ModelVersion) -> None:
     """Open, update or close the champion's drift incident after a check, filling in `result`:
     a first drift opens an incident (with its alert and emergency retrain); later checks of an
     open one update it in place; a week without a rule firing closes it as recovered."""
+    forget_model_health()  # once committed
     incident = open_incident(name=result.name, segment=result.segment)
     if (
         incident is not None

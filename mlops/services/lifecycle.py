@@ -9,6 +9,7 @@ from django.utils import timezone
 from django_fsm import TransitionNotAllowed
 
 from config.transitions import apply_transition, ensure_can, sync
+from mlops.health_cache import forget_model_health
 from mlops.models import GLOBAL_SEGMENT, ModelTransition, ModelVersion
 from mlops.selectors import rollback_target
 from tenants import roles
@@ -90,7 +91,7 @@ def _apply(
     **fields: Any,
 ) -> ModelVersion:
     """Run one FSM transition on a locked, fresh `version`, save it and log it."""
-    return apply_transition(
+    moved = apply_transition(
         version,
         method_name,
         actor=actor,
@@ -101,6 +102,8 @@ def _apply(
         ),
         **fields,
     )
+    forget_model_health()
+    return moved
 
 
 def lock_group(*, name: str, segment: str) -> dict[int, ModelVersion]:
@@ -355,6 +358,7 @@ def configure_routing(
     target.routing_mode = routing_mode
     target.canary_weight = canary_weight
     target.save(update_fields=["routing_mode", "canary_weight", "updated_at"])
+    forget_model_health()
     routing = {"routing_mode": routing_mode, "canary_weight": canary_weight}
     record_event(
         target,

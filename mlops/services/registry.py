@@ -10,6 +10,7 @@ from django.core.files.storage import default_storage
 from django.db import connection, transaction
 
 from forecasting import artifacts
+from mlops.health_cache import forget_model_health
 from mlops.models import (
     DEFAULT_MODEL_NAME,
     GLOBAL_SEGMENT,
@@ -110,6 +111,7 @@ def register_model_version(
     )
     version.artifact.name = path
     version.save()
+    forget_model_health()
     return version
 
 

@@ -16,6 +16,7 @@ from alerts.registry import AlertTypeActions, register
 from alerts.selectors import OPEN_STATUSES
 from alerts.services import raise_alert, resolve_alert, rewrite_alert
 from forecasting import metrics
+from mlops.health_cache import forget_model_health
 from mlops.models import (
     DecisionKind,
     DriftIncident,
@@ -158,6 +159,7 @@ def notify_retrain_outcome(*, log: ModelRetrainingLog) -> MLAlert | None:
     if incident is not None:
         incident.challenger = version
         incident.save(update_fields=["challenger", "updated_at"])
+        forget_model_health()
         refresh_incident_alert(
             incident=incident,
             next_step=(
