@@ -211,7 +211,8 @@ def check_backtest_degradation(*, version: ModelVersion):
     return raise_alert(
         alert_type=MLAlert.AlertType.BACKTEST_DEGRADATION,
         severity=MLAlert.Severity.WARNING,
-        title=f"Backtest degradation: {where} {version.version} MAE {change_pct:+.1f}% week on week",
+        title=f"Backtest degradation: {where} {version.version} MAE {change_pct:.1f}% worse "
+        "week on week",
         message=(
             f"In the weekly walk-forward of {where} {version.version} ({version.status}), the "
             f"week {latest.window_start}..{latest.window_end} has MAE {latest.mae:.3f}, "
