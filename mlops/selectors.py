@@ -73,6 +73,29 @@ def _t_minus_1_mae(version: ModelVersion, *, end: dt.date, days: int) -> float |
     return sum(row.mae * row.n_points for row in rows) / points if points else None
 
 
+def _retail_7d(version: ModelVersion, *, as_of: dt.date | None) -> dict[str, float | None]:
+    """The retail pack of the version's T-1 days in the week up to `as_of`: FVA, MASE, RMSSE
+    and wQL as point-weighted means of the days, and the tracking signal of `as_of` (each
+    day's already runs over the week up to it)."""
+    rows = (
+        [row for row in t_minus_1_results(version=version, until=as_of, days=7) if row.n_points]
+        if as_of
+        else []
+    )
+
+    def weighted(name: str) -> float | None:
+        known = [(getattr(row, name), row.n_points) for row in rows]
+        known = [(value, points) for value, points in known if value is not None]
+        points = sum(points for _, points in known)
+        return sum(value * points for value, points in known) / points if points else None
+
+    latest = rows[-1] if rows and rows[-1].window_end == as_of else None
+    return {
+        **{f"{name}_7d": weighted(name) for name in ("fva_pct", "mase", "rmsse", "wql")},
+        "tracking_signal_7d": latest.tracking_signal if latest else None,
+    }
+
+
 def _latest_t_minus_1(version: ModelVersion) -> dt.date | None:
     return (
         BacktestResult.objects.filter(model_version=version, kind=BacktestResult.Kind.T_MINUS_1)
@@ -147,6 +170,7 @@ def _champion_health(version: ModelVersion, *, incident: DriftIncident | None) -
         "status": _champion_status(mae_7d, baseline, incident=incident),
         "mae_7d": mae_7d,
         "mae_30d": mae_30d,
+        **_retail_7d(version, as_of=as_of),
         "baseline_mae": baseline,
         "trend": _trend(mae_7d, mae_30d),
         "as_of": as_of,
@@ -168,6 +192,7 @@ def _challenger_health(version: ModelVersion) -> dict[str, Any]:
         "algorithm": version.algorithm,
         "status": _challenger_status(version),
         "mae_7d": _t_minus_1_mae(version, end=as_of, days=7) if as_of else None,
+        **_retail_7d(version, as_of=as_of),
         "promotion_eligible": bool(evaluation.get("promote", False))
         and evaluation.get("ready", True) is not False,
         "confidence": (evaluation.get("test") or {}).get("confidence"),
