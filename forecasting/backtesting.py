@@ -11,7 +11,12 @@ import pandas as pd
 
 from forecasting.families import Forecasts, build_model
 from forecasting.families.base import WarmStart
-from forecasting.metrics import DEFAULT_OVERSTOCK_TOLERANCE, active_series, compute_all
+from forecasting.metrics import (
+    DEFAULT_OVERSTOCK_TOLERANCE,
+    SCALE_HISTORY_DAYS,
+    active_series,
+    compute_all,
+)
 from forecasting.panel import DateLike, Panel, to_timestamp
 
 
@@ -122,6 +127,8 @@ def _scored_window(
     overstock_tolerance: float,
 ) -> WindowResult:
     active = active_series(history.quantity)
+    # MASE / RMSSE scales and the seasonal-naive forecast read only sales before the cutoff.
+    before = history.quantity[:, -SCALE_HISTORY_DAYS:]
     scored = {
         "actual": _actuals(panel=panel, start=cutoff, horizon=horizon),
         "censored": _censored(panel=panel, start=cutoff, horizon=horizon),
@@ -133,6 +140,7 @@ def _scored_window(
         str(department): _score(
             **{name: values[panel.departments == department] for name, values in scored.items()},
             active=active[panel.departments == department],
+            history=before[panel.departments == department],
             overstock_tolerance=overstock_tolerance,
         )
         for department in np.unique(panel.departments)
@@ -141,7 +149,9 @@ def _scored_window(
         cutoff=cutoff.date(),
         start=cutoff.date(),
         end=(cutoff + pd.Timedelta(days=horizon - 1)).date(),
-        metrics=_score(**scored, active=active, overstock_tolerance=overstock_tolerance),
+        metrics=_score(
+            **scored, active=active, history=before, overstock_tolerance=overstock_tolerance
+        ),
         department_metrics=department_metrics,
         series_index=np.arange(panel.n_series),
         departments=panel.departments,
@@ -180,6 +190,7 @@ def _score(
     upper: np.ndarray,
     censored: np.ndarray,
     active: np.ndarray,
+    history: np.ndarray,
     overstock_tolerance: float,
 ) -> dict[str, float | int | None]:
     return compute_all(
@@ -190,4 +201,5 @@ def _score(
         overstock_tolerance=overstock_tolerance,
         active=active,
         censored=censored,
+        history=history,
     )

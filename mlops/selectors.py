@@ -72,36 +72,61 @@ def transition_history(version: ModelVersion) -> QuerySet[ModelTransition]:
 HEALTH_DAYS = 30
 
 
+RETAIL_FIELDS = ("fva_pct", "mase", "rmsse", "wql", "tracking_signal")
+
+
 @dataclass(frozen=True)
 class RecentErrors:
-    """A version's T-1 results in the HEALTH_DAYS up to its latest one, oldest first."""
+    """A version's T-1 results in the HEALTH_DAYS up to its latest one, oldest first: (day,
+    mae, n_points, the retail pack by name)."""
 
-    days: list[tuple[dt.date, float | None, int]]  # (day, mae, n_points)
+    days: list[tuple[dt.date, float | None, int, dict[str, float | None]]]
 
     @property
     def as_of(self) -> dt.date | None:
         return self.days[-1][0] if self.days else None
 
+    def _since(self, days: int) -> list[tuple[dt.date, float | None, int, dict]]:
+        if self.as_of is None:
+            return []
+        since = self.as_of - dt.timedelta(days=days)
+        return [row for row in self.days if row[0] > since and row[2]]
+
     def mae(self, *, days: int) -> float | None:
         """Point-weighted MAE of the `days` up to the latest result."""
-        if self.as_of is None:
-            return None
-        since = self.as_of - dt.timedelta(days=days)
-        rows = [(mae, n) for day, mae, n in self.days if day > since and mae is not None and n]
+        rows = [(mae, n) for _, mae, n, _ in self._since(days) if mae is not None]
         points = sum(n for _, n in rows)
         return sum(mae * n for mae, n in rows) / points if points else None
+
+    def retail_7d(self) -> dict[str, float | None]:
+        """The retail pack of the week up to the latest result: FVA, MASE, RMSSE and wQL as
+        point-weighted means of the days, and the latest day's tracking signal (each day's
+        already runs over the week up to it)."""
+        rows = self._since(7)
+
+        def weighted(name: str) -> float | None:
+            known = [(pack[name], n) for _, _, n, pack in rows if pack[name] is not None]
+            points = sum(n for _, n in known)
+            return sum(value * n for value, n in known) / points if points else None
+
+        latest = rows[-1][3] if rows and rows[-1][0] == self.as_of else {}
+        return {
+            **{f"{name}_7d": weighted(name) for name in ("fva_pct", "mase", "rmsse", "wql")},
+            "tracking_signal_7d": latest.get("tracking_signal"),
+        }
 
 
 def _recent_errors(version_ids: list[int]) -> dict[int, RecentErrors]:
     """Each version's recent T-1 results, all versions in one query."""
-    found: dict[int, list[tuple[dt.date, float | None, int]]] = {pk: [] for pk in version_ids}
+    found: dict[int, list] = {pk: [] for pk in version_ids}
     if not version_ids:
         return {}
     table = BacktestResult._meta.db_table
+    retail = ", ".join(f"r.{name}" for name in RETAIL_FIELDS)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            SELECT r.model_version_id, r.window_end, r.mae, r.n_points
+            SELECT r.model_version_id, r.window_end, r.mae, r.n_points, {retail}
             FROM (
                 SELECT model_version_id, MAX(window_end) AS as_of FROM {table}
                 WHERE kind = %(kind)s AND model_version_id = ANY(%(versions)s)
@@ -114,8 +139,8 @@ def _recent_errors(version_ids: list[int]) -> dict[int, RecentErrors]:
             """,
             {"kind": BacktestResult.Kind.T_MINUS_1, "versions": version_ids, "days": HEALTH_DAYS},
         )
-        for pk, day, mae, n_points in cursor.fetchall():
-            found[pk].append((day, mae, n_points))
+        for pk, day, mae, n_points, *pack in cursor.fetchall():
+            found[pk].append((day, mae, n_points, dict(zip(RETAIL_FIELDS, pack, strict=True))))
     return {pk: RecentErrors(days=days) for pk, days in found.items()}
 
 
@@ -186,6 +211,7 @@ def _champion_health(
         "status": _champion_status(mae_7d, baseline, incident=incident),
         "mae_7d": mae_7d,
         "mae_30d": mae_30d,
+        **recent.retail_7d(),
         "baseline_mae": baseline,
         "trend": _trend(mae_7d, mae_30d),
         "as_of": as_of,
@@ -206,6 +232,7 @@ def _challenger_health(version: ModelVersion, *, recent: RecentErrors) -> dict[s
         "algorithm": version.algorithm,
         "status": _challenger_status(version),
         "mae_7d": recent.mae(days=7),
+        **recent.retail_7d(),
         "promotion_eligible": bool(evaluation.get("promote", False))
         and evaluation.get("ready", True) is not False,
         "confidence": (evaluation.get("test") or {}).get("confidence"),

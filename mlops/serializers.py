@@ -96,7 +96,24 @@ class IncidentBriefSerializer(serializers.Serializer):
     )
 
 
-class ChampionHealthSerializer(serializers.Serializer):
+class RetailHealthSerializer(serializers.Serializer):
+    """The retail pack of a version's T-1 days in the week up to `as_of` (docs/METRICS.md)."""
+
+    fva_pct_7d = FiniteFloatField(
+        allow_null=True,
+        help_text="% by which its MAE beats the 7-day seasonal naive's (negative: worse)",
+    )
+    mase_7d = FiniteFloatField(allow_null=True, help_text="MAE over in-sample naive MAE")
+    rmsse_7d = FiniteFloatField(allow_null=True, help_text="RMSE over in-sample naive RMSE")
+    wql_7d = FiniteFloatField(allow_null=True, help_text="Weighted quantile loss (0.1, 0.5, 0.9)")
+    tracking_signal_7d = FiniteFloatField(
+        allow_null=True,
+        help_text="Cumulative (actual - forecast) / MAD over the week up to `as_of`, mean over "
+        "series; outside +-4 the errors lean one way (positive: under-forecast)",
+    )
+
+
+class ChampionHealthSerializer(RetailHealthSerializer):
     id = serializers.IntegerField()
     version = serializers.CharField(help_text="e.g. v12")
     algorithm = serializers.CharField()
@@ -123,7 +140,7 @@ class ChampionHealthSerializer(serializers.Serializer):
     )
 
 
-class ChallengerHealthSerializer(serializers.Serializer):
+class ChallengerHealthSerializer(RetailHealthSerializer):
     id = serializers.IntegerField()
     version = serializers.CharField()
     algorithm = serializers.CharField()
@@ -279,6 +296,25 @@ class BacktestPointSerializer(serializers.Serializer):
     overstock_rate = FiniteFloatField(allow_null=True)
     interval_coverage = FiniteFloatField(allow_null=True, help_text="Share inside the 80% interval")
     coverage = FiniteFloatField(allow_null=True)
+    fva_pct = FiniteFloatField(
+        allow_null=True,
+        help_text="% by which MAE beats the 7-day seasonal naive of the same points (negative: "
+        "worse)",
+    )
+    mase = FiniteFloatField(
+        allow_null=True, help_text="Mean over series of MAE / in-sample 7-day naive MAE"
+    )
+    rmsse = FiniteFloatField(
+        allow_null=True, help_text="Mean over series of RMSE / in-sample 7-day naive RMSE"
+    )
+    wql = FiniteFloatField(
+        allow_null=True, help_text="Weighted quantile loss over the 0.1, 0.5 and 0.9 quantiles"
+    )
+    tracking_signal = FiniteFloatField(
+        allow_null=True,
+        help_text="Cumulative (actual - forecast) / MAD per series, mean over series (T-1: over "
+        "the week up to the day); acceptable within +-4",
+    )
     n_points = serializers.IntegerField()
     n_missing = serializers.IntegerField(help_text="Points without an actual")
 

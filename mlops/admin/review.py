@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from forecasting.metrics import TRACKING_SIGNAL_BAND, better_or_worse
 from mlops.admin.charts import LineChart, Series, line_chart
 from mlops.models import GLOBAL_SEGMENT, BacktestResult, ModelTransition, ModelVersion
 from mlops.selectors import get_backtest_trend, incumbent_for, transition_history
@@ -17,7 +18,10 @@ CHART_DAYS = 90
 class Metric:
     key: str
     label: str
-    kind: str  # "units": units per series-day; "pct": already in %; "share": 0..1 shown as %
+    # "units": units per series-day; "pct": already in %; "share": 0..1 shown as %;
+    # "vs_naive": % better or worse than the seasonal naive; "ratio": a plain number;
+    # "signal": a tracking signal, said as the way the errors lean
+    kind: str
     help: str
 
 
@@ -30,6 +34,30 @@ METRICS = (
     Metric("overstock_rate", "Overstock", "share", "Days with over 1 unit and 20% too much"),
     Metric("coverage", "Coverage", "share", "Active series the model forecasts"),
     Metric("interval_coverage", "80% interval hit rate", "share", "Actuals inside the interval"),
+    Metric(
+        "fva_pct",
+        "FVA",
+        "vs_naive",
+        "Forecast value added: MAE against the same weekday a week before, on the same points",
+    ),
+    Metric(
+        "mase", "MASE", "ratio", "MAE over each series' in-sample weekly-naive MAE (< 1 beats it)"
+    ),
+    Metric(
+        "rmsse",
+        "RMSSE",
+        "ratio",
+        "RMSE over each series' in-sample weekly-naive RMSE (< 1 beats it)",
+    ),
+    Metric(
+        "wql", "wQL", "ratio", "Weighted quantile loss of the interval and median (lower is better)"
+    ),
+    Metric(
+        "tracking_signal",
+        "Tracking signal",
+        "signal",
+        "Cumulative error over mean absolute error per series; beyond ±4 the forecast is biased",
+    ),
 )
 METRICS_BY_KEY = {metric.key: metric for metric in METRICS}
 TEST_NAMES = {"wilcoxon_signed_rank_one_sided": "one-sided Wilcoxon signed-rank test"}
@@ -52,7 +80,22 @@ def format_metric(key: str, value: Any) -> str:
         return f"{value:.2f} units"
     if metric.kind == "pct":
         return f"{value:.1f}%"
+    if metric.kind == "vs_naive":
+        return f"{better_or_worse(value)} than naive"
+    if metric.kind == "ratio":
+        return f"{value:.3f}"
+    if metric.kind == "signal":
+        return tracking_signal_words(value)
     return f"{value * 100:.1f}%"
+
+
+def tracking_signal_words(value: float) -> str:
+    """A tracking signal as the way the errors lean: "5.2 under-forecast (outside ±4)"."""
+    if round(value, 1) == 0:
+        return "0.0 (balanced)"
+    lean = "under-forecast" if value > 0 else "over-forecast"
+    outside = f" (outside ±{TRACKING_SIGNAL_BAND:g})" if abs(value) > TRACKING_SIGNAL_BAND else ""
+    return f"{abs(value):.1f} {lean}{outside}"
 
 
 def format_pct(value: Any, *, signed: bool = True) -> str:

@@ -55,6 +55,11 @@ class BacktestResult(models.Model):
         "overstock_rate",
         "interval_coverage",
         "coverage",
+        "fva_pct",
+        "mase",
+        "rmsse",
+        "wql",
+        "tracking_signal",
         "n_points",
         "n_missing",
     )
@@ -73,6 +78,17 @@ class BacktestResult(models.Model):
     overstock_rate = models.FloatField(null=True)
     coverage = models.FloatField(null=True)
     interval_coverage = models.FloatField(null=True)
+    # The retail pack (docs/METRICS.md); null where undefined (no naive error to beat, no
+    # series long enough to scale, no demand).
+    fva_pct = models.FloatField(
+        null=True, help_text="% better (+) or worse than the 7-day seasonal naive, on MAE"
+    )
+    mase = models.FloatField(null=True, help_text="MAE over in-sample 7-day naive MAE")
+    rmsse = models.FloatField(null=True, help_text="RMSE over in-sample 7-day naive RMSE")
+    wql = models.FloatField(null=True, help_text="Weighted quantile loss (0.1, 0.5, 0.9)")
+    tracking_signal = models.FloatField(
+        null=True, help_text="Cumulative (actual - forecast) / MAD; acceptable within +-4"
+    )
     n_points = models.PositiveIntegerField(default=0)
     n_missing = models.PositiveIntegerField(default=0, help_text="Points without an actual")
     department_metrics = models.JSONField(default=dict, blank=True)

@@ -15,10 +15,11 @@ from django.db.models import Q
 from forecasting import metrics
 from forecasting.backtesting import WindowResult, walk_forward, weekly_cutoffs
 from forecasting.models import Forecast, Product, Sale, Store
+from forecasting.panel import Panel
 from forecasting.selectors import load_sales_panel
 from mlops.health_cache import forget_model_health
 from mlops.models import GLOBAL_SEGMENT, BacktestResult, ModelVersion, ShadowPrediction
-from mlops.selectors import WALK_FORWARD_DAYS
+from mlops.selectors import WALK_FORWARD_DAYS, forecast_matrix, latest_forecasts
 from mlops.services.data import PROMOTIONS_KNOWN_AHEAD, latest_sales_day, with_known_inputs
 from mlops.services.evaluation import Recipe
 from tenants.selectors import tenant_policy
@@ -36,6 +37,9 @@ WEEKLY_BACKTEST_STATUSES = (Status.CHAMPION, Status.CHALLENGER)
 MIN_TRAINING_DAYS = 14
 # backtest_degradation: the latest weekly window's MAE against the week before it.
 DEGRADATION_PCT = 10.0
+# A T-1 result's tracking signal runs over the week up to its day: over a single day it could
+# only be the sign of each series' error.
+TRACKING_SIGNAL_DAYS = 7
 
 
 def _tenant_overstock_tolerance() -> float:
@@ -359,6 +363,72 @@ def _score_day(
     return score(points, active), breakdown
 
 
+def _retail_scores(
+    *, day: dt.date, version_ids: list[int]
+) -> dict[int, tuple[dict[str, Any], dict[str, dict[str, Any]]]]:
+    """Each version's retail pack for `day`, overall and per department, over the series it
+    forecast that day: FVA, MASE, RMSSE and wQL of the day, scaled by (and the seasonal-naive
+    forecast read from) the sales of the SCALE_HISTORY_DAYS before it; the tracking signal of
+    the TRACKING_SIGNAL_DAYS up to it. Empty when no sales came in that day."""
+    panel = load_sales_panel(start=day - dt.timedelta(days=metrics.SCALE_HISTORY_DAYS), end=day)
+    if not panel.n_days or panel.last_day.date() != day:
+        return {}
+    stored = latest_forecasts(
+        version_ids=version_ids,
+        start=day - dt.timedelta(days=TRACKING_SIGNAL_DAYS - 1),
+        end=day,
+    )
+    today = panel.n_days - 1
+    week = slice(max(today - TRACKING_SIGNAL_DAYS + 1, 0), today + 1)
+    scores = {}
+    for version_id in version_ids:
+        forecast, lower, upper = (
+            forecast_matrix(stored, panel=panel, version_id=version_id, column=column)
+            for column in ("value", "lower", "upper")
+        )
+        forecast_today = ~np.isnan(forecast[:, today])
+        stored_values = {"forecast": forecast, "lower": lower, "upper": upper}
+        scores[version_id] = (
+            _retail_pack(panel=panel, rows=forecast_today, today=today, week=week, **stored_values),
+            {
+                str(department): _retail_pack(
+                    panel=panel,
+                    rows=forecast_today & (panel.departments == department),
+                    today=today,
+                    week=week,
+                    **stored_values,
+                )
+                for department in np.unique(panel.departments[forecast_today])
+            },
+        )
+    return scores
+
+
+def _retail_pack(
+    *,
+    panel: Panel,
+    rows: np.ndarray,
+    forecast: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    today: int,
+    week: slice,
+) -> dict[str, Any]:
+    """The retail pack of the panel `rows` on the day at column `today`."""
+    values = metrics.compute_all(
+        panel.quantity[rows, today:],
+        forecast[rows, today:],
+        lower=lower[rows, today:],
+        upper=upper[rows, today:],
+        history=panel.quantity[rows, :today],
+    )
+    pack = {name: values[name] for name in metrics.RETAIL_METRICS}
+    pack["tracking_signal"] = metrics.tracking_signal(
+        panel.quantity[rows, week], forecast[rows, week]
+    )
+    return pack
+
+
 def _fill_shadow_actuals(*, day: dt.date) -> int:
     """Write the actual into every shadow prediction for `day` whose store reported (0 for a
     product it did not sell; none where the demand was censored by a stock-out); one
@@ -423,6 +493,9 @@ def backtest_yesterday(*, day: dt.date) -> list[BacktestResult]:
                 ", ".join(str(codes.get(pk, pk)) for pk in silent[:20]),
             )
         tolerance = _tenant_overstock_tolerance()
+        retail = _retail_scores(
+            day=day, version_ids=sorted(int(pk) for pk in forecasts["version_id"].unique())
+        )
         active_cache: dict[str | None, pd.DataFrame] = {}
         for version_id, points in forecasts.groupby("version_id", sort=True):
             version = versions[int(version_id)]
@@ -432,6 +505,10 @@ def backtest_yesterday(*, day: dt.date) -> list[BacktestResult]:
             overall, breakdown = _score_day(
                 points=points, active=active_cache[department], tolerance=tolerance
             )
+            retail_overall, retail_breakdown = retail.get(int(version_id), ({}, {}))
+            overall.update(retail_overall)
+            for name, values in retail_breakdown.items():
+                breakdown.setdefault(name, {}).update(values)
             stored += store_backtest_results(
                 version=version,
                 kind=Kind.T_MINUS_1,

@@ -99,6 +99,8 @@ class EvaluationPoints:
     champion_coverage: float | None
     cutoffs: list[dt.date]
     horizon: int
+    # Each series' sales before the first cutoff (scales MASE / RMSSE, seeds the naive for FVA).
+    history: np.ndarray | None = None
 
     @property
     def days(self) -> list[dt.date]:
@@ -130,6 +132,7 @@ class EvaluationPoints:
             overstock_tolerance=thresholds.get(
                 "overstock_tolerance", metrics.DEFAULT_OVERSTOCK_TOLERANCE
             ),
+            history=self.history,
         )
 
 
@@ -163,6 +166,11 @@ def _recipe_windows(
         "forecast": np.concatenate(parts["forecast"], axis=1),
         "coverage": parts["coverage"],
     }
+
+
+def _history_before(panel: Panel, *, rows: np.ndarray, first: int) -> np.ndarray:
+    """The `rows`' sales of the SCALE_HISTORY_DAYS before panel day `first`."""
+    return panel.quantity[rows, max(first - metrics.SCALE_HISTORY_DAYS, 0) : max(first, 0)]
 
 
 def _mean_or_none(values: list[float | None]) -> float | None:
@@ -201,6 +209,7 @@ def walk_forward_points(
         champion_coverage=_mean_or_none(sides["champion"]["coverage"]),
         cutoffs=cutoffs,
         horizon=horizon,
+        history=_history_before(panel, rows=rows, first=first),
     )
 
 
@@ -249,7 +258,9 @@ def candidate_only_metrics(
     side = _recipe_windows(recipe=recipe, panel=panel, rows=rows, cutoffs=cutoffs, horizon=horizon)
     first = panel.day_position(cutoffs[0])
     actual = panel.quantity[rows, first : first + windows * horizon]
-    values = metrics.compute_all(actual, side["forecast"])
+    values = metrics.compute_all(
+        actual, side["forecast"], history=_history_before(panel, rows=rows, first=first)
+    )
     values["coverage"] = _mean_or_none(side["coverage"])
     return {
         "metrics": values,

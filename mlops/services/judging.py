@@ -22,10 +22,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from django.db import transaction
 from django.utils import timezone
 
 from forecasting import metrics
+from forecasting.panel import Panel
 from mlops.models import DecisionKind, DriftIncident, ModelVersion, Trigger
 from mlops.selectors import (
     forecast_matrix,
@@ -84,14 +86,17 @@ def shadow_decision(
     """The gate on the version's stored forecasts against the forecasts served for its series
     from `start` to `end` (one day ahead; whichever of `champion` and the champions its
     refreshes replaced served each day), with the tenant's thresholds."""
-    history_start = start - dt.timedelta(days=metrics.ACTIVE_SERIES_DAYS)
+    history_start = start - dt.timedelta(
+        days=max(metrics.ACTIVE_SERIES_DAYS, metrics.SCALE_HISTORY_DAYS)
+    )
     panel = load_panel(start=history_start, end=end)
     panel = panel.select(Recipe.of(version).series_mask(panel)) if panel.n_series else panel
     stored = latest_forecasts(version_ids=[version.pk], start=start, end=end)
     first = panel.day_position(start) if panel.n_days else 0
     days = slice(max(first, 0), panel.n_days)
     candidate = forecast_matrix(stored, panel=panel, version_id=version.pk)[:, days]
-    served = forecast_matrix(served_forecasts(start=start, end=end), panel=panel)[:, days]
+    served_stored = served_forecasts(start=start, end=end)
+    served = forecast_matrix(served_stored, panel=panel)[:, days]
     actual = panel.quantity[:, days].astype(np.float64)
     active = metrics.active_series(panel.until(start).quantity)
     decision = decide_promotion(
@@ -104,6 +109,9 @@ def shadow_decision(
         ),
         champion_coverage=metrics.coverage(active=active, forecasted=~np.isnan(served).all(axis=1)),
         **promotion_thresholds(policy),
+        history=panel.quantity[:, : days.start][:, -metrics.SCALE_HISTORY_DAYS :],
+        candidate_interval=_bounds(stored, panel=panel, days=days, version_id=version.pk),
+        champion_interval=_bounds(served_stored, panel=panel, days=days),
     )
     both = ~np.isnan(actual) & ~np.isnan(candidate) & ~np.isnan(served)
     scored = [(panel.dates[days][index]).date() for index in np.flatnonzero(both.any(axis=0))]
@@ -122,6 +130,17 @@ def shadow_decision(
         },
         evaluated_at=timezone.now().isoformat(),
     )
+
+
+def _bounds(
+    stored: pd.DataFrame, *, panel: Panel, days: slice, version_id: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The stored forecasts' 80% interval laid out as the panel's `days`."""
+    lower, upper = (
+        forecast_matrix(stored, panel=panel, version_id=version_id, column=column)[:, days]
+        for column in ("lower", "upper")
+    )
+    return lower, upper
 
 
 def _required_days(version: ModelVersion, incident: DriftIncident | None, policy) -> int:

@@ -18,7 +18,16 @@ if TYPE_CHECKING:
     from tenants.selectors import TenantPolicy
 
 PAIRED_TEST = "wilcoxon_signed_rank_one_sided"
-METRIC_NAMES = ("mae", "mape", "wape", "bias", "stockout_miss_rate", "overstock_rate")
+# The numbers shown for each side; only MAE, MAPE and coverage gate (the retail pack is shown).
+METRIC_NAMES = (
+    "mae",
+    "mape",
+    "wape",
+    "bias",
+    "stockout_miss_rate",
+    "overstock_rate",
+    *metrics.RETAIL_METRICS,
+)
 
 
 @dataclass(frozen=True)
@@ -116,11 +125,19 @@ def decide_promotion(
     min_improvement_pct: float,
     min_confidence: float,
     overstock_tolerance: float = metrics.DEFAULT_OVERSTOCK_TOLERANCE,
+    history: np.ndarray | None = None,
+    candidate_interval: tuple[np.ndarray, np.ndarray] | None = None,
+    champion_interval: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> PromotionDecision:
-    """Judge a candidate against the champion on the same points (flat arrays, one entry per
-    series-day; `series` names each point's series). Promote only when MAE and MAPE each
-    improve by >= `min_improvement_pct`, coverage does not drop, and the paired test's
-    confidence is >= `min_confidence`."""
+    """Judge a candidate against the champion on the same points (one entry per series-day;
+    `series` names each point's series). Promote only when MAE and MAPE each improve by >=
+    `min_improvement_pct`, coverage does not drop, and the paired test's confidence is >=
+    `min_confidence`.
+
+    The retail pack is shown beside them, not gated on: with [series, days] arrays the
+    tracking signal, with `history` (each series' sales before the first day) FVA, MASE and
+    RMSSE, with a side's (lower, upper) interval its wQL."""
+    grid = np.shape(actual)
     actual = np.asarray(actual, dtype=np.float64).reshape(-1)
     candidate_forecast = np.asarray(candidate_forecast, dtype=np.float64).reshape(-1)
     champion_forecast = np.asarray(champion_forecast, dtype=np.float64).reshape(-1)
@@ -128,14 +145,26 @@ def decide_promotion(
     # The same points on both sides: known actual, and a forecast from each.
     shared = ~np.isnan(actual) & ~np.isnan(candidate_forecast) & ~np.isnan(champion_forecast)
 
-    def side(forecast: np.ndarray) -> dict[str, float | None]:
+    def side(
+        forecast: np.ndarray, interval: tuple[np.ndarray, np.ndarray] | None
+    ) -> dict[str, float | None]:
+        lower, upper = (
+            (None, None)
+            if interval is None
+            else (np.asarray(bound, dtype=np.float64).reshape(grid) for bound in interval)
+        )
         values = metrics.compute_all(
-            actual[shared], forecast[shared], overstock_tolerance=overstock_tolerance
+            np.where(shared, actual, np.nan).reshape(grid),
+            forecast.reshape(grid),
+            lower=lower,
+            upper=upper,
+            overstock_tolerance=overstock_tolerance,
+            history=history,
         )
         return {name: values[name] for name in METRIC_NAMES}
 
-    candidate_metrics = side(candidate_forecast)
-    champion_metrics = side(champion_forecast)
+    candidate_metrics = side(candidate_forecast, candidate_interval)
+    champion_metrics = side(champion_forecast, champion_interval)
     candidate_metrics["coverage"] = candidate_coverage
     champion_metrics["coverage"] = champion_coverage
 

@@ -85,6 +85,20 @@ def test_review_page_shows_metrics_decision_lineage_and_history(arena, viewer):
     assert "{&quot;" not in page and '{"' not in page  # no JSON dumps
 
 
+def test_review_page_shows_the_retail_pack_of_both_sides_in_words(arena, viewer):
+    from forecasting.metrics import better_or_worse
+
+    evaluation = arena.challenger.last_evaluation
+    page = logged_in("vera").get(review(arena.challenger)).content.decode()
+
+    for label in ("FVA", "MASE", "RMSSE", "wQL", "Tracking signal"):
+        assert f">{label}<" in page, label
+    fva = evaluation["candidate_metrics"]["fva_pct"]
+    assert f"{better_or_worse(fva)} than naive" in page
+    assert f"{evaluation['champion_metrics']['mase']:.3f}" in page
+    assert re.search(r"\d\.\d (under|over)-forecast|0\.0 \(balanced\)", page)
+
+
 def test_manager_sees_promote_and_reject_on_a_challenger_viewer_and_scientist_see_none(
     arena, manager, scientist, viewer
 ):

@@ -46,6 +46,8 @@ def test_health_has_the_spec_shape_for_global_and_lists_department_segments(view
     assert body["champion"]["mae_7d"] == pytest.approx(11.0)
     assert body["champion"]["status"] == "healthy"
     assert {"mae_30d", "trend", "promoted_at"} <= set(body["champion"])
+    retail = {"fva_pct_7d", "mase_7d", "rmsse_7d", "wql_7d", "tracking_signal_7d"}
+    assert retail <= set(body["champion"]) and retail <= set(body["challenger"])
     assert body["challenger"]["version"] == "v13"
     assert body["challenger"]["status"] == "shadow_testing"
     assert body["challenger"]["promotion_eligible"] is True
@@ -87,6 +89,11 @@ def test_backtest_trend_charts_every_window_of_the_latest_walk_forward(viewer, a
             window_end=start + dt.timedelta(days=6),
             mae=10.0 + week,
             mape=float("nan"),
+            fva_pct=12.5,
+            mase=0.8,
+            rmsse=0.9,
+            wql=0.31,
+            tracking_signal=float("inf"),
             n_points=700,
         )
 
@@ -101,6 +108,9 @@ def test_backtest_trend_charts_every_window_of_the_latest_walk_forward(viewer, a
     assert starts[0] == str(last - dt.timedelta(weeks=12))
     assert body["points"][-1]["mae"] == 10.0
     assert body["points"][-1]["mape"] is None  # not computable: null, never NaN
+    retail = {name: body["points"][-1][name] for name in ("fva_pct", "mase", "rmsse", "wql")}
+    assert retail == {"fva_pct": 12.5, "mase": 0.8, "rmsse": 0.9, "wql": 0.31}
+    assert body["points"][-1]["tracking_signal"] is None  # never inf in JSON
     # Asked for days, the windows that start within them.
     asked = client_for(viewer).get("/api/v1/models/backtest/v12?days=90").json()
     assert (asked["days"], len(asked["points"])) == (90, 12)  # started after 22 Feb - 90 days

@@ -11,7 +11,7 @@ import pytest
 from forecasting.backtesting import walk_forward, weekly_cutoffs
 from forecasting.families import build_model
 from forecasting.families.base import WarmStart
-from forecasting.metrics import compute_all
+from forecasting.metrics import SCALE_HISTORY_DAYS, compute_all
 from forecasting.panel import Panel
 from forecasting.synthetic import generate_sales
 
@@ -47,8 +47,15 @@ def test_each_window_scores_its_forecasts_against_its_actuals(panel):
     np.testing.assert_array_equal(last.actual, panel.quantity[:, position:])
     np.testing.assert_array_equal(last.forecast, panel.quantity[:, position - 7 : position])
     assert last.metrics == compute_all(
-        last.actual, last.forecast, lower=last.lower, upper=last.upper
+        last.actual,
+        last.forecast,
+        lower=last.lower,
+        upper=last.upper,
+        history=panel.quantity[:, position - SCALE_HISTORY_DAYS : position],
     ) | {"coverage": last.metrics["coverage"]}
+    # The seasonal-naive recipe is the baseline FVA measures against: it adds nothing.
+    assert last.metrics["fva_pct"] == pytest.approx(0.0)
+    assert last.metrics["mase"] > 0 and last.metrics["tracking_signal"] is not None
     assert set(last.department_metrics) == set(panel.departments)
     electronics = panel.departments == "Electronics"
     assert last.department_metrics["Electronics"]["wape"] == pytest.approx(

@@ -215,3 +215,59 @@ def test_a_zero_sale_while_out_of_stock_is_censored_not_scored(shop):
     assert (result.n_points, result.n_missing) == (2, 0)
     assert result.mae == pytest.approx(1.0)
     assert result.bias == pytest.approx(0.0)
+
+
+def test_t_minus_1_reports_the_retail_pack_from_the_sales_before_the_day():
+    """S1/P1 sold 1..7 two weeks before DAY and 3..9 the week before (the week-on-week naive
+    errs 2 every day); S2 reported only from three days before DAY (too short to scale, no
+    sale a week before DAY)."""
+    s1, s2 = Store.objects.create(code="S1"), Store.objects.create(code="S2")
+    p1 = Product.objects.create(sku="P1", department="Grocery")
+    history = [1, 2, 3, 4, 5, 6, 7, 3, 4, 5, 6, 7, 8, 9]
+    for back, quantity in zip(range(14, 0, -1), history, strict=True):
+        Sale.objects.create(
+            store=s1, product=p1, date=DAY - dt.timedelta(days=back), quantity=quantity
+        )
+    for back in (3, 2, 1):
+        Sale.objects.create(store=s2, product=p1, date=DAY - dt.timedelta(days=back), quantity=2)
+    Sale.objects.create(store=s1, product=p1, date=DAY, quantity=10)
+    Sale.objects.create(store=s2, product=p1, date=DAY, quantity=4)
+    champion = ModelVersionFactory(status=Status.CHAMPION)
+    # One day ahead for each day of the week up to DAY: S1/P1 under-forecast by 1 every day,
+    # by 2 on DAY; S2/P1 forecast exactly on DAY.
+    for back, value in zip(range(6, -1, -1), [3, 4, 5, 6, 7, 8, 8], strict=True):
+        day = DAY - dt.timedelta(days=back)
+        Forecast.objects.create(
+            model_version=champion,
+            store=s1,
+            product=p1,
+            made_on=day,
+            target_date=day,
+            value=value,
+            lower=value - 1,
+            upper=value + 1,
+        )
+    Forecast.objects.create(
+        model_version=champion,
+        store=s2,
+        product=p1,
+        made_on=DAY,
+        target_date=DAY,
+        value=4,
+        lower=3,
+        upper=5,
+    )
+
+    (result,) = backtest_yesterday(day=DAY)
+
+    # FVA: S1/P1 errs 2 where naive (3, a week before) errs 7; S2/P1 has no naive: 1 - 2/7.
+    assert result.fva_pct == pytest.approx(100 * (1 - 2 / 7))
+    # Only S1/P1 is scaled: 2 / 2 and sqrt(4 / 4).
+    assert result.mase == pytest.approx(1.0)
+    assert result.rmsse == pytest.approx(1.0)
+    # wQL over both: pinball sums 0.4 (q=0.1), 1.0 (0.5), 1.0 (0.9) over 14 units sold.
+    assert result.wql == pytest.approx(2 * (0.4 + 1.0 + 1.0) / 14 / 3)
+    # The week's errors of S1/P1 are [1, 1, 1, 1, 1, 1, 2]: 8 / (8/7) = 7, outside +-4;
+    # S2/P1 never erred (no MAD) and is left out.
+    assert result.tracking_signal == pytest.approx(7.0)
+    assert result.department_metrics["Grocery"]["mase"] == pytest.approx(1.0)

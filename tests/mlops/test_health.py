@@ -2,6 +2,8 @@
 
 import datetime as dt
 
+import pytest
+
 from mlops.models import BacktestResult, DriftIncident, ModelVersion
 from mlops.selectors import model_health, model_history, transition_history
 from mlops.services import detect_drift, make_challenger, promote_to_champion, reject_model_version
@@ -69,6 +71,12 @@ def test_health_reports_each_segment_with_champion_trend_and_challenger_standing
         "algorithm": challenger.algorithm,
         "status": "shadow_testing",
         "mae_7d": 9.5,
+        # Results without the retail pack (stored before it) show none.
+        "fva_pct_7d": None,
+        "mase_7d": None,
+        "rmsse_7d": None,
+        "wql_7d": None,
+        "tracking_signal_7d": None,
         "promotion_eligible": True,
         "confidence": 0.97,
         "evaluation_reason": "Beats the champion",
@@ -83,6 +91,30 @@ def test_health_reports_each_segment_with_champion_trend_and_challenger_standing
     assert electronics["champion"]["status"] == "healthy"
     assert electronics["champion"]["trend"] == "improving"
     assert electronics["challenger"] is None
+
+
+def test_health_shows_the_retail_pack_of_the_last_week_of_t_minus_1(manager):
+    champion = evaluated(ModelVersionFactory(), mae=10.0)
+    promote_to_champion(version=champion, actor=manager, reason="baseline 10")
+    t_minus_1(champion, [10.0] * 8)
+    rows = list(BacktestResult.objects.filter(model_version=champion).order_by("window_end"))
+    # The day before the week is left out; six days of 100 points, the last of 300.
+    retail = [(90.0, 9.0, 9.0, 9.0, 9.0, 100)] + [(10.0, 1.0, 2.0, 0.5, 1.0, 100)] * 6
+    retail += [(30.0, 0.5, 1.0, 0.1, -5.0, 300)]
+    for row, (fva, mase, rmsse, wql, signal, points) in zip(rows, retail, strict=True):
+        row.fva_pct, row.mase, row.rmsse, row.wql = fva, mase, rmsse, wql
+        row.tracking_signal, row.n_points = signal, points
+        row.save()
+
+    (entry,) = model_health(name="demand_forecast")
+
+    champion_health = entry["champion"]
+    assert champion_health["fva_pct_7d"] == pytest.approx((6 * 10.0 * 100 + 30.0 * 300) / 900)
+    assert champion_health["mase_7d"] == pytest.approx((6 * 1.0 * 100 + 0.5 * 300) / 900)
+    assert champion_health["rmsse_7d"] == pytest.approx((6 * 2.0 * 100 + 1.0 * 300) / 900)
+    assert champion_health["wql_7d"] == pytest.approx((6 * 0.5 * 100 + 0.1 * 300) / 900)
+    # The latest day's already runs over the week up to it.
+    assert champion_health["tracking_signal_7d"] == -5.0
 
 
 def test_health_agrees_with_the_alerts_drifting_while_an_incident_is_open_and_not_after(
