@@ -146,8 +146,11 @@ def test_a_candidate_over_forecasting_grocery_is_rolled_back_within_two_days(are
     outcomes = [each.outcome for day in decided for each in day]
     assert outcomes in (["rollback"], ["hold", "rollback"]), outcomes
     assert plan.last_evaluated_on - plan.started_on <= dt.timedelta(days=2)
-    # Only the canary's series were ever served by it.
+    # Only the canary's series were ever served by it; the champion's forecasts of them were
+    # stored beside as shadows (not served), which is what the guardrails compared.
     assert served_series(bad) == canary
+    shadows = Forecast.objects.filter(model_version=arena["champion"], served=False)
+    assert set(shadows.values_list("store_id", "product_id")) == canary
     assert len(canary) == plan.series.count() > 0
     bad.refresh_from_db()
     assert bad.status == Status.CHALLENGER
