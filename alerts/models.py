@@ -14,6 +14,7 @@ class MLAlert(ConcurrentTransitionMixin, models.Model):
         BACKTEST_DEGRADATION = "backtest_degradation", "Backtest degradation"
         EXPERIMENT_COMPLETE = "experiment_complete", "Experiment complete"
         RETRAIN_FAILED = "retrain_failed", "Retrain failed"
+        CANARY_ROLLED_BACK = "canary_rolled_back", "Canary rolled back"
 
     class Severity(models.TextChoices):
         INFO = "info", "Info"
@@ -126,6 +127,7 @@ REQUIRES_ACTION = {
     MLAlert.AlertType.BACKTEST_DEGRADATION: "maybe",
     MLAlert.AlertType.EXPERIMENT_COMPLETE: "no",
     MLAlert.AlertType.RETRAIN_FAILED: "maybe",
+    MLAlert.AlertType.CANARY_ROLLED_BACK: "maybe",
 }
 
 

@@ -33,6 +33,7 @@ DEFAULT_COOLDOWN_SECONDS: dict[str, int] = {
     MLAlert.AlertType.BACKTEST_DEGRADATION: 24 * 3600,
     MLAlert.AlertType.EXPERIMENT_COMPLETE: 0,
     MLAlert.AlertType.RETRAIN_FAILED: 3600,
+    MLAlert.AlertType.CANARY_ROLLED_BACK: 0,  # keyed per plan: each rollback is news
 }
 
 # approve: do what the alert proposes; acknowledge: close it as seen and handled, changing

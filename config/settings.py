@@ -237,6 +237,14 @@ SPECTACULAR_SETTINGS = {
         "RetrainingStatusEnum": "mlops.models.ModelRetrainingLog.Status",
         "AlertStatusEnum": "alerts.models.MLAlert.Status",
         "ExperimentStatusEnum": "experiments.models.ModelExperiment.Status",
+        "RolloutStatusEnum": "mlops.models.RolloutPlan.Status",
+        "RolloutEventKindEnum": "mlops.models.RolloutEvent.Kind",
+        # The backtest kinds kept their name when rollout events brought a second `kind`.
+        "KindEnum": [
+            ("walk_forward", "walk_forward"),
+            ("t_minus_1", "t_minus_1"),
+            ("shadow", "shadow"),
+        ],
     },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
 }

@@ -9,6 +9,7 @@ from config.api_errors import api_not_found
 from experiments import apis as experiments
 from forecasting import apis as forecasting
 from mlops import apis as mlops
+from mlops import rollout_apis as rollouts
 from mlops import serving
 
 VERSION = r"(?P<version>v[0-9]{1,9})"
@@ -51,6 +52,29 @@ urlpatterns = [
         rf"^models/{VERSION}/rollback$",
         mlops.ModelRollbackApi.as_view(),
         name="api-models-rollback",
+    ),
+    re_path(
+        rf"^models/{VERSION}/canary$", rollouts.ModelCanaryApi.as_view(), name="api-models-canary"
+    ),
+    re_path(
+        rf"^models/{VERSION}/canary/pause$",
+        rollouts.CanaryPauseApi.as_view(),
+        name="api-models-canary-pause",
+    ),
+    re_path(
+        rf"^models/{VERSION}/canary/resume$",
+        rollouts.CanaryResumeApi.as_view(),
+        name="api-models-canary-resume",
+    ),
+    re_path(
+        rf"^models/{VERSION}/canary/abort$",
+        rollouts.CanaryAbortApi.as_view(),
+        name="api-models-canary-abort",
+    ),
+    re_path(
+        rf"^models/{VERSION}/canary/skip$",
+        rollouts.CanarySkipApi.as_view(),
+        name="api-models-canary-skip",
     ),
     # ML alerts (spec section 8)
     path("ml-alerts", alerts.MLAlertListApi.as_view(), name="api-ml-alerts"),

@@ -1,6 +1,8 @@
 """REST endpoints of forecasting: sales import and the promotion calendar (import and list).
 Forecasts are served through the arena's routing: mlops/serving.py."""
 
+import datetime as dt
+
 import django_filters
 from django.conf import settings
 from django.db.models import Q
@@ -140,7 +142,7 @@ class PlannedPromotionFilter(django_filters.FilterSet):
     department = django_filters.CharFilter(method="in_department")
     active_on = django_filters.DateFilter(method="active_on_day", help_text="Runs on this day")
     known_by = django_filters.IsoDateTimeFilter(
-        field_name="known_since", lookup_expr="lte", help_text="Known at this moment"
+        method="known_by_moment", help_text="Known at this moment"
     )
 
     class Meta:
@@ -152,6 +154,14 @@ class PlannedPromotionFilter(django_filters.FilterSet):
 
     def active_on_day(self, queryset, name, value):
         return queryset.filter(start_date__lte=value, end_date__gte=value)
+
+    def known_by_moment(self, queryset, name, value):
+        # PostgreSQL refuses offsets beyond 15:59 (ISO 8601 allows up to 23:59): compare in UTC.
+        try:
+            moment = value.astimezone(dt.UTC)
+        except OverflowError:  # within a day of year 1 or 9999: before or after every plan
+            return queryset if value.year > 1 else queryset.none()
+        return queryset.filter(known_since__lte=moment)
 
 
 class PlannedPromotionListApi(generics.ListAPIView):

@@ -92,6 +92,7 @@ class ModelHealthApi(APIView):
             "champion": top["champion"] if top else None,
             "challenger": top["challenger"] if top else None,
             "challengers": top["challengers"] if top else [],
+            "canary": top["canary"] if top else None,
             "segments": [e for e in entries if e["segment"] != GLOBAL_SEGMENT],
         }
         return Response(ModelHealthSerializer(body).data)

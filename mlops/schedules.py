@@ -71,6 +71,16 @@ JOBS = (
         description="T-1 backtest: compare yesterday's forecasts with yesterday's sales.",
         results_url="admin:mlops_backtestresult_changelist",
     ),
+    Job(
+        key="daily_canary_evaluation",
+        task="mlops.tasks.daily_canary_evaluation",
+        minute="30",
+        hour="6",
+        day_of_week="*",
+        description="Judge every canary rollout on yesterday's sales: roll back on a breached "
+        "guardrail, else the next step or promotion once a step has baked.",
+        results_url="admin:mlops_rolloutplan_changelist",
+    ),
 )
 JOBS_BY_KEY = {job.key: job for job in JOBS}
 

@@ -22,6 +22,7 @@ from mlops.models import (
     ModelTransition,
     ModelVersion,
 )
+from mlops.rollout_selectors import active_rollouts
 from tenants.selectors import tenant_policy
 
 Status = ModelVersion.Status
@@ -263,6 +264,7 @@ def model_health(*, name: str = DEFAULT_MODEL_NAME) -> list[dict[str, Any]]:
             name=name, status=DriftIncident.Status.OPEN
         ).select_related("challenger")
     }
+    canaries = active_rollouts(name=name)
     segments: dict[str, dict[str, Any]] = {}
     for version in active:
         slot = segments.setdefault(version.segment, {"champion": None, "waiting": []})
@@ -290,6 +292,7 @@ def model_health(*, name: str = DEFAULT_MODEL_NAME) -> list[dict[str, Any]]:
                 ),
                 "challenger": challengers[0] if challengers else None,
                 "challengers": challengers,
+                "canary": canaries.get(segment),
             }
         )
     return health

@@ -16,6 +16,7 @@ from mlops.models import (
     ModelVersion,
     validate_segment,
 )
+from mlops.rollout_serializers import RolloutSummarySerializer
 
 
 class ModelTransitionSerializer(serializers.ModelSerializer):
@@ -170,6 +171,9 @@ class SegmentHealthSerializer(serializers.Serializer):
     challengers = ChallengerHealthSerializer(
         many=True, help_text="Every waiting challenger and shadow, side by side, newest first"
     )
+    canary = RolloutSummarySerializer(
+        allow_null=True, help_text="The segment's running or paused canary rollout"
+    )
 
 
 class ModelHealthSerializer(serializers.Serializer):
@@ -180,6 +184,9 @@ class ModelHealthSerializer(serializers.Serializer):
     champion = ChampionHealthSerializer(allow_null=True)
     challenger = ChallengerHealthSerializer(allow_null=True)
     challengers = ChallengerHealthSerializer(many=True)
+    canary = RolloutSummarySerializer(
+        allow_null=True, help_text="The global segment's running or paused canary rollout"
+    )
     segments = SegmentHealthSerializer(
         many=True, help_text="Department segments with their own champion or challenger"
     )

@@ -80,6 +80,21 @@ def daily_backtest() -> dict:
     }
 
 
+@app.task(name="mlops.tasks.daily_canary_evaluation", acks_late=True)
+def daily_canary_evaluation() -> dict:
+    """Judge every running or paused canary on yesterday (in the tenant's time zone), after
+    the T-1 backtest: roll back, next step, promote or hold; returns each decision."""
+    from datetime import timedelta
+
+    from mlops.services.rollout_judging import judge_canaries
+
+    day = tenant_today() - timedelta(days=1)
+    return {
+        "day": day.isoformat(),
+        "decisions": [decision.as_dict() for decision in judge_canaries(day=day)],
+    }
+
+
 @app.task(name="mlops.tasks.daily_drift_detection", acks_late=True)
 def daily_drift_detection() -> list[dict]:
     """Check every champion for drift (alert and emergency retrain on drift); returns each

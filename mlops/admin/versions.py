@@ -24,6 +24,7 @@ from mlops.admin.review import (
     lineage_section,
     metric_rows,
 )
+from mlops.admin.rollouts import canary_section
 from mlops.models import ModelVersion
 from mlops.selectors import rollback_target
 from mlops.services import promote_to_champion, reject_model_version, rollback_champion
@@ -196,6 +197,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             "lineage": lineage_section(version),
             "history": history_section(version),
             "actions": transition_actions(version, request.user),
+            "canary": canary_section(version, request.user),
             "has_view_permission": True,
         }
         return TemplateResponse(request, "admin/mlops/modelversion/review.html", context)

@@ -1,7 +1,7 @@
 """Model registry: versions and their audited lifecycle, retrains, shadow predictions, backtests.
 
 One module per part: `registry` (versions, their transitions, retrains, routing), `evaluation`
-(shadow predictions, backtest windows) and `drift` (drift incidents).
+(shadow predictions, backtest windows), `drift` (drift incidents) and `rollouts` (canary plans).
 """
 
 from mlops.models.drift import DriftIncident
@@ -20,6 +20,13 @@ from mlops.models.registry import (
     segment_label,
     validate_segment,
 )
+from mlops.models.rollouts import (
+    GUARDRAIL_METRICS,
+    RolloutEvent,
+    RolloutPlan,
+    RolloutSeries,
+    validate_plan,
+)
 
 # The tenant-admin view of beat rows is defined beside the default schedules.
 from mlops.schedules import TenantSchedule  # noqa: E402
@@ -27,6 +34,7 @@ from mlops.schedules import TenantSchedule  # noqa: E402
 __all__ = [
     "DEFAULT_MODEL_NAME",
     "GLOBAL_SEGMENT",
+    "GUARDRAIL_METRICS",
     "REVIEWED_TRIGGERS",
     "BacktestResult",
     "DecisionKind",
@@ -34,11 +42,15 @@ __all__ = [
     "ModelRetrainingLog",
     "ModelTransition",
     "ModelVersion",
+    "RolloutEvent",
+    "RolloutPlan",
+    "RolloutSeries",
     "RoutingOverride",
     "ShadowPrediction",
     "TenantSchedule",
     "Trigger",
     "artifact_path",
     "segment_label",
+    "validate_plan",
     "validate_segment",
 ]

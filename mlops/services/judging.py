@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from forecasting import metrics
 from forecasting.panel import Panel
-from mlops.models import DecisionKind, DriftIncident, ModelVersion, Trigger
+from mlops.models import DecisionKind, DriftIncident, ModelVersion, RolloutPlan, Trigger
 from mlops.selectors import (
     forecast_matrix,
     get_champion_model,
@@ -286,9 +286,13 @@ def _incident_step(version: ModelVersion, evaluation: dict[str, Any]) -> str:
 
 
 def judge_waiting_versions(*, day: dt.date) -> list[Judgement]:
-    """`judge_version` for every challenger and shadow, oldest first."""
-    versions = ModelVersion.objects.filter(status__in=(Status.CHALLENGER, Status.SHADOW)).order_by(
-        "version_number"
+    """`judge_version` for every challenger and shadow, oldest first (a canary under a rollout
+    plan is the plan's to judge)."""
+    versions = (
+        ModelVersion.objects.filter(status__in=(Status.CHALLENGER, Status.SHADOW))
+        # A canary under a running or paused rollout plan is judged by its plan's guardrails.
+        .exclude(rollouts__status__in=RolloutPlan.ACTIVE)
+        .order_by("version_number")
     )
     judged = []
     for version in versions:

@@ -14,6 +14,8 @@ from mlops.models import (
     DEFAULT_MODEL_NAME,
     GLOBAL_SEGMENT,
     ModelVersion,
+    RolloutPlan,
+    RolloutSeries,
     RoutingOverride,
 )
 from mlops.services.lifecycle import SERVE_PERMISSION, require_permission
@@ -67,6 +69,8 @@ class RoutingTable:
     canaries: list[ModelVersion] = field(default_factory=list)
     shadows: list[ModelVersion] = field(default_factory=list)
     pins: dict[int, ModelVersion] = field(default_factory=dict)
+    # A canary under a rollout plan serves the plan's chosen series, not a hashed share.
+    canary_series: dict[int, set[tuple[int, int]]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, *, name: str = DEFAULT_MODEL_NAME) -> RoutingTable:
@@ -86,6 +90,13 @@ class RoutingTable:
             name=name, version__status__in=ACTIVE_STATUSES
         ).select_related("version")
         table.pins = {pin.store_id: pin.version for pin in pins}
+        if table.canaries:
+            chosen = RolloutSeries.objects.filter(
+                plan__status__in=RolloutPlan.ACTIVE,
+                plan__version__in=[version.pk for version in table.canaries],
+            ).values_list("plan__version_id", "store_id", "product_id")
+            for version_id, store_id, product_id in chosen:
+                table.canary_series.setdefault(version_id, set()).add((store_id, product_id))
         return table
 
     @property
@@ -123,14 +134,12 @@ class RoutingTable:
             which = "segment" if champion.segment == segment else "global"
             reason = f"{which} champion {champion.version} ({champion.segment})"
             canary = self._canary_for(department, demand_class)
-            if canary is not None:
-                bucket = traffic_bucket(name=self.name, store_id=store_id, product_id=product_id)
-                if bucket < canary.canary_weight:
-                    served = canary
-                    reason = (
-                        f"canary {canary.version} takes {canary.canary_weight:.0%} of "
-                        f"{canary.segment} traffic; this series is in its share"
-                    )
+            if canary is not None and self._in_canary(canary, store_id, product_id):
+                served = canary
+                reason = (
+                    f"canary {canary.version} takes {canary.canary_weight:.0%} of "
+                    f"{canary.segment} traffic; this series is in its share"
+                )
         shadow_versions = tuple(
             version
             for version in [*self.shadows, *self.canaries]
@@ -138,6 +147,14 @@ class RoutingTable:
             and (served is None or version.pk != served.pk)
         )
         return RoutingDecision(version=served, reason=reason, shadow_versions=shadow_versions)
+
+    def _in_canary(self, canary: ModelVersion, store_id: int, product_id: int) -> bool:
+        """Whether the series is in the canary's share: its plan's series, else a sticky hash."""
+        members = self.canary_series.get(canary.pk)
+        if members is not None:
+            return (store_id, product_id) in members
+        bucket = traffic_bucket(name=self.name, store_id=store_id, product_id=product_id)
+        return bucket < canary.canary_weight
 
     def _canary_for(self, department: str, demand_class: str | None) -> ModelVersion | None:
         """The canary for this series: a segment's own first, else a global one."""

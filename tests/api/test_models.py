@@ -64,6 +64,7 @@ def test_health_of_a_model_without_versions_has_no_champion(viewer):
         "champion": None,
         "challenger": None,
         "challengers": [],
+        "canary": None,
         "segments": [],
     }
 

@@ -61,6 +61,7 @@ FSMS = [
     "mlops.DriftIncident.status",
     "alerts.MLAlert.status",
     "experiments.ModelExperiment.status",
+    "mlops.RolloutPlan.status",
 ]
 
 
