@@ -248,10 +248,15 @@ def drift_root_cause(
     until: dt.date,
     rules: list[str],
 ) -> dict[str, Any]:
-    """Where the drift found on `until` (since `change_date`) sits, and which inputs moved."""
+    """Where the drift found on `until` (since `change_date`) sits, and which inputs moved, as
+    JSON-ready values."""
     recent, reference = window_days(change_date=change_date, until=until)
     return {
-        "recent": {"start": recent[0], "end": recent[-1], "days": len(recent)},
+        "recent": {
+            "start": recent[0].isoformat(),
+            "end": recent[-1].isoformat(),
+            "days": len(recent),
+        },
         "reference": {"weeks": REFERENCE_WEEKS, "days": len(reference)},
         "leads": "bias" if "bias_cusum" in rules else "error",
         **breakdown(panel=panel, forecast=forecast, recent=recent, reference=reference),
@@ -272,16 +277,13 @@ def incident_root_cause(*, incident: Any, until: dt.date) -> dict[str, Any]:
     if panel.n_series:
         panel = panel.select(Recipe.of(incident.champion).series_mask(panel))
     served = served_forecasts(start=change - dt.timedelta(weeks=REFERENCE_WEEKS), end=until)
-    found = drift_root_cause(
+    return drift_root_cause(
         panel=panel,
         forecast=forecast_matrix(served, panel=panel),
         change_date=change,
         until=until,
         rules=list(incident.rules),
     )
-    found["recent"] = {key: str(value) for key, value in found["recent"].items()}
-    found["recent"]["days"] = int(found["recent"]["days"])
-    return found
 
 
 def root_cause_summary(found: dict[str, Any]) -> str:
