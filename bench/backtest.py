@@ -25,6 +25,9 @@ resident memory over the process's size before the timed section. Wall-clock tim
 headline, CPU time (all threads) beside it.
 
 Usage: .venv/bin/python bench/backtest.py --sizes 1000,10000
+       .venv/bin/python bench/backtest.py --workers 1,2 [--sizes 1000]
+The second times the platform's own weekly walk-forward of one version, its windows spread over
+1, then 2 real Celery workers, from PostgreSQL (bench/fanout.py).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -337,6 +341,9 @@ def main() -> None:
         )
         print(json.dumps(result))
         return
+    if arguments.workers:
+        run_over_workers(arguments)
+        return
 
     paths = arguments.paths.split(",")
     print(
@@ -366,9 +373,23 @@ def main() -> None:
             print_comparisons(n_series=n_series, paths=paths, runs=runs, scores=scores)
 
 
+def run_over_workers(arguments: argparse.Namespace) -> None:
+    """The platform's walk-forward on Celery workers (bench/fanout.py), instead of the paths."""
+    sizes = arguments.sizes if arguments.sizes_given else "1000"
+    command = [sys.executable, str(Path(__file__).with_name("fanout.py")), "--sizes", sizes]
+    command += ["--workers", arguments.workers, "--days", str(arguments.days)]
+    command += ["--n-estimators", str(arguments.n_estimators), "--seed", str(arguments.seed)]
+    subprocess.run(command, check=True)
+
+
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="1000,10000", help="series counts, comma-separated")
+    parser.add_argument("--sizes", help="series counts, comma-separated (default 1000,10000)")
+    parser.add_argument(
+        "--workers",
+        help="worker counts (e.g. 1,2): time the platform's walk-forward spread over that many "
+        "Celery workers instead (bench/fanout.py; default size 1000)",
+    )
     parser.add_argument("--days", type=int, default=730, help="days of sales per series")
     parser.add_argument("--n-estimators", type=int, default=100)
     parser.add_argument(
@@ -389,7 +410,10 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--child", choices=sorted(PATHS), help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--output", type=Path, help=argparse.SUPPRESS)
-    return parser.parse_args()
+    arguments = parser.parse_args()
+    arguments.sizes_given = arguments.sizes is not None
+    arguments.sizes = arguments.sizes or "1000,10000"
+    return arguments
 
 
 def run_paths(

@@ -125,7 +125,11 @@ CACHES = {
 
 # --- Celery -------------------------------------------------------------------------------
 CELERY_BROKER_URL = embedded.celery_broker_url(REDIS_URL)
-CELERY_RESULT_BACKEND = None
+# Results are kept only where a chord counts them (a walk-forward's windows, see
+# mlops.tasks.backtest_window); every other task's result is dropped.
+CELERY_RESULT_BACKEND = CELERY_BROKER_URL
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_EXPIRES = 2 * 24 * 3600
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -121,41 +121,88 @@ def queue_walk_forward(version_id: int) -> None:
     backtest_version.delay(version_id, requested_at=timezone.now().isoformat())
 
 
-@app.task(
-    bind=True,
-    name="mlops.tasks.backtest_version",
-    acks_late=True,
-    reject_on_worker_lost=True,  # a worker killed mid-walk hands it back
-    soft_time_limit=BACKTEST_SOFT_TIME_LIMIT,
-    time_limit=BACKTEST_TIME_LIMIT,
-    max_retries=None,
-)
-def backtest_version(self, version_id: int, requested_at: str | None = None) -> dict:
-    """Walk version `version_id` forward over the last 90 days, store the windows, and warn
-    when its latest week degraded; returns the window count and any alert id.
+def _in_this_tenant(signature):
+    """The signature, stamped with this tenant's schema: a chord's callback is sent by whichever
+    worker finishes the last window, not from here."""
+    from django.db import connection
 
-    Runs once per request whatever the deliveries: under the version's walk-forward lock, a
-    request whose windows were stored after `requested_at` (by this delivery's twin or a later
-    request) is done already."""
+    return signature.set(headers={"_schema_name": connection.schema_name})
+
+
+@app.task(bind=True, name="mlops.tasks.backtest_version", acks_late=True, max_retries=None)
+def backtest_version(self, version_id: int, requested_at: str | None = None) -> dict:
+    """Start version `version_id`'s walk-forward over the last 90 days: one task per weekly
+    window on whichever workers are free, and one that stores them together when the last is
+    in (a chord); returns the run and its window count.
+
+    Runs once per request whatever the deliveries: a request answered by a run asked for at
+    or after it, or while one runs, starts nothing."""
+    from celery import chord
+
     from mlops.locks import walk_forward_lock
-    from mlops.models import BacktestResult, ModelVersion
-    from mlops.services import check_backtest_degradation, run_continuous_backtest
+    from mlops.models import ModelVersion
+    from mlops.services.walk_forward_runs import start_walk_forward_run
 
     version = ModelVersion.objects.filter(pk=version_id).first()
     if version is None:
         return {"version": version_id, "windows": 0, "skipped": "version no longer exists"}
+    asked = timezone.datetime.fromisoformat(requested_at) if requested_at else timezone.now()
     with walk_forward_lock(version_id) as acquired:
-        if not acquired:  # another walk-forward of this version runs in this tenant right now
+        if not acquired:  # another delivery of a walk-forward of this version is starting one
             raise self.retry(countdown=settings.TASK_LOCK_RETRY_SECONDS)
-        stored = BacktestResult.objects.filter(
-            model_version=version, kind=BacktestResult.Kind.WALK_FORWARD
-        )
-        if requested_at is not None and stored.filter(created_at__gte=requested_at).exists():
-            return {"version": version_id, "windows": 0, "skipped": "already run"}
-        rows = run_continuous_backtest(version=version)
-        alert = check_backtest_degradation(version=version)
-    return {
-        "version": version_id,
-        "windows": len(rows),
-        "degradation_alert": alert.pk if alert else None,
-    }
+        run = start_walk_forward_run(version=version, requested_at=asked)
+    if run is None:
+        return {"version": version_id, "windows": 0, "skipped": "already run"}
+    windows = [_in_this_tenant(backtest_window.si(run.pk, cutoff)) for cutoff in run.cutoffs]
+    chord(windows)(_in_this_tenant(finish_walk_forward.si(run.pk)))
+    return {"version": version_id, "run": run.pk, "windows": run.n_windows}
+
+
+@app.task(
+    bind=True,
+    name="mlops.tasks.backtest_window",
+    acks_late=True,
+    reject_on_worker_lost=True,  # a worker killed mid-window hands it back
+    ignore_result=False,  # a chord counts its windows through their results
+    soft_time_limit=BACKTEST_SOFT_TIME_LIMIT,
+    time_limit=BACKTEST_TIME_LIMIT,
+    max_retries=None,
+)
+def backtest_window(self, run_id: int, cutoff: str) -> dict:
+    """Fit and score one window of walk-forward run `run_id` (once, whatever the deliveries);
+    a failure fails the whole run, so that none of it is stored."""
+    import datetime as dt
+
+    from mlops.locks import job_lock
+    from mlops.models.walk_forward import WalkForwardRun
+    from mlops.services.walk_forward_runs import fail_walk_forward_run, run_walk_forward_window
+
+    run = WalkForwardRun.objects.select_related("model_version").get(pk=run_id)
+    with job_lock("walk-forward-window", str(run_id), cutoff) as acquired:
+        if not acquired:  # this window's twin delivery runs it right now
+            raise self.retry(countdown=settings.TASK_LOCK_RETRY_SECONDS)
+        try:
+            window = run_walk_forward_window(run=run, cutoff=dt.date.fromisoformat(cutoff))
+        except Exception as error:
+            fail_walk_forward_run(run=run, error=f"The window from {cutoff} failed: {error!r}")
+            raise
+    return {"run": run_id, "cutoff": cutoff, "skipped": window is None or window.skipped}
+
+
+@app.task(bind=True, name="mlops.tasks.finish_walk_forward", acks_late=True, max_retries=None)
+def finish_walk_forward(self, run_id: int) -> dict:
+    """Store every window of walk-forward run `run_id` together and warn when its latest week
+    degraded; returns the stored window count. A twin delivery of a window may have counted
+    towards the chord before the last window was in: then it waits for the rest."""
+    from mlops.locks import walk_forward_lock
+    from mlops.models.walk_forward import WalkForwardRun
+    from mlops.services.walk_forward_runs import fail_if_timed_out, finish_walk_forward_run
+
+    run = WalkForwardRun.objects.select_related("model_version").get(pk=run_id)
+    with walk_forward_lock(run.model_version_id) as acquired:
+        stored = finish_walk_forward_run(run=run) if acquired else None
+    if stored is None:
+        if fail_if_timed_out(run=run):
+            return {"run": run_id, "windows": 0, "failed": "windows never came back"}
+        raise self.retry(countdown=min(5, settings.TASK_LOCK_RETRY_SECONDS))
+    return {"run": run_id, "windows": len(stored)}

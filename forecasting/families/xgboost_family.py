@@ -32,6 +32,14 @@ from forecasting.panel import Panel
 BOOSTER_FILE = "booster.ubj"
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (a worker pinned to one core trains on one thread)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # no affinity on this platform
+        return os.cpu_count() or 1
+
+
 def quantile_matrix(
     features: np.ndarray,
     target: np.ndarray,
@@ -233,7 +241,7 @@ class XGBoostModel(ForecastModel):
             "objective": settings["objective"],
             "max_bin": int(settings["max_bin"]),
             "seed": int(settings["seed"]),
-            "nthread": os.cpu_count() or 1,
+            "nthread": usable_cores(),
         }
 
     def refit_session(
@@ -310,4 +318,4 @@ class XGBoostModel(ForecastModel):
         self.encodings = CategoryEncodings.from_dict(metadata["encodings"])
         self.booster = xgb.Booster()
         self.booster.load_model(bytearray(blobs[BOOSTER_FILE]))
-        self.booster.set_param({"nthread": os.cpu_count() or 1})
+        self.booster.set_param({"nthread": usable_cores()})

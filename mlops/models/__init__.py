@@ -1,7 +1,7 @@
 """Model registry: versions and their audited lifecycle, retrains, shadow predictions, backtests.
 
 One module per part: `registry` (versions, their transitions, retrains, routing), `evaluation`
-(shadow predictions, backtest windows), `drift` (drift incidents) and `rollouts` (canary plans).
+(shadow predictions, backtest windows), `drift` (drift incidents) and `rollouts` (canary plans) and `walk_forward` (walk-forwards spread over workers).
 """
 
 from mlops.models.drift import DriftIncident
@@ -27,6 +27,7 @@ from mlops.models.rollouts import (
     RolloutSeries,
     validate_plan,
 )
+from mlops.models.walk_forward import WalkForwardRun, WalkForwardWindow
 
 # The tenant-admin view of beat rows is defined beside the default schedules.
 from mlops.schedules import TenantSchedule  # noqa: E402
@@ -52,5 +53,7 @@ __all__ = [
     "artifact_path",
     "segment_label",
     "validate_plan",
+    "WalkForwardRun",
+    "WalkForwardWindow",
     "validate_segment",
 ]

@@ -103,23 +103,33 @@ def store_backtest_results(
 # -- weekly walk-forward -------------------------------------------------------------------------
 
 
+def walk_forward_plan(
+    *, days: int = WALK_FORWARD_DAYS, window: int = 7, end: dt.date | None = None
+) -> tuple[list[dt.date], dt.date]:
+    """The cutoffs of the weekly windows covering the `days` up to `end` (default: the latest
+    sales day), oldest first, and that end. Raises ValueError when there are no sales."""
+    end = end or latest_sales_day()
+    if end is None:
+        raise ValueError("There are no sales to backtest on.")
+    return weekly_cutoffs(end, days=days, window=window), end
+
+
 def walk_forward_windows(
     *,
     version: ModelVersion,
     days: int = WALK_FORWARD_DAYS,
     window: int = 7,
     end: dt.date | None = None,
+    cutoffs: list[dt.date] | None = None,
 ) -> list[WindowResult]:
     """The version's recipe walked forward over the weekly windows covering the `days` up to
-    `end` (default: the latest sales day): at each cutoff it is refit on its training window of
-    sales strictly before the cutoff and forecasts the next `window` days of its segment's
-    series. Windows with less than two weeks of history before the cutoff are left out.
-    Raises ValueError when there are no sales."""
-    end = end or latest_sales_day()
-    if end is None:
-        raise ValueError("There are no sales to backtest on.")
+    `end` (default: the latest sales day), or over the given `cutoffs` up to `end`: at each
+    cutoff it is refit on its training window of sales strictly before the cutoff and forecasts
+    the next `window` days of its segment's series. Windows with less than two weeks of history
+    before the cutoff are left out. Raises ValueError when there are no sales."""
+    if cutoffs is None:
+        cutoffs, end = walk_forward_plan(days=days, window=window, end=end)
     recipe = Recipe.of(version)
-    cutoffs = weekly_cutoffs(end, days=days, window=window)
     department = _department_of(recipe.segment)
     panel = with_known_inputs(
         load_sales_panel(
@@ -158,15 +168,24 @@ def run_continuous_backtest(
     per-department breakdown, replacing an earlier run's windows that overlap these. Returns
     the stored rows, oldest first. Raises ValueError when there are no sales."""
     windows = walk_forward_windows(version=version, days=days, window=window, end=end)
-    rows = [
-        {
-            "window_start": result.start,
-            "window_end": result.end,
-            "department_metrics": _department_json(result.department_metrics),
-            **_result_fields(result.metrics),
-        }
-        for result in windows
-    ]
+    return store_walk_forward(version=version, rows=[window_row(result) for result in windows])
+
+
+def window_row(result: WindowResult) -> dict[str, Any]:
+    """A walk-forward window as the fields of its `BacktestResult` (JSON-ready)."""
+    return {
+        "window_start": result.start,
+        "window_end": result.end,
+        "department_metrics": _department_json(result.department_metrics),
+        **_result_fields(result.metrics),
+    }
+
+
+def store_walk_forward(
+    *, version: ModelVersion, rows: list[dict[str, Any]]
+) -> list[BacktestResult]:
+    """Store a walk-forward's windows (`window_row`s, oldest first) in one transaction, replacing
+    an earlier run's windows that overlap them. Returns the stored rows, oldest first."""
     with transaction.atomic():
         if rows:
             # A run anchored on another day leaves windows that straddle these; they would

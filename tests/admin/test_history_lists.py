@@ -2,7 +2,10 @@
 
 import datetime as dt
 
-from mlops.models import BacktestResult, ModelRetrainingLog, Trigger
+from django.utils import timezone
+
+from mlops.models import BacktestResult, ModelRetrainingLog, Trigger, WalkForwardRun
+from mlops.services.walk_forward_runs import fail_walk_forward_run
 from tests.admin.conftest import logged_in
 from tests.admin.test_model_versions import result_rows
 from tests.mlops.factories import ModelVersionFactory
@@ -96,3 +99,32 @@ def test_drift_incidents_list_their_change_date_rules_and_resolution(viewer):
     assert "Recovered" in everything and "Jan. 20, 2026" in everything
     assert "<th>drift_pct</th><td>18.5</td>" in detail  # a table, not JSON
     assert client.get("/admin/mlops/driftincident/add/").status_code == 403
+
+
+def test_walk_forward_runs_show_how_many_windows_are_in_and_why_one_failed(manager):
+    version = ModelVersionFactory(version="v7")
+    cutoffs = [(dt.date(2025, 3, 3) + dt.timedelta(days=7 * k)).isoformat() for k in range(13)]
+    running = WalkForwardRun.objects.create(
+        model_version=version,
+        requested_at=timezone.now(),
+        cutoffs=cutoffs,
+        end=dt.date(2025, 6, 1),
+    )
+    for cutoff in cutoffs[:7]:
+        running.windows.create(cutoff=cutoff, result={"mae": 1.0})
+    failed = WalkForwardRun.objects.create(
+        model_version=ModelVersionFactory(version="v8"),
+        requested_at=timezone.now(),
+        cutoffs=cutoffs,
+        end=dt.date(2025, 6, 1),
+    )
+    fail_walk_forward_run(run=failed, error="The window from 2025-03-10 failed: XGBoostError()")
+    client = logged_in("maria")
+
+    listing = result_rows(client.get("/admin/mlops/walkforwardrun/").content.decode())
+    detail = client.get(f"/admin/mlops/walkforwardrun/{failed.pk}/change/").content.decode()
+
+    assert "7 of 13 windows" in listing and "Running" in listing
+    assert "0 of 13 windows" in listing and "Failed" in listing
+    assert "The window from 2025-03-10 failed: XGBoostError()" in detail
+    assert client.get("/admin/mlops/walkforwardrun/add/").status_code == 403

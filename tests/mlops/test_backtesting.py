@@ -7,11 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from django.db.models import F
+from django.utils import timezone
 
 from alerts.models import MLAlert
+from config.celery import app as celery_app
 from forecasting.backtesting import weekly_cutoffs
 from forecasting.models import Sale
-from mlops.models import BacktestResult, ModelVersion, Trigger
+from mlops.models import BacktestResult, ModelVersion, Trigger, WalkForwardRun
 from mlops.selectors import get_backtest_trend
 from mlops.services import retrain_forecast_model, run_continuous_backtest
 from mlops.services.backtesting import walk_forward_windows
@@ -246,7 +248,7 @@ def test_segment_version_backtests_only_its_departments_series(sales):
 # -- the weekly job --------------------------------------------------------------------------------
 
 
-def test_weekly_backtest_job_walks_every_champion_and_challenger_forward(hand_case):
+def test_weekly_backtest_job_walks_every_champion_and_challenger_forward(hand_case, monkeypatch):
     challenger = ModelVersionFactory(
         algorithm="seasonal_naive",
         hyperparameters={"calibration_windows": 0},
@@ -261,14 +263,21 @@ def test_weekly_backtest_job_walks_every_champion_and_challenger_forward(hand_ca
     assert sorted(version_ids) == sorted([hand_case.pk, challenger.pk])
     assert sorted(call.args[0] for call in queued.call_args_list) == sorted(version_ids)
 
-    summary = backtest_version(hand_case.pk)
-    again = backtest_version(hand_case.pk)
+    # Its windows and the task storing them run here, one after the other (as a lone worker).
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+    asked = timezone.now().isoformat()
+    summary = backtest_version.delay(hand_case.pk, requested_at=asked).get()
+    again = backtest_version.delay(hand_case.pk, requested_at=asked).get()
 
-    # 90 days asked, but only the windows with two weeks of sales before them are walked:
-    # 2025-02-24 (a perfect week), then the two hand-checked ones.
-    assert summary["windows"] == again["windows"] == 3
+    # 90 days asked: 13 windows, but only those with two weeks of sales before them are
+    # stored: 2025-02-24 (a perfect week), then the two hand-checked ones.
+    assert summary["windows"] == 13
+    assert again == {"version": hand_case.pk, "windows": 0, "skipped": "already run"}
+    run = WalkForwardRun.objects.get(model_version=hand_case)
+    assert run.status == WalkForwardRun.Status.SUCCEEDED
+    assert run.windows.filter(skipped=False).count() == 3
     assert BacktestResult.objects.filter(model_version=hand_case).count() == 3
     # Window 2's MAE (1.8) is 72% above window 1's (22/21): a warning, raised once.
     alert = MLAlert.objects.get(alert_type="backtest_degradation")
-    assert summary["degradation_alert"] == again["degradation_alert"] == alert.pk
+    assert alert.occurrences == 1
     assert alert.metadata["change_pct"] == pytest.approx(100 * (1.8 / (22 / 21) - 1), abs=0.01)

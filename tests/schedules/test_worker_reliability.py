@@ -10,7 +10,7 @@ from alerts.models import MLAlert
 from config.beat import TenantSpreadEntry, spread_seconds
 from forecasting.services import import_sales
 from forecasting.synthetic import generate_sales
-from mlops.models import BacktestResult, ModelRetrainingLog, ModelVersion
+from mlops.models import BacktestResult, ModelRetrainingLog, ModelVersion, WalkForwardRun
 from mlops.services import queue_retrain
 from mlops.tasks import queue_walk_forward
 from tests.mlops.factories import ModelVersionFactory
@@ -111,9 +111,7 @@ def _degrading_sales():
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_a_walk_forward_running_past_the_visibility_timeout_on_two_workers_runs_once(
-    tenant, tmp_path
-):
+def test_a_walk_forward_spreads_its_windows_over_two_workers_and_is_stored_once(tenant, tmp_path):
     import_sales(source=_degrading_sales())
     version = ModelVersionFactory(
         algorithm="xgboost",
@@ -121,28 +119,31 @@ def test_a_walk_forward_running_past_the_visibility_timeout_on_two_workers_runs_
         status=ModelVersion.Status.CHAMPION,
     )
     purge_queue()
-    # The walk-forward takes several times this: Redis hands its message to the other worker
-    # while the first still runs it.
+    # The windows take longer than this: Redis hands some of their messages to the other
+    # worker while the first still runs them.
     short = {"CELERY_VISIBILITY_TIMEOUT": "2"}
     workers = [start_worker(tmp_path, name=name, **short) for name in ("one", "two")]
+    runs = WalkForwardRun.objects.filter(model_version=version)
     try:
         queue_walk_forward(version.pk)
-        stored = BacktestResult.objects.filter(model_version=version)
-        assert _wait(stored.exists, timeout=180, interval=0.5), workers[0].output()[-3000:]
+        queue_walk_forward(version.pk)  # asked twice: the second finds the first running
+        done = runs.filter(status=WalkForwardRun.Status.SUCCEEDED)
+        assert _wait(done.exists, timeout=240, interval=0.5), workers[0].output()[-3000:]
         time.sleep(6)  # past more visibility timeouts: no second run may follow
     finally:
         for worker in workers:
             worker.stop()
 
-    logs = "".join(worker.log_path.read_text(errors="replace") for worker in workers)
-    [task_id] = set(re.findall(r"mlops\.tasks\.backtest_version\[([0-9a-f-]+)\] received", logs))
-    deliveries = logs.count(f"backtest_version[{task_id}] received")
-    assert deliveries >= 2, logs[-3000:]  # it was handed out again while it ran
-    finishes = re.findall(rf"backtest_version\[{task_id}\] succeeded in [^:]+: (.*)", logs)
-    walked = [line for line in finishes if "'windows': 13" in line]
-    assert len(walked) == 1, finishes  # the other deliveries found it done
-    assert all("already run" in line for line in finishes if line not in walked)
+    logs = [worker.log_path.read_text(errors="replace") for worker in workers]
+    # Both workers ran windows of the one run.
+    assert all("mlops.tasks.backtest_window[" in log for log in logs), logs[1][-3000:]
+    [run] = runs
+    assert run.windows.count() == 13 and run.finished_at is not None
+    finishes = re.findall(
+        r"finish_walk_forward\[[0-9a-f-]+\] succeeded in [^:]+: (.*)", "".join(logs)
+    )
+    assert finishes == [f"{{'run': {run.pk}, 'windows': 13}}"], finishes
+    assert BacktestResult.objects.filter(model_version=version).count() == 13
     # Its one run raised one warning about the last week, not one per delivery.
     [alert] = MLAlert.objects.filter(alert_type="backtest_degradation")
     assert alert.occurrences == 1
-    assert stored.count() == 13
