@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from forecasting.families import build_model
+from forecasting.models import Forecast, Product, Sale, Store
 from forecasting.services import import_sales
 from forecasting.synthetic import generate_sales
 from mlops.models import BacktestResult, ModelRetrainingLog, ModelVersion, Trigger
@@ -174,3 +175,74 @@ def build_arena(
     champion.refresh_from_db()
     challenger.refresh_from_db()
     return Arena(champion=champion, challenger=challenger, last_day=last_day)
+
+
+# -- one series' days, for the series explorer ---------------------------------------------------
+
+SERIES_DAYS = 56
+STOCK_OUT_DAYS = (20, 21)  # zero sold while out of stock
+PROMOTION_DAYS = (30, 31, 32, 33, 34)
+SHADOW_DAYS = 20  # the shadow forecast the last 20 days only
+
+
+@dataclass
+class SeriesData:
+    store: Store
+    product: Product
+    first: dt.date
+    last: dt.date
+
+
+def build_series_days(
+    *, served_by: ModelVersion, shadow: ModelVersion, last_day: dt.date
+) -> SeriesData:
+    """SERIES_DAYS days of S001/SKU001 (and SKU002 beside it): its sales, two stock-outs, a
+    promotion week, the forecast `served_by` served each day (made the day before, with its
+    interval) and `shadow`'s forecasts of the last SHADOW_DAYS."""
+    store, _ = Store.objects.get_or_create(code="S001", defaults={"name": "Main street"})
+    product, _ = Product.objects.get_or_create(sku="SKU001", defaults={"department": "Electronics"})
+    other, _ = Product.objects.get_or_create(sku="SKU002", defaults={"department": "Electronics"})
+    first = last_day - dt.timedelta(days=SERIES_DAYS - 1)
+    sales, forecasts = [], []
+    for n in range(SERIES_DAYS):
+        day = first + dt.timedelta(days=n)
+        quantity = 0 if n in STOCK_OUT_DAYS else 10 + n % 7
+        for sku in (product, other):
+            sales.append(
+                Sale(
+                    store=store,
+                    product=sku,
+                    date=day,
+                    quantity=quantity,
+                    in_stock=n not in STOCK_OUT_DAYS,
+                    on_promotion=n in PROMOTION_DAYS,
+                )
+            )
+        common = {"store": store, "product": product, "target_date": day}
+        made_on = day - dt.timedelta(days=1)
+        forecasts.append(
+            Forecast(
+                model_version=served_by,
+                made_on=made_on,
+                value=11.0 + n % 5,
+                lower=7.0 + n % 5,
+                upper=16.0 + n % 5,
+                served=True,
+                **common,
+            )
+        )
+        if n >= SERIES_DAYS - SHADOW_DAYS:
+            forecasts.append(
+                Forecast(
+                    model_version=shadow,
+                    made_on=made_on,
+                    value=12.0 + n % 6,
+                    lower=8.0,
+                    upper=17.0,
+                    served=False,
+                    **common,
+                )
+            )
+    Sale.objects.bulk_create(sales)
+    Forecast.objects.bulk_create(forecasts)
+    return SeriesData(store=store, product=product, first=first, last=last_day)
