@@ -7,6 +7,7 @@ from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 from django_fsm import TransitionNotAllowed
 
 from alerts.models import (
@@ -20,13 +21,19 @@ from alerts.registry import actions_for, can_approve
 from alerts.selectors import OPEN_STATUSES, unread_alert_count
 from alerts.services import act_on_alert, clear_undeliverable, enable_channel, mark_alert_read
 from config.admin_sites import tenant_admin
+from config.admin_tables import pairs_table
 
 SEVERITY_COLOURS = {"critical": "#b00020", "warning": "#a15c00", "info": "#1f5fa8"}
 
 
 def review_target(alert: MLAlert) -> tuple[str, str] | None:
-    """Where a person reviews what the alert is about: its model version's review page, or its
-    experiment's page; None for an alert about neither."""
+    """Where a person reviews what the alert is about: the page its owner names (a drift
+    alert's incident), else its model version's review page, or its experiment's page; None for
+    an alert about none of them."""
+    owner = actions_for(alert.alert_type).review
+    target = owner(alert) if owner else None
+    if target is not None:
+        return target
     try:
         if alert.model_version_id:
             url = reverse("admin:mlops_modelversion_change", args=[alert.model_version_id])
@@ -73,6 +80,27 @@ def _disabled_channel_warning(request) -> None:
         )
 
 
+def decision_context(alert: MLAlert, user, *, next_url: str = "") -> dict:
+    """What the alert's Decide form offers this user, each button labelled with what it does:
+    Approve only when approving would do what the alert proposes (its owner says when), else
+    Acknowledge; Dismiss always; nothing once the alert is closed or for a user who may not
+    act. The owner's context (the decision the alert is about) comes along."""
+    owner = actions_for(alert.alert_type).admin_context
+    context = {
+        "approve_label": "Approve",
+        "acknowledge_label": "Acknowledge",
+        "dismiss_label": "Dismiss",
+        **((owner(alert) or {}) if owner else {}),
+    }
+    return {
+        **context,
+        "alert": alert,
+        "next": next_url,
+        "can_decide": alert.status in OPEN_STATUSES and user.has_perm("alerts.act_on_mlalert"),
+        "can_approve": can_approve(alert),
+    }
+
+
 @admin.register(MLAlert, site=tenant_admin)
 class MLAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
@@ -93,7 +121,10 @@ class MLAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     inlines = (DeliveryInline,)
     change_form_template = "admin/alerts/mlalert/change_form.html"
     fieldsets = (
-        (None, {"fields": ("title", "severity", "alert_type", "status", "message", "metadata")}),
+        (
+            None,
+            {"fields": ("title", "severity", "alert_type", "status", "message", "metadata_table")},
+        ),
         ("About", {"fields": ("model_version_link", "experiment", "action_url", "dedup_key")}),
         ("Occurrences", {"fields": ("occurrences", "created_at", "last_raised_at")}),
         (
@@ -116,7 +147,7 @@ class MLAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "alert_type",
         "status",
         "message",
-        "metadata",
+        "metadata_table",
         "model_version_link",
         "experiment",
         "action_url",
@@ -170,6 +201,10 @@ class MLAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def requires_action_label(self, alert):
         return alert.requires_action
 
+    @admin.display(description="Details")
+    def metadata_table(self, alert):
+        return pairs_table(alert.metadata, labelled=True)
+
     @admin.display(description="Model version")
     def model_version_link(self, alert):
         version = alert.model_version
@@ -206,17 +241,10 @@ class MLAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         ):
             # Opening an alert is reading it.
             alert = mark_alert_read(alert=alert, user=request.user)
-        owner_context = actions_for(alert.alert_type).admin_context if alert else None
-        extra_context = {
-            **(extra_context or {}),
-            **((owner_context(alert) or {}) if owner_context else {}),
-            "review": review_target(alert) if alert is not None else None,
-            "can_decide": alert is not None
-            and alert.status in OPEN_STATUSES
-            and self.has_act_permission(request),
-            # Approve is offered only when it would do what the alert proposes.
-            "can_approve": alert is not None and can_approve(alert),
-        }
+        extra_context = {**(extra_context or {})}
+        if alert is not None:
+            decision = decision_context(alert, request.user)
+            extra_context.update(decision=decision, review=review_target(alert))
         return super().change_view(request, object_id, form_url, extra_context)
 
     def decide_view(self, request, object_id):
@@ -240,7 +268,12 @@ class MLAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 else ""
             )
             messages.success(request, f"Alert {alert.get_status_display().lower()}.{detail}")
-        return HttpResponseRedirect(reverse("admin:alerts_mlalert_change", args=[alert.pk]))
+        back = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(
+            back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            back = reverse("admin:alerts_mlalert_change", args=[alert.pk])
+        return HttpResponseRedirect(back)
 
     @admin.action(description="Mark selected alerts as read")
     def mark_read(self, request, queryset):

@@ -28,8 +28,11 @@ class AlertTypeActions:
     # Whether approving does something beyond closing the alert (else it is offered as
     # "acknowledge"): e.g. a drift alert is approvable once a challenger has evidence.
     approvable: Callable[[MLAlert], bool] | None = None
-    # Extra context for the alert's admin page (the decision it is about), or None.
+    # Extra context for the alert's admin page (the decision it is about, and what each button
+    # does: "approve_label", "acknowledge_label", "dismiss_label"), or None.
     admin_context: Callable[[MLAlert], dict[str, Any] | None] | None = None
+    # Where a person reviews what the alert is about: (url, link text), or None.
+    review: Callable[[MLAlert], tuple[str, str] | None] | None = None
 
 
 _registry: dict[str, AlertTypeActions] = {}

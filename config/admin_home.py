@@ -48,9 +48,13 @@ def _badge(status: str) -> dict[str, str]:
 
 def _champion_card(entry: dict[str, Any]) -> dict[str, Any]:
     arrow, word = TREND_WORDS.get(entry["trend"] or "", ("", "not enough results yet"))
+    incident = entry["incident"]
     return {
         **entry,
         "url": _review(entry["id"]),
+        "incident_url": reverse("admin:mlops_driftincident_change", args=[incident["id"]])
+        if incident
+        else "",
         "badge": _badge(entry["status"]),
         "mae_7d_text": format_metric("mae", entry["mae_7d"]),
         "mae_30d_text": format_metric("mae", entry["mae_30d"]),

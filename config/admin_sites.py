@@ -27,6 +27,19 @@ class TenantAdminSite(AdminSite):
             context["unread_alert_count"] = unread_alert_count()  # the header's badge
         return context
 
+    def get_urls(self):
+        from django.urls import path
+
+        from mlops.admin.series import series_explorer
+
+        def explorer(request):
+            return series_explorer(request, self)
+
+        return [
+            path("series/", self.admin_view(explorer), name="series_explorer"),
+            *super().get_urls(),
+        ]
+
     def index(self, request, extra_context=None):
         """The home page: models side by side, unread alerts, retrains and next runs."""
         from config.admin_home import home_context

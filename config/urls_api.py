@@ -10,7 +10,7 @@ from experiments import apis as experiments
 from forecasting import apis as forecasting
 from mlops import apis as mlops
 from mlops import rollout_apis as rollouts
-from mlops import serving
+from mlops import series_apis, serving
 
 VERSION = r"(?P<version>v[0-9]{1,9})"
 
@@ -127,6 +127,7 @@ urlpatterns = [
     ),
     # Forecasts and data
     path("forecasts", serving.ForecastApi.as_view(), name="api-forecasts"),
+    path("series/history", series_apis.SeriesHistoryApi.as_view(), name="api-series-history"),
     path("sales/import", forecasting.SalesImportApi.as_view(), name="api-sales-import"),
     path("promotions", forecasting.PlannedPromotionListApi.as_view(), name="api-promotions"),
     path(

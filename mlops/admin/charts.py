@@ -65,7 +65,10 @@ class Frame:
 
     def value_ticks(self, y_top: float, y_step: float) -> list[Tick]:
         return [
-            Tick(position=round(self.y_of(k * y_step, y_top), 1), label=_number(k * y_step, y_step))
+            Tick(
+                position=round(self.y_of(k * y_step, y_top), 1),
+                label=tick_label(k * y_step, y_step),
+            )
             for k in range(round(y_top / y_step) + 1)
         ]
 
@@ -81,7 +84,7 @@ def nice_ceiling(value: float) -> tuple[float, float]:
     return top, step
 
 
-def _number(value: float, step: float) -> str:
+def tick_label(value: float, step: float) -> str:
     """A tick label with as many decimals as the step needs (2.5 → one, 0.25 → two)."""
     decimals = 0
     while decimals < 6 and abs(round(step, decimals) - step) > 1e-9 * max(step, 1):

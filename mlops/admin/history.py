@@ -1,12 +1,17 @@
 """Tenant admin of what the jobs left behind: retrains and backtest results, read-only, filterable."""
 
+import datetime as dt
+from collections.abc import Callable
+
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from config.admin_sites import tenant_admin
-from mlops.admin.review import evidence_pairs, format_metric
+from config.admin_tables import pairs_table
+from mlops.admin.review import format_metric
 from mlops.models import BacktestResult, DriftIncident, ModelRetrainingLog
+from mlops.services.rootcause import REFERENCE_WEEKS, root_cause_summary
 
 OUTCOME_COLOURS = {
     "succeeded": "#1a7f37",
@@ -27,15 +32,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-
-def pairs_table(data) -> str:
-    """A dict as a two-column table (nested keys joined with a dot), never raw JSON."""
-    pairs = evidence_pairs(data)
-    if not pairs:
-        return "—"
-    rows = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", pairs)
-    return format_html('<table class="arena-pairs">{}</table>', rows)
 
 
 def version_link(version):
@@ -190,6 +186,7 @@ class DriftIncidentAdmin(ReadOnlyAdmin):
     search_fields = ["name", "segment", "resolution_note"]
     date_hierarchy = "opened_on"
     list_select_related = ["champion", "challenger", "alert", "resolved_by"]
+    change_form_template = "admin/mlops/driftincident/change_form.html"
     fieldsets = [
         (
             None,
@@ -262,7 +259,27 @@ class DriftIncidentAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Root cause")
     def root_cause_tables(self, incident):
-        return root_cause_html(incident.root_cause)
+        from mlops.admin.series import explorer_url
+
+        # Each series shown from the reference weeks its root cause compared up to the last check.
+        start = incident.change_date - dt.timedelta(weeks=REFERENCE_WEEKS)
+        end = max(incident.last_checked_on, incident.change_date)
+        return root_cause_html(
+            incident.root_cause,
+            series_url=lambda store, product: explorer_url(
+                store=store, product=product, start=start, end=end
+            ),
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The incident's drift page: its charts, links and alert decision above the numbers
+        recorded with it."""
+        from mlops.admin.drift_page import drift_page
+
+        incident = self.get_object(request, object_id)
+        if incident is not None and self.has_view_permission(request, incident):
+            extra_context = {**(extra_context or {}), "drift": drift_page(incident, request)}
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 def _rows_table(caption: str, columns: list[tuple[str, str]], rows: list[dict]) -> str:
@@ -280,11 +297,9 @@ def _rows_table(caption: str, columns: list[tuple[str, str]], rows: list[dict]) 
     )
 
 
-def root_cause_html(found: dict) -> str:
-    """The root cause as tables: shares by department and store, the series that moved most,
-    and the inputs' PSI."""
-    from mlops.services.rootcause import root_cause_summary
-
+def root_cause_html(found: dict, *, series_url: Callable[[str, str], str] | None = None) -> str:
+    """The root cause as tables: shares by department and store, the series that moved most
+    (each linked to `series_url(store, product)` when given), and the inputs' PSI."""
     if not found:
         return "—"
     kind = found.get("leads", "error")
@@ -298,13 +313,28 @@ def root_cause_html(found: dict) -> str:
         ("share_pct", "Share %"),
         ("spreads", "Spreads"),
     ]
+    top = part.get("top_series", [])
+    if series_url is not None:
+        series.append(("explore", "Explore"))
+        top = [
+            {
+                **row,
+                "explore": format_html(
+                    '<a class="explore-series" href="{}">{} / {}</a>',
+                    series_url(row.get("store", ""), row.get("product", "")),
+                    row.get("store", ""),
+                    row.get("product", ""),
+                ),
+            }
+            for row in top
+        ]
     shift = found.get("input_shift") or {}
     return format_html(
         "<p>{}</p>{}{}{}{}",
         root_cause_summary(found),
         _rows_table(f"{kind} by department", share, part.get("by_department", [])),
         _rows_table(f"{kind} by store (top)", share, part.get("by_store", [])),
-        _rows_table("Series that moved most for their size", series, part.get("top_series", [])),
+        _rows_table("Series that moved most for their size", series, top),
         _rows_table(
             f"Input shift (PSI; shifted above {shift.get('threshold')})",
             [("input", "Input"), ("psi", "PSI"), ("shifted", "Shifted")],

@@ -6,9 +6,19 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import Q
+from django.urls import reverse
+
+from config.admin_tables import evidence_pairs
 from forecasting.metrics import TRACKING_SIGNAL_BAND, better_or_worse
 from mlops.admin.charts import LineChart, Series, line_chart
-from mlops.models import GLOBAL_SEGMENT, BacktestResult, ModelTransition, ModelVersion
+from mlops.models import (
+    GLOBAL_SEGMENT,
+    BacktestResult,
+    DriftIncident,
+    ModelTransition,
+    ModelVersion,
+)
 from mlops.selectors import get_backtest_trend, incumbent_for, transition_history
 
 CHART_DAYS = 90
@@ -335,30 +345,20 @@ def lineage_section(version: ModelVersion) -> dict[str, Any]:
     }
 
 
-def evidence_pairs(evidence: Any, *, prefix: str = "", depth: int = 0) -> list[tuple[str, str]]:
-    """A transition's evidence as readable key/value pairs (nested keys joined with a dot);
-    long lists are counted rather than spelled out."""
-    if not isinstance(evidence, dict):
-        return []
-    pairs: list[tuple[str, str]] = []
-    for key, value in evidence.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            if depth < 2:
-                pairs.extend(evidence_pairs(value, prefix=f"{name}.", depth=depth + 1))
-            continue
-        if isinstance(value, list):
-            text = (
-                ", ".join(str(item) for item in value) if len(value) <= 4 else f"{len(value)} items"
-            )
-        elif isinstance(value, float):
-            text = f"{value:.4g}"
-        elif value is None or value == "":
-            continue
-        else:
-            text = str(value)
-        pairs.append((name, text))
-    return pairs
+def incident_rows(version: ModelVersion) -> list[dict[str, Any]]:
+    """The drift incidents of this version, as the drifted champion or as the challenger
+    trained for one, newest first, each with its drift page."""
+    incidents = DriftIncident.objects.filter(Q(champion=version) | Q(challenger=version)).order_by(
+        "-opened_on", "-pk"
+    )[:10]
+    return [
+        {
+            "url": reverse("admin:mlops_driftincident_change", args=[incident.pk]),
+            "incident": incident,
+            "role": "champion" if incident.champion_id == version.pk else "challenger",
+        }
+        for incident in incidents
+    ]
 
 
 def history_section(version: ModelVersion) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from mlops.admin.review import (
     decision_section,
     format_metric,
     history_section,
+    incident_rows,
     lineage_section,
     metric_rows,
 )
@@ -196,6 +197,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             "decision": decision_section(version),
             "lineage": lineage_section(version),
             "history": history_section(version),
+            "incidents": incident_rows(version),
             "actions": transition_actions(version, request.user),
             "canary": canary_section(version, request.user),
             "has_view_permission": True,

@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -64,25 +63,22 @@ from mlops.selectors import (
     refresh_lineage,
     t_minus_1_results,
 )
+from mlops.services.cusum import (
+    DEFAULT_THRESHOLD_PCT,
+    REFERENCE_DAYS,
+    Cusum,
+    daily_statistics,
+    sequential_rules,
+)
 from tenants.selectors import tenant_policy
 
 logger = logging.getLogger(__name__)
 
 Status = ModelVersion.Status
 
-DEFAULT_THRESHOLD_PCT = 15.0
 RECENT_DAYS = 7
 MIN_RECENT_DAYS = 4
 LOOKBACK_DAYS = 90
-# The CUSUMs' allowances at the default 15% threshold; they scale with the tenant's threshold.
-ERROR_ALLOWANCE = math.log(1.08)
-BIAS_ALLOWANCE = 0.035
-CUSUM_MIN_THRESHOLD = 0.08
-CUSUM_SIGMAS = 3.0
-CUSUM_STEP_CAP = 0.75
-REFERENCE_DAYS = 14
-# A normal distribution's standard deviation is 1.4826 times its median absolute deviation.
-MAD_TO_SIGMA = 1.4826
 
 
 @dataclass(frozen=True)
@@ -91,25 +87,6 @@ class Baseline:
 
     mae: float | None
     source: str
-
-
-@dataclass(frozen=True)
-class Cusum:
-    """A sequential rule's state on the last day: its statistic (the larger side when two-sided),
-    threshold, the noise it was scaled by, and which way the error moved."""
-
-    statistic: float
-    threshold: float
-    sigma: float
-    days: int
-    direction: str  # "up" (more error, or under-forecast) / "down" (over-forecast)
-    # Index (among the known values) of the first day of the excursion that crossed the
-    # threshold, else of the current excursion; None when the statistic is at zero.
-    change_index: int | None = None
-
-    @property
-    def drifting(self) -> bool:
-        return self.statistic > self.threshold
 
 
 @dataclass
@@ -159,13 +136,6 @@ class DriftResult:
         return data
 
 
-def scaled_error(*, wape: float | None, bias: float | None) -> float | None:
-    """sum|y - f| / sum f from wape (sum|y - f| / sum y, %) and bias (sum(f - y) / sum y, %)."""
-    if wape is None or bias is None or 100.0 + bias <= 0:
-        return None
-    return wape / (100.0 + bias)
-
-
 def _weighted_mean(pairs: list[tuple[float | None, int]]) -> float | None:
     known = [(value, weight) for value, weight in pairs if value is not None and weight > 0]
     total = sum(weight for _, weight in known)
@@ -183,10 +153,17 @@ class Watched:
     rebaselined: bool
 
     @classmethod
-    def of(cls, champion: ModelVersion) -> Watched:
+    def of(cls, champion: ModelVersion, *, before: dt.date | None = None) -> Watched:
+        """What drift watches now, or as it was on a day before `before` (a re-baselining on
+        or after it not yet made)."""
         chain = refresh_lineage(champion)
         rebaseline = max(
-            (version.monitoring_since for version in chain if version.monitoring_since),
+            (
+                version.monitoring_since
+                for version in chain
+                if version.monitoring_since
+                and (before is None or version.monitoring_since < before)
+            ),
             default=None,
         )
         return cls(
@@ -202,6 +179,21 @@ class Watched:
     def results(self, **window: Any) -> list[BacktestResult]:
         """Its scored daily T-1 results after `since` (one per day, whichever served it)."""
         return t_minus_1_results(versions=self.chain, after=self.since, scored=True, **window)
+
+    def reference_and_monitored(
+        self, *, as_of: dt.date
+    ) -> tuple[list[BacktestResult], list[BacktestResult]]:
+        """Its first REFERENCE_DAYS scored days up to `as_of` (the in-control level), and the
+        days the CUSUMs monitor: those after them within the LOOKBACK_DAYS up to `as_of`."""
+        reference = self.results(until=as_of, first=REFERENCE_DAYS)
+        if not reference:
+            return [], []
+        monitored = [
+            row
+            for row in self.results(until=as_of, days=LOOKBACK_DAYS)
+            if row.window_end > reference[-1].window_end
+        ]
+        return reference, monitored
 
 
 def champion_baseline(watched: Watched, *, until: dt.date | None = None) -> Baseline:
@@ -238,116 +230,6 @@ def champion_baseline(watched: Watched, *, until: dt.date | None = None) -> Base
     return Baseline(
         mae=_weighted_mean([(row.mae, row.n_points) for row in rows]), source="walk_forward"
     )
-
-
-def daily_statistics(rows: list[BacktestResult]) -> tuple[np.ndarray, np.ndarray]:
-    """Per T-1 day, the log error per unit of forecast volume and the bias as a share of
-    demand (NaN where the day lacks the numbers)."""
-    log_error = np.full(len(rows), np.nan)
-    bias = np.full(len(rows), np.nan)
-    for index, row in enumerate(rows):
-        value = scaled_error(wape=row.wape, bias=row.bias)
-        if value:
-            log_error[index] = math.log(value)
-        if row.bias is not None:
-            bias[index] = row.bias / 100.0
-    return log_error, bias
-
-
-def noise_sigma(values: np.ndarray) -> float:
-    """Day-to-day noise of a daily statistic: 1.4826 * MAD of its first differences / sqrt 2
-    (robust to outlier days and barely moved by a level step)."""
-    steps = np.diff(values[~np.isnan(values)])
-    if not steps.size:
-        return 0.0
-    return float(MAD_TO_SIGMA * np.median(np.abs(steps - np.median(steps))) / math.sqrt(2.0))
-
-
-def cusum(
-    values: list[float] | np.ndarray,
-    *,
-    allowance: float,
-    sigma: float | None = None,
-    two_sided: bool = False,
-) -> Cusum | None:
-    """The CUSUM of daily deviations from the in-control level (oldest first; NaN days are
-    skipped) with the module's threshold and step cap; `sigma` defaults to the values' own
-    noise. None with fewer than REFERENCE_DAYS days to estimate the noise from."""
-    series = np.asarray(values, dtype=np.float64)
-    series = series[~np.isnan(series)]
-    if sigma is None:
-        if series.size < REFERENCE_DAYS:
-            return None
-        sigma = noise_sigma(series)
-    threshold = max(CUSUM_MIN_THRESHOLD, CUSUM_SIGMAS * sigma)
-    cap = CUSUM_STEP_CAP * threshold
-    sides = {"up": _Side(), "down": _Side()}
-    for index, value in enumerate(series):
-        sides["up"].step(index, min(value - allowance, cap), threshold)
-        if two_sided:
-            sides["down"].step(index, min(-value - allowance, cap), threshold)
-    direction = "up" if sides["up"].statistic >= sides["down"].statistic else "down"
-    side = sides[direction]
-    return Cusum(
-        statistic=side.statistic,
-        threshold=threshold,
-        sigma=sigma,
-        days=len(series),
-        direction=direction,
-        change_index=side.change_index,
-    )
-
-
-@dataclass
-class _Side:
-    """One side of a CUSUM: its statistic, and where its excursion began."""
-
-    statistic: float = 0.0
-    start: int | None = None
-    crossed_from: int | None = None
-
-    def step(self, index: int, increment: float, threshold: float) -> None:
-        self.statistic = max(0.0, self.statistic + increment)
-        if self.statistic == 0.0:
-            self.start = self.crossed_from = None
-            return
-        if self.start is None:
-            self.start = index
-        if self.statistic > threshold and self.crossed_from is None:
-            self.crossed_from = self.start
-
-    @property
-    def change_index(self) -> int | None:
-        return self.crossed_from if self.crossed_from is not None else self.start
-
-
-def sequential_rules(
-    *, reference: list[BacktestResult], monitored: list[BacktestResult], threshold_pct: float
-) -> tuple[Cusum | None, Cusum | None]:
-    """The error and bias CUSUMs of the monitored days against the in-control level of the
-    reference days; (None, None) without a full reference week or a monitored day."""
-    if len(reference) < REFERENCE_DAYS or not monitored:
-        return None, None
-    reference_error, reference_bias = daily_statistics(reference)
-    error, bias = daily_statistics(monitored)
-    # A tenant that tolerates more error before calling it drift tolerates more in both CUSUMs.
-    scale = threshold_pct / DEFAULT_THRESHOLD_PCT
-    error_cusum = bias_cusum = None
-    if not np.isnan(reference_error).all():
-        error_cusum = cusum(
-            error - np.nanmedian(reference_error),
-            allowance=math.log(1.0 + math.expm1(ERROR_ALLOWANCE) * scale),
-            sigma=noise_sigma(np.concatenate([reference_error, error])),
-        )
-    if not np.isnan(reference_bias).all():
-        # Positive when the champion under-forecasts more than it did in its first week.
-        bias_cusum = cusum(
-            np.nanmedian(reference_bias) - bias,
-            allowance=BIAS_ALLOWANCE * scale,
-            sigma=noise_sigma(np.concatenate([reference_bias, bias])),
-            two_sided=True,
-        )
-    return error_cusum, bias_cusum
 
 
 def _change_date(
@@ -431,7 +313,7 @@ def _sequential(
 ) -> tuple[Cusum | None, Cusum | None, dict[str, dt.date | None]]:
     """The two CUSUMs against the watched model's first scored days, filled into `result`, and
     the change date each rule points at."""
-    reference = watched.results(until=result.as_of, first=REFERENCE_DAYS)
+    reference, monitored = watched.reference_and_monitored(as_of=result.as_of)
     change_dates: dict[str, dt.date | None] = {
         "threshold": result.as_of - dt.timedelta(days=RECENT_DAYS - 1)
     }
@@ -441,11 +323,6 @@ def _sequential(
     result.reference_end = reference[-1].window_end
     biases = [row.bias for row in reference if row.bias is not None]
     result.reference_bias = float(np.median(biases)) if biases else None
-    monitored = [
-        row
-        for row in watched.results(until=result.as_of, days=LOOKBACK_DAYS)
-        if row.window_end > reference[-1].window_end
-    ]
     error, bias = sequential_rules(
         reference=reference, monitored=monitored, threshold_pct=result.threshold_pct
     )

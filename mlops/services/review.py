@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.urls import reverse
+
 from alerts.models import MLAlert
 from alerts.registry import AlertTypeActions, register
 from alerts.selectors import OPEN_STATUSES
@@ -255,22 +257,78 @@ def dismiss_review(*, alert: MLAlert, user, note: str) -> dict[str, Any]:
     return {**decision, "version": version.version, "result": "archived", "policy": policy}
 
 
-def review_approvable(alert: MLAlert) -> bool:
-    """A drift or promotion alert is worth approving when a waiting challenger is named and its
-    evidence recommends it (otherwise a person acknowledges or dismisses it)."""
-    version = _reviewed_version(alert)
+def _incident_of(alert: MLAlert) -> DriftIncident | None:
+    """The drift incident a drift alert is about."""
+    if alert.alert_type != MLAlert.AlertType.DRIFT_DETECTED:
+        return None
     return (
-        version is not None
-        and version.status in ModelVersion.AWAITING_DECISION
-        and recommends(version.last_evaluation or {})
+        DriftIncident.objects.filter(pk=alert.metadata.get("incident_id"))
+        .select_related("champion")
+        .first()
     )
 
 
+def review_approvable(alert: MLAlert) -> bool:
+    """A drift or promotion alert is worth approving when a waiting challenger is named and its
+    evidence recommends it (otherwise a person acknowledges or dismisses it). For a drift
+    alert, that evidence must be the incident's own: its open incident's challenger, judged on
+    the days after this incident's change (a challenger kept from an earlier incident carries
+    that incident's verdict until it is judged again)."""
+    version = _reviewed_version(alert)
+    if (
+        version is None
+        or version.status not in ModelVersion.AWAITING_DECISION
+        or not recommends(version.last_evaluation or {})
+    ):
+        return False
+    incident = _incident_of(alert)
+    if incident is None:
+        return alert.alert_type != MLAlert.AlertType.DRIFT_DETECTED
+    return (
+        incident.status == DriftIncident.Status.OPEN
+        and incident.challenger_id == version.pk
+        and (version.last_evaluation or {}).get("incident_id") == incident.pk
+    )
+
+
+def _kept_or_archived(version: ModelVersion) -> str:
+    archived = tenant_policy().dismissed_challenger == "archive"
+    return f"{version.version} {'archived' if archived else 'kept as challenger'}"
+
+
 def review_admin_context(alert: MLAlert) -> dict[str, Any] | None:
+    """The alert page's view of what it is about (the promotion gate on its challenger) and
+    what each of its buttons does."""
     from mlops.admin.review import decision_section
 
     version = _reviewed_version(alert)
-    return None if version is None else {"version_decision": decision_section(version)}
+    context: dict[str, Any] = {}
+    if version is not None:
+        context.update(
+            version_decision=decision_section(version),
+            reviewed_version=version.version,
+            approve_label=f"Approve: promote {version.version} to champion",
+            dismiss_label=f"Dismiss ({_kept_or_archived(version)})",
+        )
+    incident = _incident_of(alert)
+    if incident is not None:
+        kept = f"; {_kept_or_archived(version)}" if version is not None else ""
+        context.update(
+            acknowledge_label="Acknowledge (the drift incident stays open)",
+            dismiss_label=f"Dismiss: accept the new level ({incident.champion.version} "
+            f"re-baselined, no new drift incident for {tenant_policy().drift_snooze_days} "
+            f"days{kept})",
+        )
+    return context or None
+
+
+def review_page(alert: MLAlert) -> tuple[str, str] | None:
+    """A drift alert is reviewed on its incident's drift page."""
+    incident_id = alert.metadata.get("incident_id")
+    if alert.alert_type != MLAlert.AlertType.DRIFT_DETECTED or not incident_id:
+        return None
+    url = reverse("admin:mlops_driftincident_change", args=[incident_id])
+    return url, f"Open drift incident #{incident_id}"
 
 
 def register_alert_actions() -> None:
@@ -280,6 +338,7 @@ def register_alert_actions() -> None:
         dismiss=dismiss_review,
         approvable=review_approvable,
         admin_context=review_admin_context,
+        review=review_page,
     )
     register(MLAlert.AlertType.DRIFT_DETECTED, actions)
     register(MLAlert.AlertType.PROMOTION_PENDING, actions)

@@ -10,14 +10,18 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
+from alerts.models import MLAlert
+from alerts.services import raise_alert
 from forecasting.families import build_model
+from forecasting.models import Forecast, Product, Sale, Store
 from forecasting.services import import_sales
 from forecasting.synthetic import generate_sales
-from mlops.models import BacktestResult, ModelRetrainingLog, ModelVersion, Trigger
+from mlops.models import BacktestResult, DriftIncident, ModelRetrainingLog, ModelVersion, Trigger
 from mlops.services import make_challenger, register_model_version
 from mlops.services.backtesting import run_continuous_backtest, store_backtest_results
 from mlops.services.data import load_panel
 from mlops.services.evaluation import evaluate_for_promotion
+from tests.mlops.factories import ModelVersionFactory
 from tests.tenancy import PASSWORD
 
 # Small enough to fit in a second, long enough for 90 days of weekly windows after a
@@ -174,3 +178,214 @@ def build_arena(
     champion.refresh_from_db()
     challenger.refresh_from_db()
     return Arena(champion=champion, challenger=challenger, last_day=last_day)
+
+
+# -- a drift incident, built directly (no drift simulation) -------------------------------------
+
+DRIFT_DAYS, SHIFTED_DAYS = 40, 8
+# The root cause as the daily check stores it: two series lead the extra under-forecast.
+ROOT_CAUSE = {
+    "leads": "bias",
+    "recent": {"days": SHIFTED_DAYS},
+    "bias": {
+        "change": 1.9,
+        "by_department": [{"key": "Electronics", "series": 2, "change": 1.9, "share_pct": 100.0}],
+        "by_store": [{"key": "S001", "series": 2, "change": 1.9, "share_pct": 100.0}],
+        "top_series": [
+            {
+                "store": "S001",
+                "product": "SKU001",
+                "department": "Electronics",
+                "change": 1.2,
+                "share_pct": 63.2,
+                "spreads": 4.1,
+            },
+            {
+                "store": "S001",
+                "product": "SKU002",
+                "department": "Electronics",
+                "change": 0.7,
+                "share_pct": 36.8,
+                "spreads": 2.6,
+            },
+        ],
+    },
+    "input_shift": {
+        "threshold": 0.2,
+        "shifted": ["sales level"],
+        "inputs": [{"input": "sales level", "psi": 0.31, "shifted": True}],
+    },
+}
+
+
+@dataclass
+class Drift:
+    incident: DriftIncident
+    champion: ModelVersion
+    alert: MLAlert
+    last_day: dt.date
+
+    @property
+    def change_date(self) -> dt.date:
+        return self.incident.change_date
+
+
+def build_drift_incident(*, last_day: dt.date | None = None) -> Drift:
+    """A champion's DRIFT_DAYS daily T-1 results (stored by the backtest service), the last
+    SHIFTED_DAYS 25% worse and 15% under-forecast, and the open incident with its critical
+    alert that the daily check raises for them; no challenger yet."""
+    last_day = last_day or dt.date.today() - dt.timedelta(days=1)
+    first = last_day - dt.timedelta(days=DRIFT_DAYS - 1)
+    change = last_day - dt.timedelta(days=SHIFTED_DAYS - 1)
+    champion = ModelVersionFactory(
+        status=ModelVersion.Status.CHAMPION,
+        training_end=first - dt.timedelta(days=1),
+        last_evaluation={"candidate_metrics": {"mae": 10.0, "wape": 40.0}},
+    )
+    rows = []
+    for n in range(DRIFT_DAYS):
+        day = first + dt.timedelta(days=n)
+        shifted = day >= change
+        mae = 12.5 if shifted else 10.0 + 0.2 * (n % 3 - 1)
+        bias = -15.0 if shifted else 0.5 * (n % 4) - 0.75
+        wape = 40.0 * mae / 10.0 * (1 + bias / 100)
+        rows.append(
+            {
+                "window_start": day,
+                "window_end": day,
+                "mae": mae,
+                "wape": wape,
+                "bias": bias,
+                "n_points": 100,
+            }
+        )
+    store_backtest_results(version=champion, kind=BacktestResult.Kind.T_MINUS_1, rows=rows)
+    numbers = {
+        "baseline_mae": 10.0,
+        "recent_mae": 12.5,
+        "drift_pct": 25.0,
+        "threshold_pct": 15.0,
+        "champion_version": champion.version,
+        "rules": "threshold, bias_cusum",
+        "as_of": last_day.isoformat(),
+        "change_date": change.isoformat(),
+    }
+    incident = DriftIncident.objects.create(
+        champion=champion,
+        change_date=change,
+        opened_on=last_day,
+        last_checked_on=last_day,
+        rules=["threshold", "bias_cusum"],
+        detection=numbers,
+        latest=numbers,
+        root_cause=ROOT_CAUSE,
+    )
+    incident.alert = raise_alert(
+        alert_type=MLAlert.AlertType.DRIFT_DETECTED,
+        severity=MLAlert.Severity.CRITICAL,
+        title=f"Model drift detected — {incident.where} {champion.version}: MAE 25.0% worse",
+        message="The champion no longer fits the sales.",
+        metadata={**numbers, "incident_id": incident.pk, "next_step": "An emergency retrain."},
+        dedup_key=f"drift_detected:incident:{incident.pk}",
+    )
+    incident.save(update_fields=["alert"])
+    return Drift(incident=incident, champion=champion, alert=incident.alert, last_day=last_day)
+
+
+def answer_with_challenger(drift: Drift, *, recommended: bool, days: int = 7) -> ModelVersion:
+    """The emergency retrain's challenger, judged on `days` days after the change: the
+    evidence recommends it, or not yet (too few days)."""
+    challenger = ModelVersionFactory(
+        status=ModelVersion.Status.CHALLENGER,
+        trigger=Trigger.DRIFT_DETECTED,
+        parent=drift.champion,
+        training_end=drift.last_day - dt.timedelta(days=days),
+        last_evaluation={
+            "source": "shadow",
+            "promote": recommended,
+            "ready": recommended,
+            "incident_id": drift.incident.pk,
+            "window": {"days": days},
+            "improvement": {"mae_pct": 14.2, "mape_pct": 11.0},
+            "test": {"confidence": 0.991},
+            "reason": "Beats the drifted champion on the days after the change."
+            if recommended
+            else f"{days} of 7 day(s) so far; no verdict yet.",
+        },
+    )
+    DriftIncident.objects.filter(pk=drift.incident.pk).update(challenger=challenger)
+    MLAlert.objects.filter(pk=drift.alert.pk).update(model_version=challenger)
+    drift.incident.refresh_from_db()
+    drift.alert.refresh_from_db()
+    return challenger
+
+
+# -- one series' days, for the series explorer ---------------------------------------------------
+
+SERIES_DAYS = 56
+STOCK_OUT_DAYS = (20, 21)  # zero sold while out of stock
+PROMOTION_DAYS = (30, 31, 32, 33, 34)
+SHADOW_DAYS = 20  # the shadow forecast the last 20 days only
+
+
+@dataclass
+class SeriesData:
+    store: Store
+    product: Product
+    first: dt.date
+    last: dt.date
+
+
+def build_series_days(
+    *, served_by: ModelVersion, shadow: ModelVersion, last_day: dt.date
+) -> SeriesData:
+    """SERIES_DAYS days of S001/SKU001 (and SKU002 beside it): its sales, two stock-outs, a
+    promotion week, the forecast `served_by` served each day (made the day before, with its
+    interval) and `shadow`'s forecasts of the last SHADOW_DAYS."""
+    store, _ = Store.objects.get_or_create(code="S001", defaults={"name": "Main street"})
+    product, _ = Product.objects.get_or_create(sku="SKU001", defaults={"department": "Electronics"})
+    other, _ = Product.objects.get_or_create(sku="SKU002", defaults={"department": "Electronics"})
+    first = last_day - dt.timedelta(days=SERIES_DAYS - 1)
+    sales, forecasts = [], []
+    for n in range(SERIES_DAYS):
+        day = first + dt.timedelta(days=n)
+        quantity = 0 if n in STOCK_OUT_DAYS else 10 + n % 7
+        for sku in (product, other):
+            sales.append(
+                Sale(
+                    store=store,
+                    product=sku,
+                    date=day,
+                    quantity=quantity,
+                    in_stock=n not in STOCK_OUT_DAYS,
+                    on_promotion=n in PROMOTION_DAYS,
+                )
+            )
+        common = {"store": store, "product": product, "target_date": day}
+        made_on = day - dt.timedelta(days=1)
+        forecasts.append(
+            Forecast(
+                model_version=served_by,
+                made_on=made_on,
+                value=11.0 + n % 5,
+                lower=7.0 + n % 5,
+                upper=16.0 + n % 5,
+                served=True,
+                **common,
+            )
+        )
+        if n >= SERIES_DAYS - SHADOW_DAYS:
+            forecasts.append(
+                Forecast(
+                    model_version=shadow,
+                    made_on=made_on,
+                    value=12.0 + n % 6,
+                    lower=8.0,
+                    upper=17.0,
+                    served=False,
+                    **common,
+                )
+            )
+    Sale.objects.bulk_create(sales)
+    Forecast.objects.bulk_create(forecasts)
+    return SeriesData(store=store, product=product, first=first, last=last_day)

@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 
 from mlops.admin.charts import Series, bar_chart, line_chart, nice_ceiling
+from mlops.admin.time_charts import Band, DayMarks, Marker, Rule, nice_range, time_chart
 
 pytestmark = pytest.mark.nodb
 
@@ -88,3 +89,69 @@ def test_censored_days_inside_the_chart_are_marked_on_the_x_axis():
     assert [mark.tooltip[:10] for mark in chart.censored] == ["2026-01-02", "2026-01-03"]
     assert all(mark.y == chart.bottom for mark in chart.censored)
     assert chart.censored[0].x == chart.lines[0].points[1].x
+
+
+# -- daily charts (drift page, series explorer) -------------------------------------------------
+
+DAYS = [dt.date(2026, 3, 1) + dt.timedelta(days=k) for k in range(10)]
+
+
+def test_a_daily_chart_has_a_slot_per_day_and_a_point_per_known_value():
+    values = [1.0, 2.0, None, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]
+    chart = time_chart(
+        title="t",
+        y_label="y",
+        unit=" units",
+        days=DAYS,
+        series=[Series("a", "a", [*zip(DAYS, values, strict=True), (dt.date(2026, 4, 1), 99.0)])],
+    )
+
+    (line,) = chart.lines
+    assert chart.n_days == 10 and len(line.points) == 9  # the gap, and no day outside
+    assert line.path.count("M") == 2  # the unknown day breaks the line
+    xs = [point.x for point in line.points]
+    assert xs[0] == pytest.approx(chart.left + chart.day_width / 2, abs=0.1)
+    assert xs[-1] == pytest.approx(chart.right - chart.day_width / 2, abs=0.1)
+    assert line.points[-1].y == chart.top and chart.zero_y is None
+
+
+def test_negative_values_extend_the_axis_below_zero_on_round_ticks():
+    chart = time_chart(
+        title="bias",
+        y_label="%",
+        unit="%",
+        days=DAYS[:3],
+        series=[Series("bias", "b", list(zip(DAYS[:3], [1.0, -15.0, -7.0], strict=True)))],
+    )
+
+    assert [tick.label for tick in chart.y_ticks] == ["-15", "-10", "-5", "0", "5"]
+    assert chart.y_ticks[0].position == chart.bottom and chart.y_ticks[-1].position == chart.top
+    assert chart.zero_y == chart.y_ticks[3].position
+    assert nice_range(-15.0, 1.0) == (-15.0, 5.0, 5.0)
+
+
+def test_bands_rules_markers_and_day_marks_sit_on_their_days_and_values():
+    chart = time_chart(
+        title="t",
+        y_label="y",
+        unit="",
+        days=DAYS,
+        series=[Series("a", "a", [(day, 5.0) for day in DAYS])],
+        bands=(Band("80%", "band", [(DAYS[0], 2.0, 8.0), (DAYS[1], 2.0, 8.0), (DAYS[5], 1, 9)]),),
+        rules=(Rule("threshold", "threshold", 10.0),),
+        markers=(
+            Marker("change", "change-date", DAYS[4]),
+            Marker("gone", "x", dt.date(2025, 1, 1)),
+        ),
+        day_marks=(DayMarks("promotion", "promotion-day", [(DAYS[2], "on promotion")]),),
+    )
+
+    (band,) = chart.bands
+    assert band.path.count("Z") == 2  # days 0-1, then day 5 alone
+    (rule,) = chart.rules
+    assert rule.y == chart.top  # 10 is the axis top
+    (marker,) = chart.markers
+    assert marker.x == chart.lines[0].points[4].x
+    (mark,) = chart.day_marks
+    assert mark.x + mark.width / 2 == pytest.approx(chart.lines[0].points[2].x, abs=0.1)
+    assert mark.tooltip == "on promotion"

@@ -10,7 +10,14 @@ from django.test.utils import CaptureQueriesContext
 
 from alerts.models import MLAlert
 from experiments.models import ExperimentEvent, ModelExperiment
-from forecasting.models import Forecast, PlannedPromotion, Product, SeriesDemandClass, Store
+from forecasting.models import (
+    Forecast,
+    PlannedPromotion,
+    Product,
+    Sale,
+    SeriesDemandClass,
+    Store,
+)
 from mlops.models import (
     BacktestResult,
     DriftIncident,
@@ -58,7 +65,7 @@ def _t_minus_1(version, days):
 def populate(rows: int) -> dict:
     """A tenant with `rows` of everything a read shows: versions (each with transitions and T-1
     results) in the global and department segments, forecast runs, alerts, experiments with
-    their events and versions, retrains, promotions and drift incidents."""
+    their events and versions, retrains, promotions, sales and drift incidents."""
     store = Store.objects.create(code="S001", name="Main street")
     stores = Store.objects.bulk_create(Store(code=f"S{n:03d}") for n in range(2, rows + 2))
     product = Product.objects.create(sku="TV-55", department="Electronics")
@@ -107,6 +114,10 @@ def populate(rows: int) -> dict:
             )
             for step in range(7)
         )
+    Sale.objects.bulk_create(
+        Sale(store=store, product=product, date=MADE_ON - dt.timedelta(days=day), quantity=day)
+        for day in range(max(2, rows))
+    )
     for week in range(13):
         start = MADE_ON - dt.timedelta(weeks=week + 1)
         BacktestResult.objects.create(
@@ -189,6 +200,9 @@ READS = {
     "/api/v1/experiments/{experiment}": 7,
     "/api/v1/experiments/{experiment}/results": 8,
     "/api/v1/forecasts?store=S001&product=TV-55": 11,
+    # The store, the product, the series' sales, the days its store reported, the planned
+    # promotions and the forecasts: the same for 2 and 30 forecast runs and days.
+    "/api/v1/series/history?store=S001&product=TV-55&start=2026-01-01&end=2026-03-10": 11,
     "/api/v1/promotions": 7,
 }
 

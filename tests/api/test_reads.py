@@ -86,6 +86,7 @@ def test_a_thousand_reads_change_no_table_of_the_tenant(viewer, manager, served_
     reads = [
         "/api/v1/forecasts?store=S001&product=TV-55",
         "/api/v1/forecasts?store=S001&product=TV-55&days=3",
+        "/api/v1/series/history?store=S001&product=TV-55&start=2026-02-20&end=2026-03-10",
         "/api/v1/models/health",
         "/api/v1/models/history",
         "/api/v1/models/backtest/v12",

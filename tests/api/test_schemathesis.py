@@ -23,8 +23,10 @@ from tests.api.factories import ModelVersionFactory, UserFactory, make_alert
 # Operations whose acceptance of a well-formed request depends on what the tenant has, which
 # no schema can say: credentials, configurations checked against departments and families,
 # model names the registry knows, the version labels an experiment holds, the rows of a sales
-# file or a promotion calendar.
+# file or a promotion calendar; and a rule between two parameters (a date range that ends
+# before it starts, or spans over a year).
 DATA_DEPENDENT = {
+    "GET /api/v1/series/history",
     "POST /api/v1/auth/token",
     "POST /api/v1/experiments",
     "POST /api/v1/experiments/{experiment_id}/complete",

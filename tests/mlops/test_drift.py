@@ -8,7 +8,7 @@ import pytest
 from alerts.models import MLAlert
 from mlops.models import BacktestResult, ModelRetrainingLog, ModelVersion, Trigger
 from mlops.services import check_backtest_degradation, detect_drift
-from mlops.services.drift import BIAS_ALLOWANCE, ERROR_ALLOWANCE, cusum
+from mlops.services.cusum import BIAS_ALLOWANCE, ERROR_ALLOWANCE, cusum
 from mlops.tasks import daily_drift_detection
 from tests.mlops.factories import ModelVersionFactory
 

@@ -4,11 +4,15 @@ import datetime as dt
 
 import pytest
 
-from mlops.models import BacktestResult, DriftIncident, ModelVersion
+from alerts.models import MLAlert
+from mlops.models import BacktestResult, DecisionKind, DriftIncident, ModelVersion
 from mlops.selectors import model_health, model_history, transition_history
 from mlops.services import detect_drift, make_challenger, promote_to_champion, reject_model_version
 from mlops.services.incidents import resolve_incident
+from tests.api.clients import client_for
 from tests.mlops.factories import ModelVersionFactory
+from tests.mlops.test_drift import LAST_DAY as DRIFT_DAY
+from tests.mlops.test_drift import add_days, make_champion
 
 Status = ModelVersion.Status
 LAST_DAY = dt.date(2026, 1, 31)
@@ -169,3 +173,52 @@ def test_history_lists_versions_and_their_moves_in_order(manager):
         ("challenger", "archived"),
     ]
     assert list(model_history(name="another_model")) == []
+
+
+@pytest.fixture
+def bias_drift():
+    """A champion whose MAE barely moved while it under-forecasts 15% for four days: the bias
+    CUSUM opens a (critical) drift incident; by its MAE alone it would be healthy."""
+    champion = make_champion()
+    add_days(champion, mae=10.0, days=30, end=DRIFT_DAY - dt.timedelta(days=4))
+    add_days(champion, mae=10.4, days=4, bias=-15.0)
+    result = detect_drift()
+    assert result.rules == ["bias_cusum"]
+    return champion, DriftIncident.objects.get(pk=result.incident_id)
+
+
+def test_a_champion_with_an_open_drift_incident_is_never_shown_healthy(
+    viewer, bias_drift, django_capture_on_commit_callbacks
+):
+    champion, incident = bias_drift
+    assert MLAlert.objects.get(pk=incident.alert_id).severity == "critical"
+    client = client_for(viewer)
+
+    (entry,) = model_health()
+    api = client.get("/api/v1/models/health").json()
+
+    assert entry["champion"]["mae_7d"] < 10.4  # under half the 15% threshold worse
+    assert entry["champion"]["status"] == "drifting"
+    assert entry["champion"]["incident"]["id"] == incident.pk
+    assert api["champion"]["status"] == "drifting"
+    with django_capture_on_commit_callbacks(execute=True):
+        resolve_incident(incident=incident, resolution="dismissed", note="a new normal")
+    assert model_health()[0]["champion"]["status"] == "healthy"
+    assert client.get("/api/v1/models/health").json()["champion"]["status"] == "healthy"
+
+
+def test_a_refresh_that_carries_the_incident_on_is_drifting_too(manager, bias_drift):
+    champion, incident = bias_drift
+    refresh = ModelVersionFactory(
+        parent=champion,
+        decision_kind=DecisionKind.REFRESH,
+        training_end=incident.change_date + dt.timedelta(days=2),
+        last_evaluation={"candidate_metrics": {"mae": 10.0}},
+    )
+
+    promote_to_champion(version=refresh, actor=manager, reason="weekly refresh")
+
+    (entry,) = model_health()
+    assert entry["champion"]["version"] == refresh.version
+    assert entry["champion"]["status"] == "drifting"
+    assert entry["champion"]["incident"]["id"] == incident.pk
