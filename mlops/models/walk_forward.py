@@ -24,6 +24,12 @@ class WalkForwardRun(ConcurrentTransitionMixin, models.Model):
     requested_at = models.DateTimeField(help_text="When this walk-forward was asked for")
     cutoffs = models.JSONField(help_text="The windows' first days (ISO dates), oldest first")
     horizon = models.PositiveSmallIntegerField(default=7, help_text="Days each window forecasts")
+    warm_start = models.BooleanField(
+        default=False,
+        help_text="Windows continue the trees of the window before, a full refit every "
+        "`warm_start_every`; each such chain runs as one task",
+    )
+    warm_start_every = models.PositiveSmallIntegerField(default=1)
     end = models.DateField(help_text="The last sales day the walk-forward covers")
     error = models.TextField(blank=True, help_text="Why it failed")
     started_at = models.DateTimeField(auto_now_add=True)
@@ -45,6 +51,12 @@ class WalkForwardRun(ConcurrentTransitionMixin, models.Model):
     @property
     def n_windows(self) -> int:
         return len(self.cutoffs)
+
+    def chains(self) -> list[list[str]]:
+        """The cutoffs as the tasks run them: one window each when refitting, else one chain of
+        `warm_start_every` windows each (its first a full refit)."""
+        size = self.warm_start_every if self.warm_start else 1
+        return [self.cutoffs[first : first + size] for first in range(0, self.n_windows, size)]
 
     @transition(field=status, source=Status.RUNNING, target=Status.SUCCEEDED, custom=SYSTEM)
     def succeed(self) -> None:
