@@ -53,10 +53,18 @@ class WalkForwardRun(ConcurrentTransitionMixin, models.Model):
         return len(self.cutoffs)
 
     def chains(self) -> list[list[str]]:
-        """The cutoffs as the tasks run them: one window each when refitting, else one chain of
-        `warm_start_every` windows each (its first a full refit)."""
-        size = self.warm_start_every if self.warm_start else 1
-        return [self.cutoffs[first : first + size] for first in range(0, self.n_windows, size)]
+        """The cutoffs as the tasks run them: one window each when refitting, else chains of at
+        most `warm_start_every` windows (each a full refit, then continuations), as even as
+        possible so that workers share them evenly (13 windows: 4, 3, 3, 3)."""
+        longest = self.warm_start_every if self.warm_start else 1
+        count = -(-self.n_windows // longest)
+        sizes = [
+            self.n_windows // count + (index < self.n_windows % count) for index in range(count)
+        ]
+        starts = [sum(sizes[:index]) for index in range(count)]
+        return [
+            self.cutoffs[start : start + size] for start, size in zip(starts, sizes, strict=True)
+        ]
 
     @transition(field=status, source=Status.RUNNING, target=Status.SUCCEEDED, custom=SYSTEM)
     def succeed(self) -> None:
