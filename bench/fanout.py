@@ -8,8 +8,9 @@ when DATABASE_URL and REDIS_URL are unset, as the README's default set-up). For 
 count it starts that many real worker processes (`celery worker --concurrency=1`, each pinned
 to one core where the machine allows, so XGBoost trains on one thread), queues the weekly
 walk-forward of one XGBoost version as the schedule does, and times it until its run is stored.
-Prints each time, its ratio to the first worker count's, and whether the stored windows are
-identical.
+It does so refitting every window (13 tasks), then warm-started (the tenant policy
+`walk_forward_warm_start`: 4 chains of up to 4 windows). Prints each time, its ratio to the
+first worker count's, and whether the stored windows are identical.
 """
 
 from __future__ import annotations
@@ -137,15 +138,20 @@ def main() -> None:
         )
         load_into_bench_tenant(generated)
         tenant = import_bench.provision_tenant(slug="bench", name="Benchmarks").tenant
-        with tenant_context(tenant):
-            version = bench_version(arguments.n_estimators)
-            results = {count: timed_walk_forward(version, count, log_dir) for count in counts}
-        report(n_series, results)
+        for warm_start in (False, True):
+            tenant.walk_forward_warm_start = warm_start
+            tenant.save(update_fields=["walk_forward_warm_start"])
+            with tenant_context(tenant):
+                version = bench_version(arguments.n_estimators)
+                results = {count: timed_walk_forward(version, count, log_dir) for count in counts}
+            report(n_series, results, mode="warm start" if warm_start else "refit")
 
 
-def report(n_series: int, results: dict[int, tuple[float, list[dict]]]) -> None:
+def report(n_series: int, results: dict[int, tuple[float, list[dict]]], *, mode: str) -> None:
     base_count, (base_seconds, base_rows) = next(iter(results.items()))
-    print(f"\n{n_series:,} series, 13-window walk-forward, XGBoost on one thread per worker")
+    print(
+        f"\n{n_series:,} series, 13-window walk-forward ({mode}), XGBoost on one thread per worker"
+    )
     print(f"{'workers':>8} {'seconds':>9} {'ratio':>7}  stored windows")
     for count, (seconds, rows) in results.items():
         same = "identical" if rows == base_rows else "DIFFERENT"

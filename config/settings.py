@@ -126,7 +126,7 @@ CACHES = {
 # --- Celery -------------------------------------------------------------------------------
 CELERY_BROKER_URL = embedded.celery_broker_url(REDIS_URL)
 # Results are kept only where a chord counts them (a walk-forward's windows, see
-# mlops.tasks.backtest_window); every other task's result is dropped.
+# mlops.tasks.backtest_windows); every other task's result is dropped.
 CELERY_RESULT_BACKEND = CELERY_BROKER_URL
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_EXPIRES = 2 * 24 * 3600

@@ -355,7 +355,7 @@ def served_by(*, store: Store, product: Product, date: dt.date) -> dict[str, Any
 
 # -- backtests ----------------------------------------------------------------------------------
 
-TREND_FIELDS = ("window_start", "window_end", *BacktestResult.METRIC_FIELDS)
+TREND_FIELDS = ("window_start", "window_end", "mode", *BacktestResult.METRIC_FIELDS)
 
 
 # The weekly walk-forward covers the 90 days up to the latest sales day (13 windows, 91 days):

@@ -295,6 +295,11 @@ class BacktestPointSerializer(serializers.Serializer):
 
     window_start = serializers.DateField()
     window_end = serializers.DateField()
+    mode = serializers.ChoiceField(
+        choices=["refit", "warm_start"],
+        help_text="How the window was fit: from scratch, or continuing the window before's trees "
+        "(the tenant's walk_forward_warm_start; T-1 and shadow results: refit)",
+    )
     mae = FiniteFloatField(allow_null=True)
     mape = FiniteFloatField(allow_null=True, help_text="%")
     wape = FiniteFloatField(allow_null=True, help_text="%")

@@ -132,8 +132,8 @@ def _in_this_tenant(signature):
 @app.task(bind=True, name="mlops.tasks.backtest_version", acks_late=True, max_retries=None)
 def backtest_version(self, version_id: int, requested_at: str | None = None) -> dict:
     """Start version `version_id`'s walk-forward over the last 90 days: one task per weekly
-    window on whichever workers are free, and one that stores them together when the last is
-    in (a chord); returns the run and its window count.
+    window (or per warm-started chain of windows) on whichever workers are free, and one that
+    stores them together when the last is in (a chord); returns the run and its window count.
 
     Runs once per request whatever the deliveries: a request answered by a run asked for at
     or after it, or while one runs, starts nothing."""
@@ -153,40 +153,45 @@ def backtest_version(self, version_id: int, requested_at: str | None = None) -> 
         run = start_walk_forward_run(version=version, requested_at=asked)
     if run is None:
         return {"version": version_id, "windows": 0, "skipped": "already run"}
-    windows = [_in_this_tenant(backtest_window.si(run.pk, cutoff)) for cutoff in run.cutoffs]
-    chord(windows)(_in_this_tenant(finish_walk_forward.si(run.pk)))
+    chains = [_in_this_tenant(backtest_windows.si(run.pk, chain)) for chain in run.chains()]
+    chord(chains)(_in_this_tenant(finish_walk_forward.si(run.pk)))
     return {"version": version_id, "run": run.pk, "windows": run.n_windows}
 
 
 @app.task(
     bind=True,
-    name="mlops.tasks.backtest_window",
+    name="mlops.tasks.backtest_windows",
     acks_late=True,
     reject_on_worker_lost=True,  # a worker killed mid-window hands it back
-    ignore_result=False,  # a chord counts its windows through their results
+    ignore_result=False,  # a chord counts its tasks through their results
     soft_time_limit=BACKTEST_SOFT_TIME_LIMIT,
     time_limit=BACKTEST_TIME_LIMIT,
     max_retries=None,
 )
-def backtest_window(self, run_id: int, cutoff: str) -> dict:
-    """Fit and score one window of walk-forward run `run_id` (once, whatever the deliveries);
-    a failure fails the whole run, so that none of it is stored."""
+def backtest_windows(self, run_id: int, cutoffs: list[str]) -> dict:
+    """Fit and score windows of walk-forward run `run_id`: one, or one warm-started chain (once,
+    whatever the deliveries); a failure fails the whole run, so that none of it is stored."""
     import datetime as dt
 
     from mlops.locks import job_lock
     from mlops.models.walk_forward import WalkForwardRun
-    from mlops.services.walk_forward_runs import fail_walk_forward_run, run_walk_forward_window
+    from mlops.services.walk_forward_runs import fail_walk_forward_run, run_walk_forward_windows
 
     run = WalkForwardRun.objects.select_related("model_version").get(pk=run_id)
-    with job_lock("walk-forward-window", str(run_id), cutoff) as acquired:
-        if not acquired:  # this window's twin delivery runs it right now
+    with job_lock("walk-forward-windows", str(run_id), cutoffs[0]) as acquired:
+        if not acquired:  # these windows' twin delivery runs them right now
             raise self.retry(countdown=settings.TASK_LOCK_RETRY_SECONDS)
         try:
-            window = run_walk_forward_window(run=run, cutoff=dt.date.fromisoformat(cutoff))
+            windows = run_walk_forward_windows(
+                run=run, cutoffs=[dt.date.fromisoformat(cutoff) for cutoff in cutoffs]
+            )
         except Exception as error:
-            fail_walk_forward_run(run=run, error=f"The window from {cutoff} failed: {error!r}")
+            chain = f" (a chain of {len(cutoffs)})" if len(cutoffs) > 1 else ""
+            fail_walk_forward_run(
+                run=run, error=f"The window from {cutoffs[0]}{chain} failed: {error!r}"
+            )
             raise
-    return {"run": run_id, "cutoff": cutoff, "skipped": window is None or window.skipped}
+    return {"run": run_id, "cutoffs": cutoffs, "done": len(windows or [])}
 
 
 @app.task(bind=True, name="mlops.tasks.finish_walk_forward", acks_late=True, max_retries=None)

@@ -50,6 +50,7 @@ class TenantAdmin(admin.ModelAdmin):
                     "min_shadow_days",
                     "min_post_change_days",
                     "drift_snooze_days",
+                    "walk_forward_warm_start",
                 ]
             },
         ),

@@ -109,6 +109,16 @@ class Tenant(TenantMixin):
         help_text="After a person dismisses a drift incident, no new one opens for this many days.",
     )
 
+    walk_forward_warm_start = models.BooleanField(
+        default=True,
+        help_text=(
+            "The weekly walk-forward of a boosted model continues each window's trees from the "
+            "window before (a full refit every 4 windows) instead of refitting every window: "
+            "about 0.6x the time, MAE within 0.1% (bench/backtest.py). The promotion gate "
+            "always refits."
+        ),
+    )
+
     replay_of = models.ForeignKey(
         "self",
         null=True,

@@ -49,6 +49,7 @@ class TenantPolicy:
     min_shadow_days: int
     min_post_change_days: int
     drift_snooze_days: int
+    walk_forward_warm_start: bool
 
     @classmethod
     def names(cls) -> list[str]:

@@ -142,6 +142,9 @@ class ForecastModel(ABC):
     calibration_window_days: ClassVar[int] = 7
     # Days of history below which calibration is skipped (too little left to fit on).
     minimum_training_days: ClassVar[int] = 14
+    # Whether a refit session's `WarmStart` continues earlier fits (boosted families); the
+    # others refit every window whatever it says.
+    warm_starts: ClassVar[bool] = False
 
     def __init__(self, **hyperparameters: Any) -> None:
         allowed = {**self.common_hyperparameters, **self.default_hyperparameters}

@@ -196,6 +196,7 @@ class XGBoostModel(ForecastModel):
 
     algorithm: ClassVar[str] = "xgboost"
     known_inputs: ClassVar[tuple[str, ...]] = ("promotion_calendar",)
+    warm_starts: ClassVar[bool] = True
     default_hyperparameters: ClassVar[dict[str, Any]] = {
         "n_estimators": 200,
         "max_depth": 8,

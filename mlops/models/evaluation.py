@@ -89,6 +89,13 @@ class BacktestResult(models.Model):
     tracking_signal = models.FloatField(
         null=True, help_text="Cumulative (actual - forecast) / MAD; acceptable within +-4"
     )
+    mode = models.CharField(
+        max_length=12,
+        choices=[("refit", "Refit"), ("warm_start", "Warm start")],
+        default="refit",
+        help_text="How a walk-forward window was fit: from scratch, or continuing the window "
+        "before's trees (the tenant's walk_forward_warm_start)",
+    )
     n_points = models.PositiveIntegerField(default=0)
     n_missing = models.PositiveIntegerField(default=0, help_text="Points without an actual")
     department_metrics = models.JSONField(default=dict, blank=True)

@@ -24,6 +24,12 @@ class WalkForwardRun(ConcurrentTransitionMixin, models.Model):
     requested_at = models.DateTimeField(help_text="When this walk-forward was asked for")
     cutoffs = models.JSONField(help_text="The windows' first days (ISO dates), oldest first")
     horizon = models.PositiveSmallIntegerField(default=7, help_text="Days each window forecasts")
+    warm_start = models.BooleanField(
+        default=False,
+        help_text="Windows continue the trees of the window before, a full refit every "
+        "`warm_start_every`; each such chain runs as one task",
+    )
+    warm_start_every = models.PositiveSmallIntegerField(default=1)
     end = models.DateField(help_text="The last sales day the walk-forward covers")
     error = models.TextField(blank=True, help_text="Why it failed")
     started_at = models.DateTimeField(auto_now_add=True)
@@ -45,6 +51,20 @@ class WalkForwardRun(ConcurrentTransitionMixin, models.Model):
     @property
     def n_windows(self) -> int:
         return len(self.cutoffs)
+
+    def chains(self) -> list[list[str]]:
+        """The cutoffs as the tasks run them: one window each when refitting, else chains of at
+        most `warm_start_every` windows (each a full refit, then continuations), as even as
+        possible so that workers share them evenly (13 windows: 4, 3, 3, 3)."""
+        longest = self.warm_start_every if self.warm_start else 1
+        count = -(-self.n_windows // longest)
+        sizes = [
+            self.n_windows // count + (index < self.n_windows % count) for index in range(count)
+        ]
+        starts = [sum(sizes[:index]) for index in range(count)]
+        return [
+            self.cutoffs[start : start + size] for start, size in zip(starts, sizes, strict=True)
+        ]
 
     @transition(field=status, source=Status.RUNNING, target=Status.SUCCEEDED, custom=SYSTEM)
     def succeed(self) -> None:

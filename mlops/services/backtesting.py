@@ -14,6 +14,8 @@ from django.db.models import Q
 
 from forecasting import metrics
 from forecasting.backtesting import WindowResult, walk_forward, weekly_cutoffs
+from forecasting.families import family
+from forecasting.families.base import WarmStart
 from forecasting.models import Forecast, Product, Sale, Store
 from forecasting.panel import Panel
 from forecasting.selectors import load_sales_panel
@@ -87,7 +89,7 @@ def store_backtest_results(
         objects,
         update_conflicts=True,
         unique_fields=["model_version", "kind", "window_start", "window_end"],
-        update_fields=[*BacktestResult.METRIC_FIELDS, "department_metrics", "created_at"],
+        update_fields=[*BacktestResult.METRIC_FIELDS, "department_metrics", "mode", "created_at"],
     )
     if kind == BacktestResult.Kind.T_MINUS_1:
         forget_model_health()  # its recent error
@@ -121,12 +123,15 @@ def walk_forward_windows(
     window: int = 7,
     end: dt.date | None = None,
     cutoffs: list[dt.date] | None = None,
+    warm_start: WarmStart | None = None,
 ) -> list[WindowResult]:
     """The version's recipe walked forward over the weekly windows covering the `days` up to
     `end` (default: the latest sales day), or over the given `cutoffs` up to `end`: at each
     cutoff it is refit on its training window of sales strictly before the cutoff and forecasts
     the next `window` days of its segment's series. Windows with less than two weeks of history
-    before the cutoff are left out. Raises ValueError when there are no sales."""
+    before the cutoff are left out. With `warm_start`, a boosted recipe continues each
+    window's trees from the window before (see `WarmStart`). Raises ValueError when there are
+    no sales."""
     if cutoffs is None:
         cutoffs, end = walk_forward_plan(days=days, window=window, end=end)
     recipe = Recipe.of(version)
@@ -153,7 +158,16 @@ def walk_forward_windows(
         training_days=recipe.window_days,
         min_training_days=MIN_TRAINING_DAYS,
         promotions_known=PROMOTIONS_KNOWN_AHEAD,
+        warm_start=warm_start,
     )
+
+
+def walk_forward_warm_start(version: ModelVersion) -> WarmStart | None:
+    """The warm start the version's weekly walk-forward uses: the default one where the tenant's
+    policy asks for it and the version's family can continue a fit, else None (refit)."""
+    if tenant_policy().walk_forward_warm_start and family(version.algorithm).warm_starts:
+        return WarmStart()
+    return None
 
 
 def run_continuous_backtest(
@@ -167,16 +181,23 @@ def run_continuous_backtest(
     `walk_forward_windows`) and store one walk_forward result per window with its
     per-department breakdown, replacing an earlier run's windows that overlap these. Returns
     the stored rows, oldest first. Raises ValueError when there are no sales."""
-    windows = walk_forward_windows(version=version, days=days, window=window, end=end)
-    return store_walk_forward(version=version, rows=[window_row(result) for result in windows])
+    warm_start = walk_forward_warm_start(version)
+    windows = walk_forward_windows(
+        version=version, days=days, window=window, end=end, warm_start=warm_start
+    )
+    return store_walk_forward(
+        version=version, rows=[window_row(result, warm_start=warm_start) for result in windows]
+    )
 
 
-def window_row(result: WindowResult) -> dict[str, Any]:
-    """A walk-forward window as the fields of its `BacktestResult` (JSON-ready)."""
+def window_row(result: WindowResult, *, warm_start: WarmStart | None) -> dict[str, Any]:
+    """A walk-forward window as the fields of its `BacktestResult` (JSON-ready), with the mode
+    that fit it."""
     return {
         "window_start": result.start,
         "window_end": result.end,
         "department_metrics": _department_json(result.department_metrics),
+        "mode": "refit" if warm_start is None else "warm_start",
         **_result_fields(result.metrics),
     }
 

@@ -10,12 +10,14 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from forecasting.families.base import WarmStart
 from mlops.models import BacktestResult, ModelVersion
 from mlops.models.walk_forward import WalkForwardRun, WalkForwardWindow
 from mlops.services.backtesting import (
     check_backtest_degradation,
     store_walk_forward,
     walk_forward_plan,
+    walk_forward_warm_start,
     walk_forward_windows,
     window_row,
 )
@@ -44,6 +46,7 @@ def start_walk_forward_run(
     if answered.exists() or runs.filter(status=Status.RUNNING).exists():
         return None
     cutoffs, end = walk_forward_plan(end=end)
+    warm_start = walk_forward_warm_start(version)
     try:
         with transaction.atomic():
             return WalkForwardRun.objects.create(
@@ -51,27 +54,51 @@ def start_walk_forward_run(
                 requested_at=requested_at,
                 cutoffs=[cutoff.isoformat() for cutoff in cutoffs],
                 end=end,
+                warm_start=warm_start is not None,
+                warm_start_every=1 if warm_start is None else warm_start.full_refit_every,
             )
     except IntegrityError:  # another delivery opened one in between: that run serves it
         return None
 
 
-def run_walk_forward_window(*, run: WalkForwardRun, cutoff: dt.date) -> WalkForwardWindow | None:
-    """Fit and score the run's window from `cutoff` and keep its result on the run (not yet as a
-    backtest result); a window done already is returned as it is. Returns None when the run is
-    over (failed: its other windows need not run)."""
-    done = run.windows.filter(cutoff=cutoff).first()
-    if done is not None or run.status != Status.RUNNING:
+def run_walk_forward_windows(
+    *, run: WalkForwardRun, cutoffs: list[dt.date]
+) -> list[WalkForwardWindow] | None:
+    """Fit and score the run's windows from `cutoffs` (one window, or one warm-started chain of
+    them) and keep their results on the run (not yet as backtest results); windows done
+    already are returned as they are. Returns None when the run is over (failed: its other
+    windows need not run)."""
+    if run.status != Status.RUNNING:
+        return None
+    done = list(run.windows.filter(cutoff__in=cutoffs))
+    if len(done) == len(cutoffs):
         return done
-    end = min(cutoff + dt.timedelta(days=run.horizon - 1), run.end)
-    [*results] = walk_forward_windows(
-        version=run.model_version, window=run.horizon, end=end, cutoffs=[cutoff]
+    warm_start = WarmStart(full_refit_every=run.warm_start_every) if run.warm_start else None
+    end = min(cutoffs[-1] + dt.timedelta(days=run.horizon - 1), run.end)
+    results = {
+        result.start: result
+        for result in walk_forward_windows(
+            version=run.model_version,
+            window=run.horizon,
+            end=end,
+            cutoffs=cutoffs,
+            warm_start=warm_start,
+        )
+    }
+    rows = {
+        cutoff: _json_row(window_row(results[cutoff], warm_start=warm_start))
+        if cutoff in results
+        else None
+        for cutoff in cutoffs
+    }
+    WalkForwardWindow.objects.bulk_create(
+        [
+            WalkForwardWindow(run=run, cutoff=cutoff, result=row, skipped=row is None)
+            for cutoff, row in rows.items()
+        ],
+        ignore_conflicts=True,  # a twin delivery kept them first: the same results
     )
-    row = _json_row(window_row(results[0])) if results else None
-    window, _ = WalkForwardWindow.objects.get_or_create(
-        run=run, cutoff=cutoff, defaults={"result": row, "skipped": row is None}
-    )
-    return window
+    return list(run.windows.filter(cutoff__in=cutoffs))
 
 
 def finish_walk_forward_run(*, run: WalkForwardRun) -> list[BacktestResult] | None:

@@ -13,10 +13,11 @@ from mlops.services import run_continuous_backtest
 from mlops.services.walk_forward_runs import (
     fail_walk_forward_run,
     finish_walk_forward_run,
-    run_walk_forward_window,
+    run_walk_forward_windows,
     start_walk_forward_run,
 )
 from mlops.tasks import backtest_version
+from tenants.selectors import policy_overrides
 from tests.mlops.factories import ModelVersionFactory, load_sales
 
 COMPARED = ["window_start", "window_end", "mae", "wape", "bias", "coverage", "n_points"]
@@ -48,14 +49,14 @@ def _stored_after(rows, version) -> list[dict]:
 def _walk(version, order) -> WalkForwardRun:
     run = start_walk_forward_run(version=version, requested_at=timezone.now())
     assert run.n_windows == 13
-    cutoffs = order([dt.date.fromisoformat(cutoff) for cutoff in run.cutoffs])
-    for cutoff in cutoffs[:-1]:
-        run_walk_forward_window(run=run, cutoff=cutoff)
-    # Twelve of thirteen windows in: nothing of this run is stored yet, and it still runs.
+    chains = order([[dt.date.fromisoformat(c) for c in chain] for chain in run.chains()])
+    for chain in chains[:-1]:
+        run_walk_forward_windows(run=run, cutoffs=chain)
+    # All windows but the last task's in: nothing of this run is stored yet; it still runs.
     assert finish_walk_forward_run(run=run) is None
     assert not BacktestResult.objects.filter(created_at__gte=run.started_at).exists()
-    run_walk_forward_window(run=run, cutoff=cutoffs[-1])
-    run_walk_forward_window(run=run, cutoff=cutoffs[-1])  # a second delivery changes nothing
+    run_walk_forward_windows(run=run, cutoffs=chains[-1])
+    run_walk_forward_windows(run=run, cutoffs=chains[-1])  # a second delivery changes nothing
     assert run.windows.count() == 13
     assert len(finish_walk_forward_run(run=run)) == 13
     assert finish_walk_forward_run(run=run) == []  # stored once
@@ -64,18 +65,27 @@ def _walk(version, order) -> WalkForwardRun:
     return run
 
 
-def test_windows_run_apart_in_any_order_store_the_same_results(version):
-    first = _walk(version, order=list)
-    in_order = _stored(version)
-    _walk(version, order=lambda cutoffs: cutoffs[::-1])
-    assert _stored(version) == in_order
-    # The request is answered: it, and any asked before it, start nothing more.
-    assert start_walk_forward_run(version=version, requested_at=first.requested_at) is None
+@pytest.mark.parametrize("warm_start", [False, True], ids=["refit", "warm-start"])
+def test_windows_run_apart_in_any_order_store_the_same_results(version, warm_start):
+    with policy_overrides({"walk_forward_warm_start": warm_start}):
+        first = _walk(version, order=list)
+        # Refitting, every window is a task; warm-started, each chain of at most four (a full
+        # refit, then windows that continue the trees before them), shared out evenly.
+        assert [len(chain) for chain in first.chains()] == (
+            [4, 3, 3, 3] if warm_start else [1] * 13
+        )
+        in_order = _stored(version)
+        _walk(version, order=lambda chains: chains[::-1])
+        assert _stored(version) == in_order
+        # The request is answered: it, and any asked before it, start nothing more.
+        assert start_walk_forward_run(version=version, requested_at=first.requested_at) is None
 
-    # Each window is fit on its own panel; one process walking forward shares features and
-    # feature bins between its fits, so its numbers differ a little, never its windows.
-    BacktestResult.objects.filter(model_version=version).delete()
-    in_one_process = _stored_after(run_continuous_backtest(version=version), version)
+        # Each task fits on its own panel; one process walking forward shares features and
+        # feature bins between its fits, so its numbers differ a little, never its windows.
+        BacktestResult.objects.filter(model_version=version).delete()
+        in_one_process = _stored_after(run_continuous_backtest(version=version), version)
+    modes = set(BacktestResult.objects.filter(model_version=version).values_list("mode", flat=True))
+    assert modes == {"warm_start" if warm_start else "refit"}
     for apart, together in zip(in_order, in_one_process, strict=True):
         assert apart["window_start"] == together["window_start"]
         assert apart["n_points"] == together["n_points"]
@@ -83,12 +93,19 @@ def test_windows_run_apart_in_any_order_store_the_same_results(version):
     assert mean_mae[0] == pytest.approx(mean_mae[1], rel=0.02)
 
 
+def test_a_family_that_cannot_continue_a_fit_refits_every_window():
+    load_sales(generate_sales(stores=2, products=6, days=150, seed=11))
+    naive = ModelVersionFactory(algorithm="seasonal_naive", status=ModelVersion.Status.CHAMPION)
+    run = start_walk_forward_run(version=naive, requested_at=timezone.now())
+    assert not run.warm_start and len(run.chains()) == 13
+
+
 def test_a_failed_window_fails_the_run_and_leaves_the_stored_results_as_they_were(version):
     before = _stored_after(run_continuous_backtest(version=version), version)
     run = start_walk_forward_run(version=version, requested_at=timezone.now())
     cutoffs = [dt.date.fromisoformat(cutoff) for cutoff in run.cutoffs]
     for cutoff in cutoffs[:5]:
-        run_walk_forward_window(run=run, cutoff=cutoff)
+        run_walk_forward_windows(run=run, cutoffs=[cutoff])
 
     fail_walk_forward_run(run=run, error=f"The window from {cutoffs[5]} failed: MemoryError()")
 
@@ -96,7 +113,7 @@ def test_a_failed_window_fails_the_run_and_leaves_the_stored_results_as_they_wer
     assert run.status == WalkForwardRun.Status.FAILED
     assert str(cutoffs[5]) in run.error
     # Windows still queued for it do no work, and nothing of it is ever stored.
-    assert run_walk_forward_window(run=run, cutoff=cutoffs[6]) is None
+    assert run_walk_forward_windows(run=run, cutoffs=[cutoffs[6]]) is None
     assert finish_walk_forward_run(run=run) == []
     assert _stored(version) == before
     # A failed run does not answer the request: a new one may start.
@@ -123,7 +140,7 @@ def test_a_window_that_cannot_be_fit_fails_its_run_clearly_and_stores_nothing(mo
     [run] = WalkForwardRun.objects.filter(model_version=broken)
     assert run.status == WalkForwardRun.Status.FAILED
     first = dt.date.fromisoformat(run.cutoffs[0])
-    assert run.error.startswith(f"The window from {first} failed: ")
+    assert run.error.startswith(f"The window from {first} (a chain of 4) failed: ")
     assert "max_depth" in run.error
     assert run.windows.count() == 0
     assert not BacktestResult.objects.filter(model_version=broken).exists()

@@ -136,7 +136,7 @@ def test_a_walk_forward_spreads_its_windows_over_two_workers_and_is_stored_once(
 
     logs = [worker.log_path.read_text(errors="replace") for worker in workers]
     # Both workers ran windows of the one run.
-    assert all("mlops.tasks.backtest_window[" in log for log in logs), logs[1][-3000:]
+    assert all("mlops.tasks.backtest_windows[" in log for log in logs), logs[1][-3000:]
     [run] = runs
     assert run.windows.count() == 13 and run.finished_at is not None
     finishes = re.findall(
