@@ -44,6 +44,11 @@ def test_manager_reviews_and_promotes_a_challenger_approves_an_alert_and_an_expe
     assert arena.challenger.version in card.find_element(By.CSS_SELECTOR, ".challenger-side").text
     badge = browser.find_element(By.ID, "unread-alerts-badge")
     assert "1" in badge.text
+    # The app list's captions wear the project's palette (light theme), not a default colour.
+    caption_colour = browser.execute_script(
+        "return getComputedStyle(document.querySelector('.module caption')).backgroundColor"
+    )
+    assert caption_colour == "rgb(59, 106, 140)"
     screenshot(browser, "home")
 
     # Review page: the backtest chart is drawn with a point per window for both versions.
