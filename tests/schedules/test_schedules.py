@@ -10,7 +10,7 @@ from django.test import Client
 from django_celery_beat.models import CrontabSchedule
 from django_tenants.utils import schema_context
 
-from mlops.schedules import JOBS, TenantSchedule, next_run_at, tenant_schedules
+from mlops.schedules import JOBS, TenantSchedule, next_run_at, set_crontab, tenant_schedules
 from tests.tenancy import PASSWORD
 
 
@@ -150,3 +150,42 @@ def test_default_jobs_carry_the_schema_as_json_headers_beat_can_read(tenant):
     for task in tenant_schedules(tenant=tenant):
         entry = ModelEntry(task)
         assert entry.options["headers"]["_schema_name"] == "acme"
+
+
+def test_migrating_gives_an_existing_tenant_a_job_it_lacks_and_keeps_the_jobs_it_edited(tenant):
+    # acme as provisioned before the canary job existed, with a job moved and another disabled.
+    TenantSchedule.objects.filter(name="daily_canary_evaluation@acme").delete()
+    moved = TenantSchedule.objects.get(name="daily_forecast@acme")
+    set_crontab(task=moved, minute="45", hour="4", day_of_week="1-5", time_zone=tenant.time_zone)
+    stopped = TenantSchedule.objects.get(name="daily_drift_detection@acme")
+    stopped.enabled = False
+    stopped.save()
+    before = {task.name: task.pk for task in tenant_schedules(tenant=tenant)}
+
+    # What a deploy runs; twice, as every later deploy runs it again.
+    for _ in range(2):
+        call_command("migrate_schemas", schema_name="acme", executor="standard", verbosity=0)
+
+    schedules = {task.name: task for task in tenant_schedules(tenant=tenant)}
+    assert set(schedules) == {f"{job.key}@acme" for job in JOBS}
+    canary = schedules["daily_canary_evaluation@acme"]
+    assert canary.enabled and canary.task == "mlops.tasks.daily_canary_evaluation"
+    assert (canary.crontab.hour, canary.crontab.minute, canary.crontab.day_of_week) == (
+        "6",
+        "30",
+        "*",
+    )
+    assert str(canary.crontab.timezone) == "Europe/Berlin"
+    assert json.loads(canary.headers) == {"_schema_name": "acme"}
+    # The rows that were there are the same rows, as the tenant left them.
+    assert {name: schedules[name].pk for name in before} == before
+    moved = schedules["daily_forecast@acme"]
+    assert (moved.crontab.minute, moved.crontab.hour, moved.crontab.day_of_week) == (
+        "45",
+        "4",
+        "1-5",
+    )
+    assert moved.enabled
+    assert not schedules["daily_drift_detection@acme"].enabled
+    # The other tenant's jobs are its own business.
+    assert TenantSchedule.objects.filter(name__endswith="@globex").count() == len(JOBS)
