@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Count
+
 from mlops.models import ModelVersion, RolloutPlan
 
 # What a person may do in each state (the API's and the admin's buttons).
@@ -18,11 +20,11 @@ def latest_rollout(version: ModelVersion) -> RolloutPlan | None:
     return version.rollouts.select_related("version", "champion", "created_by").first()
 
 
-def _departments(plan: RolloutPlan) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for department in plan.series.values_list("department", flat=True):
-        counts[department] = counts.get(department, 0) + 1
-    return dict(sorted(counts.items()))
+def canary_series_by_department(*, plan: RolloutPlan) -> dict[str, int]:
+    """How many canary series the plan holds in each department, departments sorted (its start
+    evidence, the API, the admin)."""
+    rows = plan.series.values("department").annotate(n=Count("pk")).order_by("department")
+    return {row["department"]: row["n"] for row in rows}
 
 
 def rollout_summary(plan: RolloutPlan) -> dict[str, Any]:
@@ -63,7 +65,7 @@ def rollout_detail(plan: RolloutPlan) -> dict[str, Any]:
         "ended_on": plan.ended_on,
         "outcome_reason": plan.outcome_reason,
         "created_by": plan.created_by.get_username() if plan.created_by_id else None,
-        "series": _departments(plan),
+        "series": canary_series_by_department(plan=plan),
         "allowed_actions": ACTIONS_BY_STATUS.get(plan.status, []),
         "timeline": [
             {

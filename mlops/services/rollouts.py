@@ -23,6 +23,7 @@ from mlops.models import (
     RolloutSeries,
     validate_plan,
 )
+from mlops.rollout_selectors import canary_series_by_department
 from mlops.selectors import incumbent_for
 from mlops.services.lifecycle import (
     SERVE_PERMISSION,
@@ -222,14 +223,6 @@ def grow_series(plan: RolloutPlan, *, on: dt.date) -> int:
     return len(new)
 
 
-def series_counts(plan: RolloutPlan) -> dict[str, int]:
-    """The plan's canary series per department."""
-    counts: dict[str, int] = defaultdict(int)
-    for department in plan.series.values_list("department", flat=True):
-        counts[department] += 1
-    return dict(sorted(counts.items()))
-
-
 # -- starting ------------------------------------------------------------------------------------
 
 
@@ -299,7 +292,7 @@ def start_canary(
             "guardrails": guardrails,
             "confidence": plan.confidence,
             "champion": champion.version,
-            "series": series_counts(plan),
+            "series": canary_series_by_department(plan=plan),
         },
     )
     version.refresh_from_db()

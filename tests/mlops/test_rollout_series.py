@@ -10,6 +10,7 @@ from django_fsm import TransitionNotAllowed
 
 from forecasting.models import Product, Sale, SeriesDemandClass, Store
 from mlops.models import ModelVersion, RolloutEvent, RolloutPlan
+from mlops.rollout_selectors import rollout_detail
 from mlops.services.rollouts import act_on_rollout, start_canary
 from mlops.services.routing import RoutingTable
 from tests.mlops.factories import ModelVersionFactory
@@ -108,6 +109,23 @@ def test_growing_the_share_keeps_the_earlier_series_and_routing_serves_exactly_t
     assert served == grown
     skip = plan.events.get(kind=RolloutEvent.Kind.SKIPPED)
     assert skip.actor_label == "manager" and skip.reason == "looks fine, go on"
+
+
+def test_the_timeline_and_the_plan_page_count_the_canary_series_of_each_department_alike(
+    plan, manager
+):
+    started = plan.events.get(kind=RolloutEvent.Kind.STARTED)
+    # 10% of 150, 90 and 240 series, each department rounded up on its own.
+    tenth = {"Apparel": 15, "Electronics": 9, "Grocery": 24}
+    assert started.evidence["series"] == rollout_detail(plan)["series"] == tenth
+
+    act_on_rollout(plan=plan, action="skip", actor=manager, reason="go on")
+
+    plan.refresh_from_db()
+    # 25%: 37.5, 22.5 and 60 rounded up.
+    quarter = {"Apparel": 38, "Electronics": 23, "Grocery": 60}
+    assert rollout_detail(plan)["series"] == quarter
+    assert Counter(plan.series.values_list("department", flat=True)) == quarter
 
 
 def test_illegal_moves_and_bad_plans_are_refused_and_change_nothing(plan, manager, viewer):
