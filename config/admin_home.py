@@ -11,9 +11,9 @@ from django.utils import timezone
 from alerts.selectors import alert_stats
 from mlops.admin.review import format_metric
 from mlops.admin.versions import STATUS_COLOURS
+from mlops.health_selectors import model_health
 from mlops.models import ModelRetrainingLog, ModelTransition, ModelVersion
 from mlops.schedules import job_for, next_run_at, tenant_schedules
-from mlops.selectors import model_health
 
 RECENT_RETRAINS = 6
 HEALTH_WORDS = {

@@ -9,7 +9,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django_tenants.utils import schema_context
 
-from mlops.selectors import model_health
+from mlops.health_selectors import model_health
 from tenants.selectors import tenant_policy
 
 # One entry per tenant: {model name: {"threshold": ..., "health": [...]}}. The cache's key
@@ -22,7 +22,7 @@ HEALTH_CACHE_SECONDS = 30
 
 
 def cached_model_health(*, name: str) -> list[dict[str, Any]]:
-    """`selectors.model_health(name=name)`, from the tenant's cache while it is fresh.
+    """`health_selectors.model_health(name=name)`, from the tenant's cache while it is fresh.
 
     The tenant's drift threshold (which decides healthy against degraded) is stored with the
     entry, so a policy change is read at once. Names without an active version are not

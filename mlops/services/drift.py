@@ -56,13 +56,9 @@ from typing import Any
 
 import numpy as np
 
+from mlops.health_selectors import baseline_mae
 from mlops.models import DEFAULT_MODEL_NAME, GLOBAL_SEGMENT, BacktestResult, ModelVersion
-from mlops.selectors import (
-    baseline_mae,
-    get_champion_model,
-    refresh_lineage,
-    t_minus_1_results,
-)
+from mlops.selectors import get_champion_model, refresh_lineage, t_minus_1_results
 from mlops.services.cusum import (
     DEFAULT_THRESHOLD_PCT,
     REFERENCE_DAYS,

@@ -5,9 +5,9 @@ import re
 from django.urls import reverse
 
 from alerts.services import raise_alert
+from mlops.health_selectors import model_health
 from mlops.models import ModelRetrainingLog, Trigger
 from mlops.schedules import next_run_at, tenant_schedules
-from mlops.selectors import model_health
 from tests.admin.conftest import logged_in
 from tests.admin.factories import build_arena
 

@@ -5,8 +5,9 @@ import datetime as dt
 import pytest
 
 from alerts.models import MLAlert
+from mlops.health_selectors import model_health
 from mlops.models import BacktestResult, DecisionKind, DriftIncident, ModelVersion
-from mlops.selectors import model_health, model_history, transition_history
+from mlops.selectors import model_history, transition_history
 from mlops.services import detect_drift, make_challenger, promote_to_champion, reject_model_version
 from mlops.services.incidents import resolve_incident
 from tests.api.clients import client_for

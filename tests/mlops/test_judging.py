@@ -8,8 +8,9 @@ import pytest
 
 from alerts.models import MLAlert
 from forecasting.families import build_model
+from mlops.health_selectors import model_health
 from mlops.models import DecisionKind, ModelVersion, Trigger
-from mlops.selectors import get_champion_model, model_health
+from mlops.selectors import get_champion_model
 from mlops.services import (
     backtest_yesterday,
     forecast_next_days,

@@ -11,8 +11,9 @@ from django.db.models import F
 from alerts.models import MLAlert
 from forecasting.families import build_model
 from forecasting.models import Forecast, Product
+from mlops.health_selectors import model_health
 from mlops.models import ModelVersion, RolloutEvent, RolloutPlan, Trigger
-from mlops.selectors import get_champion_model, model_health
+from mlops.selectors import get_champion_model
 from mlops.services import (
     backtest_yesterday,
     forecast_next_days,
