@@ -1,11 +1,8 @@
 """Writes of the model registry and arena; the spec's service names, re-exported in one place."""
 
 from mlops.selectors import get_challenger_model, get_champion_model
-from mlops.services.backtesting import (
-    backtest_yesterday,
-    check_backtest_degradation,
-    run_continuous_backtest,
-)
+from mlops.services.backtesting import check_backtest_degradation, run_continuous_backtest
+from mlops.services.daily_backtest import backtest_yesterday
 from mlops.services.drift import DriftResult, detect_drift, detect_drift_for_champions
 from mlops.services.evaluation import evaluate_for_promotion
 from mlops.services.forecasting import ForecastRunSummary, forecast_next_days

@@ -18,7 +18,7 @@ from forecasting.synthetic import generate_sales
 from mlops.models import ModelVersion, ShadowPrediction, Trigger
 from mlops.selectors import transition_history
 from mlops.services import forecast_next_days, retrain_forecast_model, select_model_for_request
-from mlops.services.backtesting import backtest_yesterday
+from mlops.services.daily_backtest import backtest_yesterday
 from tests.mlops.factories import load_sales
 
 # 45 series over 400 days: Electronics (weekend-heavy, promotion-driven) is 9 of them.
