@@ -144,30 +144,21 @@ def decide_promotion(
     series = np.asarray(series).reshape(-1)
     # The same points on both sides: known actual, and a forecast from each.
     shared = ~np.isnan(actual) & ~np.isnan(candidate_forecast) & ~np.isnan(champion_forecast)
-
-    def side(
-        forecast: np.ndarray, interval: tuple[np.ndarray, np.ndarray] | None
-    ) -> dict[str, float | None]:
-        lower, upper = (
-            (None, None)
-            if interval is None
-            else (np.asarray(bound, dtype=np.float64).reshape(grid) for bound in interval)
-        )
-        values = metrics.compute_all(
-            np.where(shared, actual, np.nan).reshape(grid),
+    scored = np.where(shared, actual, np.nan).reshape(grid)
+    candidate_metrics, champion_metrics = (
+        _side_metrics(
+            scored,
             forecast.reshape(grid),
-            lower=lower,
-            upper=upper,
+            interval=interval,
+            coverage=coverage,
             overstock_tolerance=overstock_tolerance,
             history=history,
         )
-        return {name: values[name] for name in METRIC_NAMES}
-
-    candidate_metrics = side(candidate_forecast, candidate_interval)
-    champion_metrics = side(champion_forecast, champion_interval)
-    candidate_metrics["coverage"] = candidate_coverage
-    champion_metrics["coverage"] = champion_coverage
-
+        for forecast, interval, coverage in (
+            (candidate_forecast, candidate_interval, candidate_coverage),
+            (champion_forecast, champion_interval, champion_coverage),
+        )
+    )
     improvement = {
         "mae_pct": metrics.improvement_pct(champion_metrics["mae"], candidate_metrics["mae"]),
         "mape_pct": metrics.improvement_pct(champion_metrics["mape"], candidate_metrics["mape"]),
@@ -177,26 +168,16 @@ def decide_promotion(
         candidate_error=np.abs(actual[shared] - candidate_forecast[shared]),
         champion_error=np.abs(actual[shared] - champion_forecast[shared]),
     )
-    checks = {
-        "mae": improvement["mae_pct"] is not None and improvement["mae_pct"] >= min_improvement_pct,
-        "mape": improvement["mape_pct"] is not None
-        and improvement["mape_pct"] >= min_improvement_pct,
-        "coverage": champion_coverage is None
-        or (candidate_coverage is not None and candidate_coverage >= champion_coverage),
-        "confidence": test["confidence"] >= min_confidence,
-    }
-    promote = all(checks.values())
+    checks, promote, reason = _verdict(
+        improvement=improvement,
+        confidence=test["confidence"],
+        coverage=(candidate_coverage, champion_coverage),
+        min_improvement_pct=min_improvement_pct,
+        min_confidence=min_confidence,
+    )
     return PromotionDecision(
         promote=promote,
-        reason=_explain(
-            promote=promote,
-            checks=checks,
-            improvement=improvement,
-            confidence=test["confidence"],
-            coverage=(candidate_coverage, champion_coverage),
-            min_improvement_pct=min_improvement_pct,
-            min_confidence=min_confidence,
-        ),
+        reason=reason,
         checks=checks,
         candidate_metrics=candidate_metrics,
         champion_metrics=champion_metrics,
@@ -209,6 +190,65 @@ def decide_promotion(
         n_points=int(shared.sum()),
         n_series=test["n_series"],
     )
+
+
+def _side_metrics(
+    actual: np.ndarray,
+    forecast: np.ndarray,
+    *,
+    interval: tuple[np.ndarray, np.ndarray] | None,
+    coverage: float | None,
+    overstock_tolerance: float,
+    history: np.ndarray | None,
+) -> dict[str, float | None]:
+    """One side's METRIC_NAMES on the shared points (`actual` is NaN off them), and its series
+    coverage."""
+    lower, upper = (
+        (None, None)
+        if interval is None
+        else (np.asarray(bound, dtype=np.float64).reshape(actual.shape) for bound in interval)
+    )
+    values = metrics.compute_all(
+        actual,
+        forecast,
+        lower=lower,
+        upper=upper,
+        overstock_tolerance=overstock_tolerance,
+        history=history,
+    )
+    return {**{name: values[name] for name in METRIC_NAMES}, "coverage": coverage}
+
+
+def _verdict(
+    *,
+    improvement: dict[str, float | None],
+    confidence: float,
+    coverage: tuple[float | None, float | None],
+    min_improvement_pct: float,
+    min_confidence: float,
+) -> tuple[dict[str, bool], bool, str]:
+    """The gate's checks (MAE and MAPE each better by the minimum, coverage kept, the paired
+    test's confidence), whether all pass, and the reason in words."""
+    candidate_coverage, champion_coverage = coverage
+    checks = {
+        "mae": improvement["mae_pct"] is not None and improvement["mae_pct"] >= min_improvement_pct,
+        "mape": improvement["mape_pct"] is not None
+        and improvement["mape_pct"] >= min_improvement_pct,
+        "coverage": champion_coverage is None
+        or (candidate_coverage is not None and candidate_coverage >= champion_coverage),
+        "confidence": confidence >= min_confidence,
+    }
+    promote = all(checks.values())
+    reason = _explain(
+        promote=promote,
+        checks=checks,
+        improvement=improvement,
+        confidence=confidence,
+        coverage=coverage,
+        min_improvement_pct=min_improvement_pct,
+        min_confidence=min_confidence,
+    )
+    return checks, promote, reason
 
 
 def _explain(
