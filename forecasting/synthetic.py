@@ -111,26 +111,17 @@ def generate_sales(
     rng = np.random.default_rng(seed)
     end = pd.Timestamp(end_date or DEFAULT_END_DATE).normalize()
     dates = pd.date_range(end=end, periods=days, freq="D", name="date")
-    n_series = stores * products
 
     # The draws from `rng` keep this order: the same seed gives the same sales.
-    product_department = _assign_departments(products=products, rng=rng, shares=department_shares)
-    product_base_units, product_base_price = _product_bases(product_department, rng=rng)
-    store_size = rng.lognormal(0.0, 0.3, size=stores)
-
-    series_store = np.repeat(np.arange(stores), products)
-    series_product = np.tile(np.arange(products), stores)
-    series_department = product_department[series_product]
-    trend_per_year = rng.normal(0.0, 0.15, size=n_series)
-
+    series = _draw_series(stores=stores, products=products, shares=department_shares, rng=rng)
     on_promotion = _promotion_days(
-        series_department=series_department, days=days, rng=rng
+        series_department=series.department, days=days, rng=rng
     )  # [series, day] bool
     rate = _demand_rate(
         dates=dates,
-        series_base_units=product_base_units[series_product] * store_size[series_store],
-        series_department=series_department,
-        trend_per_year=trend_per_year,
+        series_base_units=series.base_units,
+        series_department=series.department,
+        trend_per_year=series.trend_per_year,
         on_promotion=on_promotion,
     )
     expected = rate * rng.gamma(noise_shape, 1.0 / noise_shape, size=rate.shape)
@@ -148,27 +139,57 @@ def generate_sales(
             drift_size=drift_size,
         )
 
-    price = product_base_price[series_product][:, None] * np.where(
-        on_promotion, 1.0 - PROMOTION_DISCOUNT, 1.0
-    )
+    price = series.base_price[:, None] * np.where(on_promotion, 1.0 - PROMOTION_DISCOUNT, 1.0)
     frame = _sales_frame(
         dates=dates,
         stores=stores,
         products=products,
-        series_store=series_store,
-        series_product=series_product,
-        series_department=series_department,
-        product_department=product_department,
+        series=series,
         demand=demand,
         on_promotion=on_promotion,
         price=price,
     )
     # Which series drifted, as (store, product) codes: what a root-cause analysis should find.
     frame.attrs["drifted_series"] = sorted(
-        (f"S{series_store[index] + 1:03d}", f"SKU{series_product[index] + 1:05d}")
+        (f"S{series.store[index] + 1:03d}", f"SKU{series.product[index] + 1:05d}")
         for index in drifted
     )
     return frame
+
+
+@dataclass(frozen=True)
+class _Series:
+    """Who each series is (store, product, department codes) and what it was drawn to be."""
+
+    store: np.ndarray
+    product: np.ndarray
+    department: np.ndarray
+    product_department: np.ndarray  # per product
+    base_units: np.ndarray
+    base_price: np.ndarray
+    trend_per_year: np.ndarray
+
+
+def _draw_series(
+    *, stores: int, products: int, shares: tuple[float, ...] | None, rng: np.random.Generator
+) -> _Series:
+    """The series of `stores` x `products` (store-major) and their draws from `rng`, in this
+    order: the products' departments, their base units and prices, the stores' sizes, and each
+    series' yearly trend."""
+    product_department = _assign_departments(products=products, rng=rng, shares=shares)
+    product_base_units, product_base_price = _product_bases(product_department, rng=rng)
+    store_size = rng.lognormal(0.0, 0.3, size=stores)
+    series_store = np.repeat(np.arange(stores), products)
+    series_product = np.tile(np.arange(products), stores)
+    return _Series(
+        store=series_store,
+        product=series_product,
+        department=product_department[series_product],
+        product_department=product_department,
+        base_units=product_base_units[series_product] * store_size[series_store],
+        base_price=product_base_price[series_product],
+        trend_per_year=rng.normal(0.0, 0.15, size=stores * products),
+    )
 
 
 def _product_bases(
@@ -267,30 +288,27 @@ def _sales_frame(
     dates: pd.DatetimeIndex,
     stores: int,
     products: int,
-    series_store: np.ndarray,
-    series_product: np.ndarray,
-    series_department: np.ndarray,
-    product_department: np.ndarray,
+    series: _Series,
     demand: np.ndarray,
     on_promotion: np.ndarray,
     price: np.ndarray,
 ) -> pd.DataFrame:
     """The long frame, one row per series and day, with labels and names as categoricals."""
-    days, n_series = len(dates), len(series_store)
+    days, n_series = len(dates), len(series.store)
     store_labels = np.array([f"S{number:03d}" for number in range(1, stores + 1)], dtype=object)
     product_labels = np.array(
         [f"SKU{number:05d}" for number in range(1, products + 1)], dtype=object
     )
     department_labels = [profile.name for profile in DEPARTMENTS]
-    row_store = np.repeat(series_store, days)
-    row_product = np.repeat(series_product, days)
+    row_store = np.repeat(series.store, days)
+    row_product = np.repeat(series.product, days)
     return pd.DataFrame(
         {
             "date": np.tile(dates.values, n_series),
             "store": pd.Categorical.from_codes(row_store, categories=store_labels),
             "product": pd.Categorical.from_codes(row_product, categories=product_labels),
             "department": pd.Categorical.from_codes(
-                np.repeat(series_department, days), categories=department_labels
+                np.repeat(series.department, days), categories=department_labels
             ),
             "quantity": demand.reshape(-1).astype(np.int64),
             "on_promotion": on_promotion.reshape(-1),
@@ -301,7 +319,7 @@ def _sales_frame(
             "product_name": pd.Categorical.from_codes(
                 row_product,
                 categories=[
-                    f"{department_labels[product_department[index]]} item {index + 1}"
+                    f"{department_labels[series.product_department[index]]} item {index + 1}"
                     for index in range(products)
                 ],
             ),
