@@ -70,31 +70,24 @@ def set_up_django() -> None:
 
 def _fill_tenant() -> None:
     """The rows behind every read (skipped when the tenant has them already)."""
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
-
-    from alerts.models import MLAlert
-    from alerts.services import raise_alert
-    from experiments.models import ExperimentEvent, ModelExperiment
-    from forecasting.models import (
-        Forecast,
-        PlannedPromotion,
-        Product,
-        SeriesDemandClass,
-        Store,
-    )
-    from mlops.models import (
-        BacktestResult,
-        DriftIncident,
-        ModelRetrainingLog,
-        ModelTransition,
-        ModelVersion,
-        Trigger,
-    )
+    from mlops.models import ModelVersion
 
     if ModelVersion.objects.exists():
         return
-    statuses = ModelVersion.Status
+    stores, products = _catalogue()
+    versions = _registry()
+    _version_history(versions)
+    _forecast_runs(stores=stores, product=products[0])
+    alerts = _alerts(versions)
+    _experiments(versions)
+    _operations(versions=versions, stores=stores, products=products, alerts=alerts)
+    _viewer()
+
+
+def _catalogue() -> tuple[list, list]:
+    """20 stores, 50 products over three departments, one demand class; returns both lists."""
+    from forecasting.models import Product, SeriesDemandClass, Store
+
     stores = Store.objects.bulk_create(
         Store(code=f"S{n:03d}", name=f"Store {n}") for n in range(20)
     )
@@ -102,10 +95,18 @@ def _fill_tenant() -> None:
         Product(sku=f"SKU{n:05d}", department=["Electronics", "Grocery", "Home"][n % 3])
         for n in range(50)
     )
-    store, product = stores[0], products[0]
     SeriesDemandClass.objects.create(
-        store=store, product=product, demand_class="smooth", adi=1.0, cv2=0.2, as_of=MADE_ON
+        store=stores[0], product=products[0], demand_class="smooth", adi=1.0, cv2=0.2, as_of=MADE_ON
     )
+    return stores, products
+
+
+def _registry() -> list:
+    """40 versions over the global and two department segments: a champion each, a few
+    challengers in shadow, the rest archived; returns them in order."""
+    from mlops.models import ModelVersion
+
+    statuses = ModelVersion.Status
     common = {
         "name": "demand_forecast",
         "algorithm": "xgboost",
@@ -134,11 +135,18 @@ def _fill_tenant() -> None:
                 **common,
             )
         )
+    return versions
+
+
+def _version_history(versions: list) -> None:
+    """Each version's status changes, 60 days of T-1 results and 13 walk-forward windows."""
+    from mlops.models import BacktestResult, ModelTransition, ModelVersion
+
     for version in versions:
         ModelTransition.objects.bulk_create(
             ModelTransition(
                 model_version=version,
-                from_status=statuses.CANDIDATE,
+                from_status=ModelVersion.Status.CANDIDATE,
                 to_status=version.status,
                 actor_label="system",
                 reason="benchmark",
@@ -168,6 +176,15 @@ def _fill_tenant() -> None:
             )
             for week in range(13)
         )
+
+
+def _forecast_runs(*, stores: list, product) -> None:
+    """30 daily 7-day runs of every active version for one product in every store; the global
+    champion's are served."""
+    from forecasting.models import Forecast
+    from mlops.models import ModelVersion
+
+    statuses = ModelVersion.Status
     champion = ModelVersion.objects.get(status=statuses.CHAMPION, segment="global")
     Forecast.objects.bulk_create(
         Forecast(
@@ -186,7 +203,14 @@ def _fill_tenant() -> None:
         for run in range(30)
         for step in range(7)
     )
-    alerts = [
+
+
+def _alerts(versions: list) -> list:
+    """200 alerts of mixed types and severities; returns them."""
+    from alerts.models import MLAlert
+    from alerts.services import raise_alert
+
+    return [
         raise_alert(
             alert_type="drift_detected" if n % 2 else "promotion_pending",
             severity=MLAlert.Severity.values[n % 3],
@@ -198,6 +222,12 @@ def _fill_tenant() -> None:
         )
         for n in range(200)
     ]
+
+
+def _experiments(versions: list) -> None:
+    """60 experiments in shadow testing, each with three versions and four steps."""
+    from experiments.models import ExperimentEvent, ModelExperiment
+
     for n in range(60):
         experiment = ModelExperiment.objects.create(
             name=f"Experiment {n}",
@@ -217,6 +247,13 @@ def _fill_tenant() -> None:
             )
             for _ in range(4)
         )
+
+
+def _operations(*, versions: list, stores: list, products: list, alerts: list) -> None:
+    """150 retrains, a promotion calendar of 300 plans and 30 resolved drift incidents."""
+    from forecasting.models import PlannedPromotion
+    from mlops.models import DriftIncident, ModelRetrainingLog, Trigger
+
     ModelRetrainingLog.objects.bulk_create(
         ModelRetrainingLog(trigger=Trigger.SCHEDULED, resulting_version=versions[n % len(versions)])
         for n in range(150)
@@ -246,6 +283,13 @@ def _fill_tenant() -> None:
         )
         for n in range(30)
     )
+
+
+def _viewer() -> None:
+    """The viewer whose token reads the API."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
     viewer, _ = get_user_model().objects.get_or_create(username="bench-viewer")
     viewer.groups.add(Group.objects.get(name="viewer"))
 
