@@ -6,8 +6,9 @@ replay: the source's stores, products and sales before the first day, its model-
 any `--set` overrides, and its champions' recipes trained on that history. Its Beat rows are
 disabled; the replay runs the jobs itself, day by day, with the clock set to each job's local
 time, Celery tasks run in-process (so an emergency retrain queued by the 03:00 drift check runs
-before 05:00), and emails go to an in-memory outbox that the report counts. The source tenant is
-never written to.
+before 05:00), and emails go to an in-memory outbox that the report counts. A canary plan of
+one of the source's versions may start on a replayed day (`replay_canary`); the tenant's own
+canary judging then decides it. The source tenant is never written to.
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ from django_tenants.utils import schema_exists, tenant_context
 from config.celery import app
 from mlops.models import DEFAULT_MODEL_NAME, GLOBAL_SEGMENT, ModelVersion, Trigger
 from mlops.schedules import JOBS, periodic_task_name
+from mlops.services.replay_canary import (
+    CanaryReplay,
+    PreparedCanary,
+    prepare_canary,
+    start_replayed_canary,
+)
 from tenants.models import Tenant
 from tenants.roles import ML_MANAGER
 from tenants.selectors import TenantPolicy
@@ -64,6 +71,7 @@ class ReplayPlan:
     calendar: pd.DataFrame | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     approve_after_days: int | None = None
+    canary: CanaryReplay | None = None  # a canary plan started during the replay
 
 
 def sandbox_slug(source: Tenant) -> str:
@@ -330,6 +338,7 @@ def run_replay(
     app.loader.import_default_modules()  # the jobs' tasks, by name
     if plan.end < plan.start:
         raise ValueError("The replay's end is before its start.")
+    canary = _prepared_canary(plan)
     sales = plan.sales if plan.sales is not None else _source_sales(plan.source)
     sales = sales.assign(date=pd.to_datetime(sales["date"]).dt.date)
     calendar = plan.calendar
@@ -345,6 +354,12 @@ def run_replay(
             recorder = ReplayRecorder(sandbox=sandbox, plan=plan)
             _run_morning(plan.source, plan.start, recorder)
             for day in progress(days) if progress else days:
+                if canary is not None and day == canary.day:
+                    # Started at noon, after the morning's jobs, as a manager would.
+                    _at(
+                        dt.datetime.combine(day, dt.time(12, 0), tzinfo=zone),
+                        lambda: start_replayed_canary(prepared=canary, actor=recorder.user),
+                    )
                 _import_day(sales, day, zone)
                 # The plans made during the day, before the next morning's forecast.
                 plans.add_known_by(
@@ -354,6 +369,19 @@ def run_replay(
                 recorder.close_day(day)
             report = recorder.report(wall_seconds=time.perf_counter() - started)
     return report
+
+
+def _prepared_canary(plan: ReplayPlan) -> PreparedCanary | None:
+    """The plan's canary checked against the source tenant (ValueError if it cannot run)."""
+    if plan.canary is None:
+        return None
+    return prepare_canary(
+        source=plan.source,
+        canary=plan.canary,
+        first_day=plan.start,
+        last_day=plan.end,
+        served_names={recipe["name"] for recipe in _source_recipes(plan.source)},
+    )
 
 
 def _run_morning(source: Tenant, day: dt.date, recorder: Any) -> None:

@@ -1,10 +1,12 @@
 """The report of a replay: what served each day and how well, every alert, email, retrain,
-promotion and rollback, and a summary a manager (or a script) reads.
+promotion, rollback and canary decision, and a summary a manager (or a script) reads.
 
 Fixed keys scripts rely on: `summary.max_champion_age_days`, `summary.critical_emails`,
 `summary.alerts_by_type`, `summary.incidents` ({segment, change_date, opened_on, resolved_on,
-resolution}), `summary.promotions` ({day, segment, version, kind}), and `days` ({date,
-segments: [{segment, champion, champion_age_days, t1: {mae, bias_pct, interval_coverage}}]}).
+resolution}), `summary.promotions` ({day, segment, version, kind}), `summary.rollouts` ({plan,
+version, outcome, started_on, ended_on, decisions: [{kind, step, share, day, on, breaches,
+guardrails}]}), and `days` ({date, segments: [{segment, champion, champion_age_days, t1: {mae,
+bias_pct, interval_coverage}}], rollouts}).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from mlops.models import (
     ModelRetrainingLog,
     ModelTransition,
     ModelVersion,
+    RolloutEvent,
+    RolloutPlan,
 )
 from tenants.selectors import TenantPolicy
 
@@ -108,17 +112,66 @@ class ReplayRecorder:
         return grouped
 
     def _served(self) -> dict[dt.date, list[ModelVersion]]:
-        """The versions whose forecasts were served for each day (latest run made by then)."""
+        """The champions whose forecasts were served for each day (latest run made by then); a
+        canary's days (from the morning after its start to the morning its plan ended) are the
+        rollouts' business."""
         rows = (
             Forecast.objects.filter(served=True, made_on=F("target_date"))
             .values("target_date", "model_version")
             .annotate(n=Count("id"))
         )
         versions = {version.pk: version for version in ModelVersion.objects.all()}
+        canaries = list(RolloutPlan.objects.values_list("version_id", "started_on", "ended_on"))
         served: dict[dt.date, list[ModelVersion]] = defaultdict(list)
         for row in rows:
-            served[row["target_date"]].append(versions[row["model_version"]])
+            day, version_id = row["target_date"], row["model_version"]
+            if any(
+                version_id == canary and started < day and (ended is None or day <= ended)
+                for canary, started, ended in canaries
+            ):
+                continue
+            served[day].append(versions[version_id])
         return served
+
+    def _rollouts(self) -> tuple[list[dict[str, Any]], dict[dt.date, list[dict[str, Any]]]]:
+        """Each canary plan with its outcome and every decision on it, and the decisions by day:
+        a judgement under the day it judged (decided the next morning, `on`), a start or a
+        person's move under the day it was taken."""
+        plans = RolloutPlan.objects.select_related("version", "champion").order_by("pk")
+        events = RolloutEvent.objects.order_by("created_at", "pk")
+        by_plan: dict[int, list[RolloutEvent]] = defaultdict(list)
+        for event in events:
+            by_plan[event.plan_id].append(event)
+        summary, by_day = [], defaultdict(list)
+        for plan in plans:
+            decisions = []
+            for event in by_plan[plan.pk]:
+                decision = {
+                    "plan": plan.pk,
+                    "version": plan.version.version,
+                    **_rollout_decision(event),
+                    "on": self._local_day(event.created_at),
+                }
+                decisions.append(decision)
+                by_day[event.day or decision["on"]].append(decision)
+            summary.append(
+                {
+                    "plan": plan.pk,
+                    "version": plan.version.version,
+                    "segment": plan.segment,
+                    "champion": plan.champion.version if plan.champion_id else None,
+                    "shares": plan.shares,
+                    "bake_days": plan.bake_days,
+                    "started_on": plan.started_on,
+                    "outcome": plan.status,
+                    "ended_on": plan.ended_on,
+                    "step": plan.step + 1,
+                    "share": plan.share,
+                    "reason": plan.outcome_reason or None,
+                    "decisions": decisions,
+                }
+            )
+        return summary, by_day
 
     def report(self, *, wall_seconds: float) -> dict[str, Any]:
         served = self._served()
@@ -148,30 +201,12 @@ class ReplayRecorder:
             and m.from_status != m.to_status
             and "rollback" not in (m.evidence or {})
         )
+        rollouts, rollouts_by_day = self._rollouts()
         days = []
         max_age = 0
         for day in self.days:
-            segments = []
-            for version in sorted(
-                served.get(day, []), key=lambda v: (v.segment != "global", v.segment)
-            ):
-                age = (day - dt.timedelta(days=1) - version.training_end).days
-                max_age = max(max_age, age)
-                score = t1.get((version.pk, day))
-                segments.append(
-                    {
-                        "segment": version.segment,
-                        "champion": version.version,
-                        "champion_age_days": age,
-                        "t1": {
-                            "mae": score.mae if score else None,
-                            "wape": score.wape if score else None,
-                            "bias_pct": score.bias if score else None,
-                            "interval_coverage": score.interval_coverage if score else None,
-                            "n_points": score.n_points if score else 0,
-                        },
-                    }
-                )
+            segments = _segments(day=day, champions=served.get(day, []), t1=t1)
+            max_age = max([max_age, *(each["champion_age_days"] for each in segments)])
             days.append(
                 {
                     "date": day,
@@ -182,6 +217,7 @@ class ReplayRecorder:
                     "promotions": [_promotion(move) for move in promotions.get(day, [])],
                     "rollbacks": [_promotion(move) for move in rollbacks.get(day, [])],
                     "approvals": [a for a in self.approvals if a["day"] == day],
+                    "rollouts": rollouts_by_day.get(day, []),
                     "jobs": self.jobs.get(day + dt.timedelta(days=1), []),
                 }
             )
@@ -194,7 +230,10 @@ class ReplayRecorder:
                 "policy": {name: getattr(self.sandbox, name) for name in TenantPolicy.names()},
                 "overrides": self.plan.overrides,
                 "approve_after_days": self.plan.approve_after_days,
-                "summary": self._summary(days=days, max_age=max_age, wall_seconds=wall_seconds),
+                "summary": {
+                    **self._summary(days=days, max_age=max_age, wall_seconds=wall_seconds),
+                    "rollouts": rollouts,
+                },
                 "days": days,
             }
         )
@@ -245,6 +284,30 @@ class ReplayRecorder:
         }
 
 
+def _segments(
+    *, day: dt.date, champions: list[ModelVersion], t1: dict[tuple[int, dt.date], BacktestResult]
+) -> list[dict[str, Any]]:
+    """Each champion that served `day` (global first): its age and its T-1 numbers."""
+    segments = []
+    for version in sorted(champions, key=lambda v: (v.segment != "global", v.segment)):
+        score = t1.get((version.pk, day))
+        segments.append(
+            {
+                "segment": version.segment,
+                "champion": version.version,
+                "champion_age_days": (day - dt.timedelta(days=1) - version.training_end).days,
+                "t1": {
+                    "mae": score.mae if score else None,
+                    "wape": score.wape if score else None,
+                    "bias_pct": score.bias if score else None,
+                    "interval_coverage": score.interval_coverage if score else None,
+                    "n_points": score.n_points if score else 0,
+                },
+            }
+        )
+    return segments
+
+
 def _alert(alert: MLAlert) -> dict[str, Any]:
     return {
         "id": alert.pk,
@@ -276,6 +339,44 @@ def _promotion(move: ModelTransition) -> dict[str, Any]:
         "kind": (move.evidence or {}).get("kind") or DecisionKind.REVIEW,
         "by": move.actor_label,
         "reason": move.reason[:300],
+    }
+
+
+# The numbers of a guardrail result a manager reads in the report.
+GUARDRAIL_KEYS = (
+    "metric",
+    "scope",
+    "canary",
+    "champion",
+    "worse_by",
+    "tolerance",
+    "unit",
+    "confidence",
+    "required_confidence",
+    "n_series",
+    "breached",
+)
+
+
+def _rollout_decision(event: RolloutEvent) -> dict[str, Any]:
+    """One event of a plan's timeline: what was decided at which step, for which judged day,
+    with the breached guardrails and every guardrail over all canary series."""
+    evidence = event.evidence or {}
+
+    def numbers(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{key: result.get(key) for key in GUARDRAIL_KEYS} for result in results]
+
+    return {
+        "kind": event.kind,
+        "step": event.step + 1,
+        "share": event.share,
+        "day": event.day,
+        "by": event.actor_label,
+        "reason": event.reason[:500],
+        "breaches": numbers(evidence.get("breaches", [])),
+        "guardrails": numbers(
+            [each for each in evidence.get("guardrails", []) if each.get("scope") == "all"]
+        ),
     }
 
 
