@@ -169,38 +169,46 @@ def time_chart(
         zero_y=y_of(0.0) if bottom < 0 else None,
         lines=[_time_line(each, inside, x_of, y_of, unit) for each in series],
         bands=[_time_band(band, inside, x_of, y_of) for band in bands],
-        rules=[
-            PlotShape(
-                label=rule.label,
-                css_class=rule.css_class,
-                y=y_of(rule.value),
-                tooltip=f"{rule.label}: {rule.value:.3g}{unit}",
-            )
-            for rule in rules
-        ],
-        markers=[
-            PlotShape(
-                label=mark.label,
-                css_class=mark.css_class,
-                x=x_of(mark.day),
-                tooltip=f"{mark.label}: {mark.day:%Y-%m-%d}",
-            )
-            for mark in markers
-            if mark.day in inside
-        ],
-        day_marks=[
-            PlotShape(
-                label=marks.label,
-                css_class=marks.css_class,
-                x=round(x_of(day) - slot / 2, 1),
-                width=round(slot, 1),
-                tooltip=tooltip,
-            )
-            for marks in day_marks
-            for day, tooltip in sorted(marks.days)
-            if day in inside
-        ],
+        rules=[_rule_shape(rule, y_of, unit) for rule in rules],
+        markers=[_marker_shape(mark, x_of) for mark in markers if mark.day in inside],
+        day_marks=_day_mark_shapes(day_marks, inside, x_of, slot),
     )
+
+
+def _rule_shape(rule: Rule, y_of, unit: str) -> PlotShape:
+    return PlotShape(
+        label=rule.label,
+        css_class=rule.css_class,
+        y=y_of(rule.value),
+        tooltip=f"{rule.label}: {rule.value:.3g}{unit}",
+    )
+
+
+def _marker_shape(mark: Marker, x_of) -> PlotShape:
+    return PlotShape(
+        label=mark.label,
+        css_class=mark.css_class,
+        x=x_of(mark.day),
+        tooltip=f"{mark.label}: {mark.day:%Y-%m-%d}",
+    )
+
+
+def _day_mark_shapes(
+    day_marks: tuple[DayMarks, ...], inside: dict, x_of, slot: float
+) -> list[PlotShape]:
+    """Each marked day of the chart as a slot-wide column."""
+    return [
+        PlotShape(
+            label=marks.label,
+            css_class=marks.css_class,
+            x=round(x_of(day) - slot / 2, 1),
+            width=round(slot, 1),
+            tooltip=tooltip,
+        )
+        for marks in day_marks
+        for day, tooltip in sorted(marks.days)
+        if day in inside
+    ]
 
 
 def _time_line(each: Series, inside: dict, x_of, y_of, unit: str) -> PlotLine:
