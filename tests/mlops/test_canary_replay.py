@@ -72,6 +72,7 @@ def _replay(tmp_path, *options):
     return json.loads(report.read_text())
 
 
+@pytest.mark.slow  # a replay: about 20 s, like the other replays (tests/mlops/test_replay.py)
 @pytest.mark.django_db(transaction=True)
 def test_a_replayed_canary_over_forecasting_grocery_is_rolled_back_within_two_days(
     source, tmp_path
