@@ -8,6 +8,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
 from alerts.models import MLAlert, NotificationChannel
+from forecasting.metrics import better_or_worse
 
 SITE_NAME = "Forecast Arena"
 IN_APP_RECIPIENT = "inbox"
@@ -113,17 +114,17 @@ def _current_tenant():
 KEY_NUMBERS: tuple[tuple[str, str, str], ...] = (
     ("baseline_mae", "Baseline MAE", ""),
     ("recent_mae", "Recent MAE", ""),
-    ("drift_pct", "MAE change", "%+"),
+    ("drift_pct", "MAE change", "worse%"),
     ("threshold_pct", "Drift threshold", "%"),
     ("champion_version", "Champion", ""),
     ("challenger_version", "Challenger", ""),
     ("new_version", "New version", ""),
     ("champion_mae", "Champion MAE", ""),
     ("challenger_mae", "Challenger MAE", ""),
-    ("mae_improvement_pct", "MAE improvement", "%"),
+    ("mae_improvement_pct", "Challenger's MAE", "better%"),
     ("champion_mape", "Champion MAPE", "%"),
     ("challenger_mape", "Challenger MAPE", "%"),
-    ("mape_improvement_pct", "MAPE improvement", "%"),
+    ("mape_improvement_pct", "Challenger's MAPE", "better%"),
     ("confidence", "Confidence", ""),
     ("trigger", "Trigger", ""),
     ("error", "Error", ""),
@@ -154,13 +155,13 @@ def key_numbers(metadata: dict) -> list[KeyNumber]:
 
 
 def _format(value, unit: str) -> str:
-    if isinstance(value, float):
-        text = f"{value:+.1f}" if unit == "%+" else f"{value:,.2f}".rstrip("0").rstrip(".")
-    elif isinstance(value, int) and unit == "%+":
-        text = f"{value:+d}"
-    else:
-        text = str(value)
-    return f"{text}%" if unit.startswith("%") else text
+    """A metadata value as shown: a change in % as "x% better" or "x% worse" ("worse%": a rise
+    is worse; "better%": a rise is better), never a bare sign."""
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if unit in ("worse%", "better%") and is_number:
+        return better_or_worse(-value if unit == "worse%" else value)
+    text = f"{value:,.2f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
+    return f"{text}%" if unit == "%" else text
 
 
 def absolute_url(*, tenant, path: str) -> str:

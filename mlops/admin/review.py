@@ -109,9 +109,11 @@ def tracking_signal_words(value: float) -> str:
 
 
 def format_pct(value: Any, *, signed: bool = True) -> str:
+    """An improvement in % as words ("3.2% better", "1.1% worse"), never a bare sign; with
+    `signed=False` a plain share ("5.0%"). "—" when unknown."""
     if not isinstance(value, int | float):
         return "—"
-    return f"{value:+.1f}%" if signed else f"{value:.1f}%"
+    return better_or_worse(value) if signed else f"{value:.1f}%"
 
 
 def department_of(segment: str) -> str | None:
@@ -264,8 +266,10 @@ def decision_section(version: ModelVersion) -> dict[str, Any] | None:
     need_pct = thresholds.get("min_improvement_pct")
     need_confidence = thresholds.get("min_confidence")
     observed = {
-        "mae": f"{format_pct(improvement.get('mae_pct'))} (need ≥ {format_pct(need_pct, signed=False)})",
-        "mape": f"{format_pct(improvement.get('mape_pct'))} (need ≥ {format_pct(need_pct, signed=False)})",
+        "mae": f"{format_pct(improvement.get('mae_pct'))} "
+        f"(need ≥ {format_pct(need_pct, signed=False)} better)",
+        "mape": f"{format_pct(improvement.get('mape_pct'))} "
+        f"(need ≥ {format_pct(need_pct, signed=False)} better)",
         "coverage": f"{format_metric('coverage', candidate.get('coverage'))} vs "
         f"{format_metric('coverage', champion.get('coverage'))}",
         "confidence": f"{test.get('confidence', 0):.3f} (need ≥ {need_confidence})"

@@ -68,7 +68,7 @@ def test_an_alert_about_a_challenger_leads_to_its_review_page_with_the_gate_numb
 
     assert f'<a class="nowrap" href="{review_url}">Review {challenger.version}</a>' in inbox
     assert f'id="alert-review-link" href="{review_url}"' in page
-    assert "+12.5% (need ≥ 5.0%)" in page and "0.991" in page
+    assert "12.5% better (need ≥ 5.0% better)" in page and "0.991" in page
     assert client.get(review_url).status_code == 200
 
 

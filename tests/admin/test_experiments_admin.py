@@ -190,7 +190,7 @@ def test_scientist_completes_with_a_decision_and_the_page_shows_results_and_rati
         r'<table class="arena-table" id="experiment-results">.*?</table>', page, re.S
     )[0]
     assert "3.00 units" in table and "2.00 units" in table  # experimental vs baseline MAE
-    assert "-50.0%" in table and "✘ not met" in table
+    assert "50.0% worse" in table and "✘ not met" in table
     chart = re.search(r'<svg class="bar-chart".*?</svg>', page, re.S)[0]
     assert chart.count('<rect class="bar ') == 2 + 2  # two bars and two legend keys
     assert "MAE (units per series-day)" in chart

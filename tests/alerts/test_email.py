@@ -52,7 +52,7 @@ def test_alert_email_through_real_smtp_server_has_subject_both_bodies_and_link(
         assert link in body
         assert "Baseline MAE" in body and "12.8" in body
         assert "Recent MAE" in body and "18.5" in body
-        assert "+44.5%" in body
+        assert "44.5% worse" in body
         assert "emergency retrain is queued" in body
     assert f'href="{link}"' in html
     assert "Action required" in text
