@@ -14,7 +14,7 @@ from django.db.models import Max
 from django_fsm import TransitionNotAllowed
 
 from config.transitions import apply_transition, ensure_can, locked
-from forecasting.models import Sale, SeriesDemandClass
+from forecasting.models import Product, Sale, SeriesDemandClass, Store
 from mlops.models import (
     DecisionKind,
     ModelVersion,
@@ -162,17 +162,21 @@ def stratified_choice(
     share: float,
     chosen: set[tuple[int, int]],
     salt: str,
+    codes: dict[tuple[int, int], tuple[str, str]],
 ) -> set[tuple[int, int]]:
     """The canary's series at `share`: in every department the ceiling of `share` of its series,
-    split over its demand classes in proportion, each class's first by a fixed hash (`salt`
-    names the plan); `chosen` (the earlier steps' series) always stay in."""
+    split over its demand classes in proportion, each class's first by a fixed hash of the
+    series' store and product codes (`salt` names the plan: the same plan of the same catalogue
+    picks the same series, whatever ids the rows got); `chosen` (the earlier steps' series)
+    always stay in."""
     departments: dict[str, list[tuple[int, int, str, str]]] = defaultdict(list)
     for each in series:
         departments[each[2]].append(each)
     result = set(chosen)
 
     def order(item: tuple[int, int, str, str]) -> float:
-        return traffic_bucket(name=salt, store_id=item[0], product_id=item[1])
+        store, product = codes[(item[0], item[1])]
+        return traffic_bucket(name=salt, store_id=store, product_id=product)
 
     for members in departments.values():
         target = math.ceil(share * len(members) - 1e-9)
@@ -200,12 +204,24 @@ def stratified_choice(
     return result
 
 
+def _series_codes(
+    series: list[tuple[int, int, str, str]],
+) -> dict[tuple[int, int], tuple[str, str]]:
+    stores = dict(Store.objects.values_list("pk", "code"))
+    products = dict(Product.objects.values_list("pk", "sku"))
+    return {(store, product): (stores[store], products[product]) for store, product, _, _ in series}
+
+
 def grow_series(plan: RolloutPlan, *, on: dt.date) -> int:
     """Add series to the plan until each department holds its step's share; returns how many."""
     series = eligible_series(plan.version, on=on)
     chosen = set(plan.series.values_list("store_id", "product_id"))
     wanted = stratified_choice(
-        series, share=plan.share, chosen=chosen, salt=f"{plan.name}:{plan.version.version}"
+        series,
+        share=plan.share,
+        chosen=chosen,
+        salt=f"{plan.name}:{plan.version.version}",
+        codes=_series_codes(series),
     )
     details = {(s, p): (d, c) for s, p, d, c in series}
     new = [

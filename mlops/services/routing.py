@@ -44,8 +44,9 @@ def covers(version: ModelVersion, department: str, demand_class: str | None = No
     return version.segment in segments
 
 
-def traffic_bucket(*, name: str, store_id: int, product_id: int) -> float:
-    """A series' fixed place in [0, 1): the same series always lands in the same canary arm."""
+def traffic_bucket(*, name: str, store_id: int | str, product_id: int | str) -> float:
+    """A series' fixed place in [0, 1) (from its ids, or its codes): the same series always
+    lands in the same canary arm."""
     digest = hashlib.sha256(f"{name}|{store_id}|{product_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
