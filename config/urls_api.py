@@ -9,6 +9,7 @@ from config.api_errors import api_not_found
 from experiments import apis as experiments
 from forecasting import apis as forecasting
 from mlops import apis as mlops
+from mlops import explanation_apis as explanations
 from mlops import rollout_apis as rollouts
 from mlops import serving
 
@@ -127,6 +128,9 @@ urlpatterns = [
     ),
     # Forecasts and data
     path("forecasts", serving.ForecastApi.as_view(), name="api-forecasts"),
+    path(
+        "forecasts/explain", explanations.ForecastExplainApi.as_view(), name="api-forecasts-explain"
+    ),
     path("sales/import", forecasting.SalesImportApi.as_view(), name="api-sales-import"),
     path("promotions", forecasting.PlannedPromotionListApi.as_view(), name="api-promotions"),
     path(
