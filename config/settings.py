@@ -249,6 +249,17 @@ SPECTACULAR_SETTINGS = {
             ("t_minus_1", "t_minus_1"),
             ("shadow", "shadow"),
         ],
+        # GET /forecasts/explain: the steps from a model's output to the forecast served, and
+        # why a stored forecast has no exact explanation.
+        "OutputStepEnum": [
+            ("exp", "exp"),
+            ("floor_at_zero", "floor_at_zero"),
+            ("store_closed", "store_closed"),
+        ],
+        "ExplanationErrorCodeEnum": [
+            ("no_exact_contributions", "no_exact_contributions"),
+            ("history_unavailable", "history_unavailable"),
+        ],
     },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
 }

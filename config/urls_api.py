@@ -9,6 +9,7 @@ from config.api_errors import api_not_found
 from experiments import apis as experiments
 from forecasting import apis as forecasting
 from mlops import apis as mlops
+from mlops import explanation_apis as explanations
 from mlops import rollout_apis as rollouts
 from mlops import series_apis, serving
 
@@ -128,6 +129,9 @@ urlpatterns = [
     # Forecasts and data
     path("forecasts", serving.ForecastApi.as_view(), name="api-forecasts"),
     path("series/history", series_apis.SeriesHistoryApi.as_view(), name="api-series-history"),
+    path(
+        "forecasts/explain", explanations.ForecastExplainApi.as_view(), name="api-forecasts-explain"
+    ),
     path("sales/import", forecasting.SalesImportApi.as_view(), name="api-sales-import"),
     path("promotions", forecasting.PlannedPromotionListApi.as_view(), name="api-promotions"),
     path(

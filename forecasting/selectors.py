@@ -31,15 +31,18 @@ def load_sales_panel(
     end: dt.date | None = None,
     departments: Sequence[str] | None = None,
     stores: Sequence[str] | None = None,
+    products: Sequence[str] | None = None,
 ) -> Panel:
     """The tenant's daily sales from `start` to `end` (both included; default all) as a Panel,
-    optionally only for some departments and store codes.
+    optionally only for some departments, store codes and product SKUs.
 
-    The panel runs from the first to the last day with a sale in that range. A series absent on
-    a day its store reported (any product) is a zero; a day its store did not report is NaN.
+    The panel runs from the first to the last day with a sale in that range (of the products
+    asked, or of their stores when `products` is given, so that a few series' panel has the
+    days a panel of every series has). A series absent on a day its store reported (any
+    product) is a zero; a day its store did not report is NaN.
     """
     where, params, reported_where, reported_params = _sale_filters(
-        start=start, end=end, stores=stores, departments=departments
+        start=start, end=end, stores=stores, departments=departments, products=products
     )
 
     table = Sale._meta.db_table
@@ -56,6 +59,16 @@ def load_sales_panel(
     rows = parse_csv(days_csv, _DAY_COLUMNS)
     day = rows.column("day").to_numpy().astype(np.int64)
     first_day, last_day = int(day.min()), int(day.max())
+    reported = None
+    if departments is not None or products is not None:
+        reported = _reported_days(reported_where, reported_params)
+    if products is not None:
+        # Days before a product's first sale or after its last that its store reported are
+        # zeros of that product, as in a panel of every series.
+        first_day, last_day = (
+            min(first_day, int(reported[1].min())),
+            max(last_day, int(reported[1].max())),
+        )
     n_days = last_day - first_day + 1
 
     # Series in the order Panel.from_frame gives them: by store code, then by SKU.
@@ -71,10 +84,13 @@ def load_sales_panel(
     series_product = product_position[order]
 
     store_reported = np.zeros((len(store_rows), n_days), dtype=bool)
-    if departments is None:
+    if reported is None:
         store_reported[np.repeat(store_position, series_days), day - first_day] = True
     else:
-        _mark_days_reported(store_reported, store_index, first_day, reported_where, reported_params)
+        in_range = (reported[1] >= first_day) & (reported[1] <= last_day)
+        store_reported[
+            store_index.get_indexer(reported[0][in_range]), reported[1][in_range] - first_day
+        ] = True
     quantity, on_promotion, price, censored = _day_values(
         rows,
         cell=np.repeat(rank, series_days) * n_days + (day - first_day),
@@ -107,9 +123,11 @@ def _sale_filters(
     end: dt.date | None,
     stores: Sequence[str] | None,
     departments: Sequence[str] | None,
+    products: Sequence[str] | None = None,
 ) -> tuple[list[str], list, list[str], list]:
-    """The WHERE conditions (and their parameters) on sales `s` of the days, stores and
-    departments asked; then the same without the departments (which days each store reported)."""
+    """The WHERE conditions (and their parameters) on sales `s` of the days, stores,
+    departments and products asked; then the same without the departments and products (which
+    days each store reported)."""
     where, params = ["TRUE"], []
     if start is not None:
         where.append("s.date >= %s")
@@ -126,32 +144,28 @@ def _sale_filters(
             f"s.product_id IN (SELECT id FROM {Product._meta.db_table} WHERE department = ANY(%s))"
         )
         params.append(list(departments))
+    if products is not None:
+        where.append(
+            f"s.product_id IN (SELECT id FROM {Product._meta.db_table} WHERE sku = ANY(%s))"
+        )
+        params.append(list(products))
     return where, params, reported_where, reported_params
 
 
-def _mark_days_reported(
-    store_reported: np.ndarray,
-    store_index: pd.Index,
-    first_day: int,
-    where: list[str],
-    params: list,
-) -> None:
-    """Mark in `store_reported` (store x day) the days each store reported a sale of any
-    department. A store that reported only other departments on a day still reported that day:
+def _reported_days(where: list[str], params: list) -> tuple[np.ndarray, np.ndarray]:
+    """The (store id, day number) pairs on which a store reported a sale of any product. A
+    store that reported only other departments or products on a day still reported that day:
     the series asked for sold zero there, they are not unknown."""
-    n_days = store_reported.shape[1]
     reported = copy_out_csv(
         f"SELECT DISTINCT s.store_id, s.date - DATE '1970-01-01' FROM {Sale._meta.db_table} s "
         f"WHERE {' AND '.join(where)}",
         params,
         {"store_id": pa.int64(), "day": pa.int32()},
     )
-    reported_day = reported.column("day").to_numpy().astype(np.int64)
-    in_range = (reported_day >= first_day) & (reported_day <= first_day + n_days - 1)
-    store_reported[
-        store_index.get_indexer(reported.column("store_id").to_numpy()[in_range]),
-        reported_day[in_range] - first_day,
-    ] = True
+    return (
+        reported.column("store_id").to_numpy(),
+        reported.column("day").to_numpy().astype(np.int64),
+    )
 
 
 def _day_values(

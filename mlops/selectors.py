@@ -78,15 +78,25 @@ def _transition_data(move: ModelTransition | None) -> dict[str, Any] | None:
     }
 
 
+def served_forecast(
+    *, store: Store, product: Product, target_date: dt.date, name: str | None = None
+) -> Forecast | None:
+    """The forecast served for the series on that day (the latest one made for it, of model
+    `name` when given), with its version."""
+    forecasts = Forecast.objects.filter(
+        store=store, product=product, target_date=target_date, served=True
+    )
+    if name is not None:
+        forecasts = forecasts.filter(model_version__name=name)
+    return (
+        forecasts.select_related("model_version", "store", "product").order_by("-made_on").first()
+    )
+
+
 def served_by(*, store: Store, product: Product, date: dt.date) -> dict[str, Any] | None:
     """Which version produced the forecast served for this series and day (the latest one made
     for it), and the transition, with its evidence, that gave that version its role then."""
-    forecast = (
-        Forecast.objects.filter(store=store, product=product, target_date=date, served=True)
-        .select_related("model_version")
-        .order_by("-made_on")
-        .first()
-    )
+    forecast = served_forecast(store=store, product=product, target_date=date)
     if forecast is None:
         return None
     version = forecast.model_version

@@ -6,6 +6,7 @@ import io
 import json
 import zipfile
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.families.hyperparameters import Spec, check_hyperparameters
+from forecasting.families.inputs import IDENTITY_LINK, FeatureInputs, ForecastContributions
 from forecasting.intervals import NOMINAL_COVERAGE, ConformalCalibration, interval_groups
 from forecasting.known_inputs import HolidayRegion, closed_days, closure_keys
 from forecasting.panel import DateLike, Panel, to_timestamp
@@ -118,6 +120,11 @@ class RefitSession:
         self.close()
 
 
+# Called by `fit` while the model holds its fit without the calibration's held-out weeks: the
+# model, the panel it is fitted on, and the first held-out day.
+HeldOutHook = Callable[["ForecastModel", Panel, pd.Timestamp], None]
+
+
 class ForecastModel(ABC):
     """A forecasting recipe: hyperparameters in, `fit` on a panel, `predict` from a start day.
 
@@ -145,6 +152,8 @@ class ForecastModel(ABC):
     # Whether a refit session's `WarmStart` continues earlier fits (boosted families); the
     # others refit every window whatever it says.
     warm_starts: ClassVar[bool] = False
+    # Whether `explain` splits each forecast exactly into per-feature contributions.
+    exact_contributions: ClassVar[bool] = False
 
     def __init__(self, **hyperparameters: Any) -> None:
         allowed = {**self.common_hyperparameters, **self.default_hyperparameters}
@@ -178,15 +187,25 @@ class ForecastModel(ABC):
 
     # -- training and forecasting -------------------------------------------------------------
 
-    def fit(self, panel: Panel, *, session: RefitSession | None = None) -> ForecastModel:
+    def fit(
+        self,
+        panel: Panel,
+        *,
+        session: RefitSession | None = None,
+        on_held_out: HeldOutHook | None = None,
+    ) -> ForecastModel:
         """Train on every day of `panel` and calibrate the intervals; returns self. A refit
         `session` (from `refit_session` on a panel that `panel` is a run of days of) lets
-        successive fits share work."""
+        successive fits share work. `on_held_out` is called once the calibration's fit,
+        which did not see the held-out weeks, is in place (not at all without calibration):
+        what it measures of the model is measured out of sample, at no extra fit."""
         if panel.n_series == 0 or panel.n_days == 0:
             raise ValueError("cannot fit on an empty panel")
         self.holiday_region = panel.holiday_region
         self.closures = closure_keys(panel, panel.holiday_region)
         self.calibration = self._calibrate(panel, session)
+        if on_held_out is not None and self.calibration is not None:
+            on_held_out(self, panel, self._calibration_start(panel))
         self._fit_point(panel, session)
         self.fitted = True
         return self
@@ -294,6 +313,36 @@ class ForecastModel(ABC):
         self, *, history: Panel, future_promotion: np.ndarray, dates: pd.DatetimeIndex
     ) -> np.ndarray:
         """Point forecasts [n_series, len(dates)] from `history` (days before dates[0])."""
+
+    # -- one day's forecast, feature by feature ---------------------------------------------------
+
+    @property
+    def link(self) -> str:
+        """How the model's raw output becomes units (`forecasting.families.inputs`)."""
+        return IDENTITY_LINK
+
+    def first_step_inputs(
+        self, *, history: Panel, future_promotion: np.ndarray, dates: pd.DatetimeIndex
+    ) -> FeatureInputs:
+        """What the forecast of dates[0] reads from `history` (days before dates[0]) and the
+        target days' planned promotions, one row per series and a column per feature."""
+        raise NotImplementedError(f"{self.algorithm} does not expose its inputs")
+
+    def predict_first_step(self, inputs: FeatureInputs) -> np.ndarray:
+        """The point forecasts of the first target day from `first_step_inputs` (before the
+        floor at zero), one per row."""
+        raise NotImplementedError(f"{self.algorithm} does not expose its inputs")
+
+    def feature_contributions(self, inputs: FeatureInputs) -> tuple[np.ndarray, np.ndarray]:
+        """Exact contributions [rows, features] of each feature to `predict_first_step` and the
+        base value of each row, in the model's output space (families with
+        `exact_contributions`)."""
+        raise NotImplementedError(f"{self.algorithm} has no exact per-feature contributions")
+
+    def explain(self, panel: Panel, start: DateLike, *, step: int) -> ForecastContributions:
+        """The exact contributions to the forecasts `predict(panel, start)` makes of the day
+        `step` days after `start` (families with `exact_contributions`)."""
+        raise NotImplementedError(f"{self.algorithm} has no exact per-feature contributions")
 
     # -- saved state --------------------------------------------------------------------------
 

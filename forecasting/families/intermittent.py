@@ -17,6 +17,7 @@ from statsforecast.models import ADIDA, IMAPA, TSB, CrostonSBA
 
 from forecasting.demand_classes import ERRATIC, INTERMITTENT, LUMPY, SMOOTH, classify
 from forecasting.families.base import ForecastModel, RefitSession
+from forecasting.families.inputs import FeatureInputs
 from forecasting.panel import Panel
 
 
@@ -60,18 +61,46 @@ class IntermittentModel(ForecastModel):
     def _predict_point(
         self, *, history: Panel, future_promotion: np.ndarray, dates: pd.DatetimeIndex
     ) -> np.ndarray:
-        horizon = len(dates)
-        recent = history.quantity[:, -int(self._hyperparameters["history_days"]) :]
+        return self._forecast_rows(
+            self.first_step_inputs(history=history, future_promotion=future_promotion, dates=dates),
+            horizon=len(dates),
+        )
+
+    def first_step_inputs(
+        self, *, history: Panel, future_promotion: np.ndarray, dates: pd.DatetimeIndex
+    ) -> FeatureInputs:
+        days = int(self._hyperparameters["history_days"])
+        # Always `history_days` wide (unknown days before the history are NaN, which the
+        # methods skip), so that rows of forecasts made on different days stack.
+        recent = np.full((history.n_series, days), np.nan, dtype=np.float32)
+        kept = min(days, history.n_days)
+        if kept:
+            recent[:, days - kept :] = history.quantity[:, history.n_days - kept :]
         # Series the fit did not see get the class of their own history.
         fallback = classify(history.quantity).classes
-        forecast = np.full((history.n_series, horizon), np.nan, dtype=np.float32)
+        classes = np.array(
+            [
+                self.series_classes.get((str(store), str(product)), fallback[row])
+                for row, (store, product) in enumerate(
+                    zip(history.stores, history.products, strict=True)
+                )
+            ],
+            dtype=object,
+        )
+        return FeatureInputs(columns={"own_history": recent}, context={"demand_class": classes})
+
+    def predict_first_step(self, inputs: FeatureInputs) -> np.ndarray:
+        return self._forecast_rows(inputs, horizon=1)[:, 0]
+
+    def _forecast_rows(self, inputs: FeatureInputs, *, horizon: int) -> np.ndarray:
+        recent = inputs.columns["own_history"]
+        forecast = np.full((inputs.n_rows, horizon), np.nan, dtype=np.float32)
         methods: dict[str, Any] = {}
-        for row in range(history.n_series):
+        for row in range(inputs.n_rows):
             known = recent[row][~np.isnan(recent[row])].astype(np.float64)
             if not known.size:
                 continue
-            key = (str(history.stores[row]), str(history.products[row]))
-            demand_class = self.series_classes.get(key, fallback[row])
+            demand_class = inputs.context["demand_class"][row]
             if demand_class not in methods:
                 methods[demand_class] = self.method_for(demand_class)
             if not known.any():

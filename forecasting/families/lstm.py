@@ -13,6 +13,7 @@ from torch import nn
 
 from forecasting.families.base import ForecastModel, RefitSession, recent_history_with_future
 from forecasting.families.hyperparameters import Spec
+from forecasting.families.inputs import FeatureInputs
 from forecasting.features import CategoryEncodings
 from forecasting.panel import Panel
 
@@ -150,12 +151,23 @@ class LSTMModel(ForecastModel):
     def _predict_point(
         self, *, history: Panel, future_promotion: np.ndarray, dates: pd.DatetimeIndex
     ) -> np.ndarray:
+        if len(dates) > int(self._hyperparameters["horizon"]):
+            raise ValueError(f"this lstm forecasts at most {self._hyperparameters['horizon']} days")
+        inputs = self.first_step_inputs(
+            history=history, future_promotion=future_promotion, dates=dates
+        )
+        return self._network_forecast(inputs)[:, : len(dates)]
+
+    def first_step_inputs(
+        self, *, history: Panel, future_promotion: np.ndarray, dates: pd.DatetimeIndex
+    ) -> FeatureInputs:
+        """The network's inputs: the scaled recent days split into their five step inputs,
+        the department, and the planned promotions of the trained horizon's days."""
         settings = self._hyperparameters
         lookback, trained_horizon = int(settings["lookback_days"]), int(settings["horizon"])
-        if len(dates) > trained_horizon:
-            raise ValueError(f"this lstm forecasts at most {trained_horizon} days")
         planned = np.zeros((history.n_series, trained_horizon), dtype=np.float32)
-        planned[:, : len(dates)] = future_promotion
+        shown = min(trained_horizon, future_promotion.shape[1])
+        planned[:, :shown] = future_promotion[:, :shown]
         quantity, promotion, all_dates = recent_history_with_future(
             history=history,
             future_promotion=planned,
@@ -171,15 +183,28 @@ class LSTMModel(ForecastModel):
             lookback=lookback,
             horizon=trained_horizon,
         )
-        departments = self._department_codes(history)
+        step_features = self.features[:STEP_INPUTS]
+        columns = {name: batch.steps[:, :, index] for index, name in enumerate(step_features)}
+        columns["department"] = self._department_codes(history)
+        columns["planned_promotions"] = batch.future_promotion
+        return FeatureInputs(columns=columns, context={"scale": batch.scale})
+
+    def predict_first_step(self, inputs: FeatureInputs) -> np.ndarray:
+        return self._network_forecast(inputs)[:, 0]
+
+    def _network_forecast(self, inputs: FeatureInputs) -> np.ndarray:
+        """Forecasts of the trained horizon's days, in units, [rows, horizon]."""
+        step_features = self.features[:STEP_INPUTS]
+        steps = np.stack([inputs.columns[name] for name in step_features], axis=2)
         with torch.no_grad():
             scaled = self.network(
-                torch.from_numpy(batch.steps).to(self.device),
-                torch.from_numpy(departments).to(self.device),
-                torch.from_numpy(batch.future_promotion).to(self.device),
+                torch.from_numpy(np.ascontiguousarray(steps, dtype=np.float32)).to(self.device),
+                torch.from_numpy(inputs.columns["department"].astype(np.int64)).to(self.device),
+                torch.from_numpy(
+                    np.ascontiguousarray(inputs.columns["planned_promotions"], dtype=np.float32)
+                ).to(self.device),
             )
-        forecast = scaled.cpu().numpy() * batch.scale[:, None]
-        return forecast[:, : len(dates)]
+        return scaled.cpu().numpy() * inputs.context["scale"][:, None]
 
     def _department_codes(self, panel: Panel) -> np.ndarray:
         codes = self.encodings.department_codes(panel.departments)

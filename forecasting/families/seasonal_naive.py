@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.families.base import ForecastModel, RefitSession
+from forecasting.families.inputs import FeatureInputs
 from forecasting.panel import Panel
 
 SEASON_DAYS = 7
@@ -30,16 +31,31 @@ class SeasonalNaiveModel(ForecastModel):
     def _predict_point(
         self, *, history: Panel, future_promotion: np.ndarray, dates: pd.DatetimeIndex
     ) -> np.ndarray:
-        n_series, n_days = history.quantity.shape
-        forecast = np.full((n_series, len(dates)), np.nan, dtype=np.float32)
+        forecast = np.full((history.n_series, len(dates)), np.nan, dtype=np.float32)
         for step in range(len(dates)):
-            # Walk back week by week until a known actual fills every series' forecast.
-            for weeks_back in range(1, FALLBACK_WEEKS + 1):
-                day = n_days - SEASON_DAYS * weeks_back + (step % SEASON_DAYS)
-                if day < 0:
-                    break
-                missing = np.isnan(forecast[:, step])
-                if not missing.any():
-                    break
-                forecast[missing, step] = history.quantity[missing, day]
+            forecast[:, step] = _same_weekday_before(history, step)
         return forecast
+
+    def first_step_inputs(
+        self, *, history: Panel, future_promotion: np.ndarray, dates: pd.DatetimeIndex
+    ) -> FeatureInputs:
+        return FeatureInputs(columns={"same_weekday_last_week": _same_weekday_before(history, 0)})
+
+    def predict_first_step(self, inputs: FeatureInputs) -> np.ndarray:
+        return inputs.columns["same_weekday_last_week"]
+
+
+def _same_weekday_before(history: Panel, step: int) -> np.ndarray:
+    """Each series' actual of the last known same weekday as the day `step` days after the
+    history ends, walking back week by week (NaN when none is known)."""
+    n_series, n_days = history.quantity.shape
+    forecast = np.full(n_series, np.nan, dtype=np.float32)
+    for weeks_back in range(1, FALLBACK_WEEKS + 1):
+        day = n_days - SEASON_DAYS * weeks_back + (step % SEASON_DAYS)
+        if day < 0:
+            break
+        missing = np.isnan(forecast)
+        if not missing.any():
+            break
+        forecast[missing] = history.quantity[missing, day]
+    return forecast

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -16,9 +17,16 @@ from forecasting.families.base import (
     ForecastModel,
     RefitSession,
     WarmStart,
+    planned_promotions,
     recent_history_with_future,
 )
 from forecasting.families.hyperparameters import Spec
+from forecasting.families.inputs import (
+    IDENTITY_LINK,
+    LOG_LINK,
+    FeatureInputs,
+    ForecastContributions,
+)
 from forecasting.features import (
     FEATURE_NAMES,
     LOOKBACK_DAYS,
@@ -27,7 +35,8 @@ from forecasting.features import (
     build_features,
     training_rows,
 )
-from forecasting.panel import Panel
+from forecasting.known_inputs import closed_days
+from forecasting.panel import DateLike, Panel, to_timestamp
 
 BOOSTER_FILE = "booster.ubj"
 
@@ -62,6 +71,11 @@ def quantile_matrix(
         nthread=nthread,
         ref=ref,
     )
+
+
+def _matrix(inputs: FeatureInputs) -> np.ndarray:
+    """The feature rows as the booster reads them: float32, one column per feature in order."""
+    return np.column_stack([inputs.columns[name] for name in FEATURE_NAMES]).astype(np.float32)
 
 
 def _same_run(window: Panel, other: Panel) -> bool:
@@ -195,6 +209,7 @@ class XGBoostModel(ForecastModel):
     """
 
     algorithm: ClassVar[str] = "xgboost"
+    exact_contributions: ClassVar[bool] = True
     known_inputs: ClassVar[tuple[str, ...]] = ("promotion_calendar",)
     warm_starts: ClassVar[bool] = True
     default_hyperparameters: ClassVar[dict[str, Any]] = {
@@ -281,10 +296,23 @@ class XGBoostModel(ForecastModel):
         if session is not None:
             session.record(panel, self.booster, continued=continued)
 
-    def _predict_point(
-        self, *, history: Panel, future_promotion: np.ndarray, dates: pd.DatetimeIndex
-    ) -> np.ndarray:
-        horizon = len(dates)
+    @property
+    def link(self) -> str:
+        """How the booster's raw output becomes units: Poisson and Tweedie objectives model
+        the log of the mean."""
+        log_objectives = ("reg:tweedie", "count:poisson")
+        return LOG_LINK if self._hyperparameters["objective"] in log_objectives else IDENTITY_LINK
+
+    def _step_features(
+        self,
+        *,
+        history: Panel,
+        future_promotion: np.ndarray,
+        dates: pd.DatetimeIndex,
+    ) -> tuple[np.ndarray, Callable[[int], np.ndarray]]:
+        """The quantities of the recent days and the target days ([series, day]; a recursion
+        writes its forecasts into the target days), and a function giving the feature rows of
+        target day `step` from them as they are when it is called."""
         quantity, promotion, all_dates = recent_history_with_future(
             history=history,
             future_promotion=future_promotion,
@@ -293,21 +321,97 @@ class XGBoostModel(ForecastModel):
         )
         department_codes = self.encodings.department_codes(history.departments)
         store_codes = self.encodings.store_codes(history.stores)
-        for step in range(horizon):
-            target_day = LOOKBACK_DAYS + step
-            features = build_features(
+
+        def features_of(step: int) -> np.ndarray:
+            return build_features(
                 quantity=quantity,
                 on_promotion=promotion,
                 dates=all_dates,
                 department_codes=department_codes,
                 store_codes=store_codes,
-                first_day=target_day,
-                last_day=target_day + 1,
+                first_day=LOOKBACK_DAYS + step,
+                last_day=LOOKBACK_DAYS + step + 1,
                 holiday_region=self.holiday_region,
             )
+
+        return quantity, features_of
+
+    def _recursive(
+        self,
+        *,
+        history: Panel,
+        future_promotion: np.ndarray,
+        dates: pd.DatetimeIndex,
+        keep_step: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Point forecasts [n_series, len(dates)], each day's lags read from the days before
+        it (forecasts, past the history), and the feature rows of day `keep_step`."""
+        quantity, features_of = self._step_features(
+            history=history, future_promotion=future_promotion, dates=dates
+        )
+        kept = None
+        for step in range(len(dates)):
+            features = features_of(step)
+            if step == keep_step:
+                kept = features
             predicted = self.booster.inplace_predict(features, validate_features=False)
-            quantity[:, target_day] = np.maximum(predicted, 0.0)
-        return quantity[:, LOOKBACK_DAYS:]
+            quantity[:, LOOKBACK_DAYS + step] = np.maximum(predicted, 0.0)
+        return quantity[:, LOOKBACK_DAYS:], kept
+
+    def _predict_point(
+        self, *, history: Panel, future_promotion: np.ndarray, dates: pd.DatetimeIndex
+    ) -> np.ndarray:
+        forecasts, _ = self._recursive(
+            history=history, future_promotion=future_promotion, dates=dates
+        )
+        return forecasts
+
+    def first_step_inputs(
+        self, *, history: Panel, future_promotion: np.ndarray, dates: pd.DatetimeIndex
+    ) -> FeatureInputs:
+        _, features_of = self._step_features(
+            history=history, future_promotion=future_promotion[:, :1], dates=dates[:1]
+        )
+        features = features_of(0)
+        return FeatureInputs(
+            columns={name: features[:, column] for column, name in enumerate(FEATURE_NAMES)}
+        )
+
+    def predict_first_step(self, inputs: FeatureInputs) -> np.ndarray:
+        return self.booster.inplace_predict(_matrix(inputs), validate_features=False)
+
+    def feature_contributions(self, inputs: FeatureInputs) -> tuple[np.ndarray, np.ndarray]:
+        return self._contributions(_matrix(inputs))
+
+    def _contributions(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # XGBoost's own TreeSHAP: exact for the trees, the last column is the base value, and
+        # each row adds up to the booster's raw output (its margin).
+        matrix = xgb.DMatrix(features, feature_names=list(FEATURE_NAMES))
+        contributions = self.booster.predict(matrix, pred_contribs=True, validate_features=False)
+        return contributions[:, :-1], contributions[:, -1]
+
+    def explain(self, panel: Panel, start: DateLike, *, step: int) -> ForecastContributions:
+        if not self.fitted:
+            raise RuntimeError(f"{self.algorithm} model is not fitted")
+        start = to_timestamp(start)
+        dates = pd.date_range(start, periods=step + 1, freq="D", name="date")
+        _, features = self._recursive(
+            history=panel.until(start),
+            future_promotion=planned_promotions(panel=panel, dates=dates),
+            dates=dates,
+            keep_step=step,
+        )
+        contributions, base_value = self._contributions(features)
+        return ForecastContributions(
+            features=list(FEATURE_NAMES),
+            values=features,
+            contributions=contributions,
+            base_value=base_value,
+            link=self.link,
+            closed=bool(closed_days(dates[-1:], self.holiday_region, self.closures)[0]),
+            # What the daily forecast serves, through the very same path.
+            forecast=self.predict(panel, start, horizon=step + 1).values[:, step],
+        )
 
     def _state_metadata(self) -> dict[str, Any]:
         return {"encodings": self.encodings.to_dict()}

@@ -289,3 +289,114 @@ def bar_chart(
         bars=bars,
         legend=legend,
     )
+
+
+# -- ranked horizontal bars (feature importance) --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RankedBar:
+    label: str
+    label_x: float
+    label_y: float
+    x: float
+    y: float
+    width: float
+    height: float
+    value_label: str
+    value_x: float
+    css_class: str
+    tooltip: str
+
+
+@dataclass(frozen=True)
+class RankedBarChart:
+    """Everything `admin/mlops/includes/ranked_bar_chart.html` needs: one labelled horizontal
+    bar per row, largest first, on a value axis from zero."""
+
+    title: str
+    x_label: str
+    width: int
+    height: int
+    left: float
+    right: float
+    top: float
+    bottom: float
+    bars: list[RankedBar] = field(default_factory=list)
+    x_ticks: list[Tick] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.bars
+
+    @property
+    def n_points(self) -> int:
+        return len(self.bars)
+
+    @property
+    def middle_x(self) -> float:
+        return (self.left + self.right) / 2
+
+    @property
+    def x_label_y(self) -> float:
+        return self.bottom + 34
+
+
+def ranked_bar_chart(
+    *,
+    title: str,
+    x_label: str,
+    unit: str,
+    rows: list[tuple[str, float]],
+    css_class: str,
+    width: int = 560,
+    label_width: int = 170,
+    row_height: int = 20,
+) -> RankedBarChart:
+    """One bar per (label, value) row in the order given, from zero to a rounded maximum on a
+    shared value axis. A negative value (a shuffled feature that helped by chance) draws no
+    bar length; its label and tooltip still say the value. `unit` follows each value."""
+    top, bottom_room, right_room = 34.0, 46.0, 64.0
+    height = int(top + row_height * max(len(rows), 1) + bottom_room)
+    left, right = float(label_width), float(width - right_room)
+    bottom = float(height - bottom_room)
+    x_top, x_step = nice_ceiling(max([value for _, value in rows] + [0.0]))
+
+    def x_of(value: float) -> float:
+        return left + max(value, 0.0) / x_top * (right - left)
+
+    bars = []
+    for index, (label, value) in enumerate(rows):
+        y = top + index * row_height + 3
+        end = x_of(value)
+        bars.append(
+            RankedBar(
+                label=label,
+                label_x=left - 6,
+                label_y=round(y + row_height / 2 + 1, 1),
+                x=left,
+                y=round(y, 1),
+                width=round(end - left, 1),
+                height=row_height - 6,
+                value_label=f"{value:.3g}{unit}",
+                value_x=round(end + 4, 1),
+                css_class=css_class,
+                tooltip=f"{label}: {value:.4g}{unit}",
+            )
+        )
+    ticks = [
+        Tick(position=round(x_of(k * x_step), 1), label=tick_label(k * x_step, x_step))
+        for k in range(round(x_top / x_step) + 1)
+    ]
+    return RankedBarChart(
+        title=title,
+        x_label=x_label,
+        width=width,
+        height=height,
+        left=left,
+        right=right,
+        top=top,
+        bottom=bottom,
+        bars=bars,
+        x_ticks=ticks,
+    )

@@ -15,6 +15,7 @@ from django.utils.html import format_html
 from django_fsm import TransitionNotAllowed, has_transition_perm
 
 from config.admin_sites import tenant_admin
+from mlops.admin.importance import importance_section
 from mlops.admin.review import (
     backtest_section,
     comparison_champion,
@@ -196,6 +197,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             "metric_rows": metric_rows(version.metrics or {}),
             "decision": decision_section(version),
             "lineage": lineage_section(version),
+            "importance": importance_section(version),
             "history": history_section(version),
             "incidents": incident_rows(version),
             "actions": transition_actions(version, request.user),

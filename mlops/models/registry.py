@@ -85,6 +85,12 @@ class ModelVersion(ConcurrentTransitionMixin, models.Model):
         default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
     )
     metrics = models.JSONField(default=dict, blank=True, help_text="Held-out metrics at training")
+    importance = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Global feature importance measured at training: permutation importance on "
+        "held-out days, and mean |contribution| for families with exact contributions",
+    )
 
     artifact = models.FileField(upload_to=artifact_path, blank=True, max_length=255)
     artifact_sha256 = models.CharField(max_length=64, blank=True)

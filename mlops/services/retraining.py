@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from forecasting import artifacts
 from forecasting.families import ForecastModel, build_model
+from forecasting.importance import fit_measuring_importance
 from mlops.models import (
     DEFAULT_MODEL_NAME,
     GLOBAL_SEGMENT,
@@ -170,12 +171,14 @@ class Trained:
     start: dt.date
     end: dt.date
     rows: int
+    importance: dict[str, Any]
 
 
 def _train(
     *, log: ModelRetrainingLog, recipe: Recipe, incumbent: ModelVersion | None, windows: int
 ) -> Trained:
-    """Load enough sales to train the recipe and to judge it, fit it, serialise it."""
+    """Load enough sales to train the recipe and to judge it, fit it (measuring its feature
+    importance on the way), serialise it."""
     end = latest_sales_day()
     if end is None:
         raise ValueError("There are no sales to train on.")
@@ -191,7 +194,8 @@ def _train(
     log.rows = int(np.count_nonzero(~np.isnan(training.quantity)))
     log.data_start, log.data_end = training.first_day.date(), training.last_day.date()
     log.save()
-    model = build_model(recipe.algorithm, **recipe.hyperparameters).fit(training)
+    model = build_model(recipe.algorithm, **recipe.hyperparameters)
+    importance = fit_measuring_importance(model, training)
     return Trained(
         model=model,
         artifact=artifacts.serialize(model),
@@ -199,6 +203,7 @@ def _train(
         start=log.data_start,
         end=log.data_end,
         rows=log.rows,
+        importance=importance,
     )
 
 
@@ -228,6 +233,7 @@ def _register_and_apply(
         algorithm=recipe.algorithm,
         artifact=trained.artifact,
         metrics=decision.metrics,
+        importance=trained.importance,
         trigger=log.trigger,
         parent=incumbent,
         created_by=log.requested_by,

@@ -13,6 +13,7 @@ from django.utils import timezone
 from alerts.models import MLAlert
 from alerts.services import raise_alert
 from forecasting.families import build_model
+from forecasting.importance import fit_measuring_importance
 from forecasting.models import Forecast, Product, Sale, Store
 from forecasting.services import import_sales
 from forecasting.synthetic import generate_sales
@@ -52,11 +53,18 @@ class Arena:
     last_day: dt.date
 
 
-def _register(*, algorithm: str, hyperparameters: dict, panel, parent=None) -> ModelVersion:
-    model = build_model(algorithm, **hyperparameters).fit(panel)
+def _register(
+    *, algorithm: str, hyperparameters: dict, panel, parent=None, with_importance: bool = False
+) -> ModelVersion:
+    model = build_model(algorithm, **hyperparameters)
+    # As a retrain measures it, when asked (it costs a second or two per version).
+    importance = fit_measuring_importance(model, panel) if with_importance else None
+    if importance is None:
+        model.fit(panel)
     return register_model_version(
         algorithm=algorithm,
         model=model,
+        importance=importance,
         parent=parent,
         training_start=panel.first_day.date(),
         training_end=panel.last_day.date(),
@@ -143,11 +151,15 @@ def record_retrain(version: ModelVersion, *, panel) -> ModelRetrainingLog:
 
 
 def build_arena(
-    *, challenger_algorithm: str = "seasonal_naive", with_backtests: bool = True
+    *,
+    challenger_algorithm: str = "seasonal_naive",
+    with_backtests: bool = True,
+    with_importance: bool = False,
 ) -> Arena:
     """Sales of 8 series; v1 (seasonal naive) champion, promoted as the first model; v2
     challenger (a seasonal naive with other calibration, or a small XGBoost: slower, and a real
-    contest) judged against it by the promotion gate; 90 days of walk-forward results for both.
+    contest) judged against it by the promotion gate; 90 days of walk-forward results for both;
+    with `with_importance`, each version's feature importance measured as a retrain does.
     """
     last_day = dt.date.today() - dt.timedelta(days=1)
     import_sales(
@@ -157,13 +169,19 @@ def build_arena(
     )
     panel = load_panel(start=last_day - dt.timedelta(days=DAYS - 1), end=last_day)
     training = panel.until(last_day - dt.timedelta(days=28))
-    champion = _register(algorithm="seasonal_naive", hyperparameters={}, panel=training)
+    champion = _register(
+        algorithm="seasonal_naive",
+        hyperparameters={},
+        panel=training,
+        with_importance=with_importance,
+    )
     evaluate_for_promotion(candidate=champion, windows=2)  # the first model serves at once
     challenger = _register(
         algorithm=challenger_algorithm,
         hyperparameters=CHALLENGER_RECIPES[challenger_algorithm],
         panel=panel,
         parent=champion,
+        with_importance=with_importance,
     )
     evaluate_for_promotion(candidate=challenger, promote_if_better=False, windows=2)
     challenger = make_challenger(

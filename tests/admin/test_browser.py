@@ -129,3 +129,48 @@ def test_viewer_sees_no_transition_buttons_and_a_hand_forged_post_is_refused(bro
     assert ModelVersion.objects.get(pk=arena.challenger.pk).status == "challenger"
     assert ModelVersion.objects.get(pk=arena.champion.pk).status == "champion"
     assert ModelTransition.objects.count() == moves
+
+
+def test_review_page_draws_both_versions_feature_importance_and_how_each_share_moved(
+    browser, acme_live
+):
+    arena = build_arena(challenger_algorithm="xgboost", with_backtests=False, with_importance=True)
+    staff_user("viewer", "vera")
+    ranked = [row["feature"] for row in arena.challenger.importance["permutation"]["features"]]
+
+    log_in(browser, acme_live, "vera")
+    browser.get(f"{acme_live}/admin/mlops/modelversion/{arena.challenger.pk}/change/")
+    section = wait_for(browser, "#importance")
+
+    # The challenger (XGBoost): a bar per feature, largest permutation importance first, and
+    # a second chart of its mean |contribution|.
+    challenger = section.find_element(By.ID, "importance-this-version")
+    permutation = challenger.find_element(By.CSS_SELECTOR, "svg.ranked-bar-chart.permutation")
+    bars = permutation.find_elements(By.CSS_SELECTOR, "g.importance-bar")
+    assert [bar.get_attribute("data-feature") for bar in bars] == ranked
+    assert [bar.find_element(By.CSS_SELECTOR, "text.bar-label").text for bar in bars] == ranked
+    assert len(permutation.find_elements(By.CSS_SELECTOR, "rect.bar.this-version")) == len(ranked)
+    assert float(bars[0].find_element(By.TAG_NAME, "rect").get_attribute("width")) > 0
+    contribution = challenger.find_element(By.CSS_SELECTOR, "svg.ranked-bar-chart.contribution")
+    assert len(contribution.find_elements(By.CSS_SELECTOR, "rect.bar.this-version")) == len(ranked)
+    # The champion (seasonal naive): one input, one bar.
+    champion = section.find_element(By.ID, "importance-champion")
+    champion_bars = champion.find_elements(By.CSS_SELECTOR, "svg.permutation g.importance-bar")
+    assert [bar.get_attribute("data-feature") for bar in champion_bars] == [
+        "same_weekday_last_week"
+    ]
+
+    # The difference table: every feature of either side, with both shares and the change.
+    rows = section.find_elements(By.CSS_SELECTOR, "#importance-differences tbody tr")
+    assert len(rows) == len(ranked) + 1
+    cells = {
+        row.get_attribute("data-feature"): [
+            cell.text for cell in row.find_elements(By.TAG_NAME, "td")
+        ]
+        for row in rows
+    }
+    assert set(cells) == {*ranked, "same_weekday_last_week"}
+    assert cells["same_weekday_last_week"][1:] == ["100.0%", "not used", "100.0 points less"]
+    assert cells[ranked[0]][1] == "not used" and cells[ranked[0]][3].endswith("points more")
+    section.location_once_scrolled_into_view  # noqa: B018 - scrolls the section into view
+    screenshot(browser, "review-explanations")

@@ -4,7 +4,8 @@ import datetime as dt
 
 import pytest
 
-from mlops.admin.charts import Series, bar_chart, line_chart, nice_ceiling
+from mlops.admin.charts import Series, bar_chart, line_chart, nice_ceiling, ranked_bar_chart
+from mlops.admin.importance import share_rows
 from mlops.admin.time_charts import Band, DayMarks, Marker, Rule, nice_range, time_chart
 
 pytestmark = pytest.mark.nodb
@@ -155,3 +156,40 @@ def test_bands_rules_markers_and_day_marks_sit_on_their_days_and_values():
     (mark,) = chart.day_marks
     assert mark.x + mark.width / 2 == pytest.approx(chart.lines[0].points[2].x, abs=0.1)
     assert mark.tooltip == "on promotion"
+
+
+def test_ranked_bars_keep_the_order_given_and_share_one_axis_from_zero():
+    chart = ranked_bar_chart(
+        title="Importance",
+        x_label="MAE increase",
+        unit="",
+        rows=[("lag_7", 3.0), ("day_of_week", 1.5), ("store_code", -0.2)],
+        css_class="this-version",
+    )
+
+    assert [bar.label for bar in chart.bars] == ["lag_7", "day_of_week", "store_code"]
+    assert chart.bars[0].width == pytest.approx(2 * chart.bars[1].width)
+    assert chart.bars[2].width == 0 and chart.bars[2].value_label == "-0.2"
+    assert all(bar.x == chart.left for bar in chart.bars)
+    assert [bar.y for bar in chart.bars] == sorted(bar.y for bar in chart.bars)
+    assert chart.x_ticks[0].position == chart.left and chart.x_ticks[-1].label == "3"
+    assert chart.n_points == 3 and not chart.empty
+
+
+def test_share_changes_are_said_in_points_more_or_less_never_a_bare_sign():
+    champion = {
+        "features": [{"feature": "a", "share_pct": 60.0}, {"feature": "b", "share_pct": 40.0}]
+    }
+    challenger = {
+        "features": [{"feature": "a", "share_pct": 45.0}, {"feature": "c", "share_pct": 55.0}]
+    }
+
+    rows = share_rows(champion=champion, challenger=challenger)
+
+    assert [
+        (row.feature, row.champion_share, row.challenger_share, row.change) for row in rows
+    ] == [
+        ("a", "60.0%", "45.0%", "15.0 points less"),
+        ("c", "not used", "55.0%", "55.0 points more"),
+        ("b", "40.0%", "not used", "40.0 points less"),
+    ]

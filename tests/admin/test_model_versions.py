@@ -237,3 +237,39 @@ def test_a_department_model_is_charted_against_the_global_champion_on_its_own_se
     assert f"{champion.version} (champion), Electronics series" in mae_chart
     assert "window ending 2026-03-07: 2.50 units" in mae_chart  # the department's error
     assert "9.00 units" not in mae_chart
+
+
+def test_review_page_shows_importance_bars_of_both_sides_and_how_each_share_moved(viewer):
+    arena = build_arena(challenger_algorithm="xgboost", with_backtests=False, with_importance=True)
+
+    page = logged_in("vera").get(review(arena.challenger)).content.decode()
+
+    section = re.search(
+        r'<section class="module arena-section" id="importance">.*?</section>', page, flags=re.S
+    ).group(0)
+    challenger_bars = re.findall(
+        r'<g class="importance-bar" data-feature="([^"]+)">\s*<text[^>]*>[^<]*</text>\s*<rect class="bar this-version"',
+        section,
+    )
+    champion_bars = re.findall(
+        r'<g class="importance-bar" data-feature="([^"]+)">\s*<text[^>]*>[^<]*</text>\s*<rect class="bar champion"',
+        section,
+    )
+    # XGBoost: permutation importance and mean |contribution| of each of its features.
+    assert sorted(challenger_bars) == sorted(arena.challenger.features * 2)
+    assert champion_bars == ["same_weekday_last_week"]
+    permutation = arena.challenger.importance["permutation"]["features"]
+    assert challenger_bars[: len(permutation)] == [row["feature"] for row in permutation]
+    rows = re.findall(r'<tr data-feature="([^"]+)">(.*?)</tr>', section, flags=re.S)
+    assert {feature for feature, _ in rows} == {
+        *arena.challenger.features,
+        "same_weekday_last_week",
+    }
+    cells = dict(rows)
+    # The naive's only input carries all its importance; XGBoost does not read it.
+    assert (
+        "100.0%" in cells["same_weekday_last_week"]
+        and "not used" in cells["same_weekday_last_week"]
+    )
+    assert "100.0 points less" in cells["same_weekday_last_week"]
+    assert "points more" in cells[permutation[0]["feature"]]

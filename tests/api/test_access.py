@@ -34,6 +34,7 @@ READS = [
     "/api/v1/experiments/{experiment}",
     "/api/v1/experiments/{experiment}/results",
     "/api/v1/forecasts?store=S1&product=P1",
+    "/api/v1/forecasts/explain?store=S1&product=P1&date=2026-01-01",
 ]
 
 

@@ -3,6 +3,7 @@
 import datetime as dt
 
 import factory
+import numpy as np
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
@@ -47,3 +48,21 @@ class ModelVersionFactory(factory.django.DjangoModelFactory):
 def load_sales(frame) -> None:
     """Write a generated sales frame to the tenant's tables through the sales import."""
     import_sales(source=frame)
+
+
+def serve_forecasts(*, artifact, panel, day: dt.date):
+    """Register `artifact` as the champion (a system move) and have it forecast the week from
+    `day` for every active series; returns the version."""
+    from mlops.services import forecast_next_days, promote_to_champion, register_model_version
+
+    version = register_model_version(
+        algorithm=artifact.algorithm,
+        artifact=artifact,
+        training_start=panel.first_day.date(),
+        training_end=panel.last_day.date(),
+        training_rows=int((~np.isnan(panel.quantity)).sum()),
+    )
+    promote_to_champion(version=version, actor=None, reason="The first model serves")
+    forecast_next_days(day=day)
+    version.refresh_from_db()
+    return version
