@@ -321,8 +321,9 @@ def forecast_matrix(
     rows = panel.series_positions(
         stores=mine["store"].to_numpy(), products=mine["product"].to_numpy()
     )
-    days = np.array(
-        [(pd.Timestamp(day) - panel.dates[0]).days for day in mine["target_date"]], dtype=np.int64
+    first = np.datetime64(panel.dates[0].date(), "D")
+    days = (np.asarray(mine["target_date"].to_numpy(), dtype="datetime64[D]") - first).astype(
+        np.int64
     )
     inside = (rows >= 0) & (days >= 0) & (days < panel.n_days)
     matrix[rows[inside], days[inside]] = mine[column].to_numpy(dtype=np.float64)[inside]
