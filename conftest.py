@@ -18,6 +18,12 @@ from tests.tenancy import (  # noqa: E402
 
 
 def pytest_configure(config):
+    from django.conf import settings
+
+    # Django's PBKDF2 (1,000,000 rounds) costs 0.3 s per password set or checked, and most tests
+    # create users or log in: a fast hasher, as Django's own testing docs advise. Production keeps
+    # the default (tests/platform/test_production_settings.py loads the settings afresh).
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     worker_id = os.environ.get("PYTEST_XDIST_WORKER")
     if worker_id:
         from tests.isolation import isolate_worker
