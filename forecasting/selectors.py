@@ -58,17 +58,10 @@ def load_sales_panel(
         return Panel.empty()
     rows = parse_csv(days_csv, _DAY_COLUMNS)
     day = rows.column("day").to_numpy().astype(np.int64)
-    first_day, last_day = int(day.min()), int(day.max())
     reported = None
     if departments is not None or products is not None:
         reported = _reported_days(reported_where, reported_params)
-    if products is not None:
-        # Days before a product's first sale or after its last that its store reported are
-        # zeros of that product, as in a panel of every series.
-        first_day, last_day = (
-            min(first_day, int(reported[1].min())),
-            max(last_day, int(reported[1].max())),
-        )
+    first_day, last_day = _day_span(day, reported=reported if products is not None else None)
     n_days = last_day - first_day + 1
 
     # Series in the order Panel.from_frame gives them: by store code, then by SKU.
@@ -83,14 +76,16 @@ def load_sales_panel(
     series_store = store_position[order]
     series_product = product_position[order]
 
-    store_reported = np.zeros((len(store_rows), n_days), dtype=bool)
     if reported is None:
-        store_reported[np.repeat(store_position, series_days), day - first_day] = True
+        store_days = (np.repeat(store_position, series_days), day - first_day)
     else:
         in_range = (reported[1] >= first_day) & (reported[1] <= last_day)
-        store_reported[
-            store_index.get_indexer(reported[0][in_range]), reported[1][in_range] - first_day
-        ] = True
+        store_days = (
+            store_index.get_indexer(reported[0][in_range]),
+            reported[1][in_range] - first_day,
+        )
+    store_reported = np.zeros((len(store_rows), n_days), dtype=bool)
+    store_reported[store_days] = True
     quantity, on_promotion, price, censored = _day_values(
         rows,
         cell=np.repeat(rank, series_days) * n_days + (day - first_day),
@@ -98,23 +93,36 @@ def load_sales_panel(
     )
 
     store_codes = np.array([code for _, code in store_rows], dtype=object)
-    product_skus = np.array([sku for _, sku, _ in product_rows], dtype=object)
-    product_departments = np.array([dept for _, _, dept in product_rows], dtype=object)
+    product_rows = np.array(product_rows, dtype=object).reshape(-1, 3)
     return Panel(
         stores=store_codes[series_store],
-        products=product_skus[series_product],
-        departments=product_departments[series_product],
-        dates=pd.date_range(
-            pd.Timestamp(EPOCH + dt.timedelta(days=first_day)),
-            periods=n_days,
-            freq="D",
-            name="date",
-        ),
+        products=product_rows[series_product, 1],
+        departments=product_rows[series_product, 2],
+        dates=_dates(first_day, n_days),
         quantity=quantity,
         on_promotion=on_promotion,
         price=price,
         censored=censored,
     )
+
+
+def _dates(first_day: int, n_days: int) -> pd.DatetimeIndex:
+    """The panel's days from day number `first_day` (days since 1970-01-01)."""
+    first = pd.Timestamp(EPOCH + dt.timedelta(days=first_day))
+    return pd.date_range(first, periods=n_days, freq="D", name="date")
+
+
+def _day_span(
+    day: np.ndarray, *, reported: tuple[np.ndarray, np.ndarray] | None
+) -> tuple[int, int]:
+    """The first and last day number of the panel: those of the sales read, widened to the days
+    their stores `reported` when a few products are read (days before a product's first sale
+    or after its last that its store reported are zeros of it, as in a panel of every series)."""
+    first_day, last_day = int(day.min()), int(day.max())
+    if reported is not None:
+        first_day = min(first_day, int(reported[1].min()))
+        last_day = max(last_day, int(reported[1].max()))
+    return first_day, last_day
 
 
 def _sale_filters(
