@@ -40,8 +40,8 @@ def start_walk_forward_run(
     served already: a run of this version is running, or one asked for at or after
     `requested_at` has not failed. Raises ValueError when there are no sales."""
     runs = WalkForwardRun.objects.filter(model_version=version)
-    for stale in runs.filter(status=Status.RUNNING, started_at__lt=timezone.now() - RUN_TIME_LIMIT):
-        fail_walk_forward_run(run=stale, error=_timed_out(stale))
+    for running in runs.filter(status=Status.RUNNING):
+        fail_if_timed_out(run=running)
     answered = runs.exclude(status=Status.FAILED).filter(requested_at__gte=requested_at)
     if answered.exists() or runs.filter(status=Status.RUNNING).exists():
         return None
