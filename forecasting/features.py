@@ -8,6 +8,7 @@ without a calendar), and its calendar, holidays of the tenant's country included
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,6 +129,104 @@ def _clamped_columns(values: np.ndarray, *, start: int, length: int) -> np.ndarr
     )
 
 
+@dataclass(frozen=True)
+class FeatureColumns:
+    """The features of target days [first_day, last_day) of some series, each held once at the
+    grain it varies at: per (series, day) [n_series, n_days], per day [n_days] (the calendar)
+    or per series [n_series] (the codes). Lags are views of the quantities, not copies.
+    `rows` lays them out as the feature matrix."""
+
+    n_series: int
+    n_days: int
+    cells: dict[str, np.ndarray]
+    days: dict[str, np.ndarray]
+    series: dict[str, np.ndarray]
+
+    def rows(
+        self,
+        *,
+        series: slice = slice(None),
+        days: slice = slice(None),
+        keep_rows: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Feature matrix [rows, len(FEATURE_NAMES)] (float32, column-major, series-major
+        rows) of `series` x `days`; only the rows where the flat boolean `keep_rows` is True
+        when it is given.
+
+        Column-major: each feature is one contiguous column, filled by one vectorised copy,
+        and XGBoost bins contiguous columns faster than rows."""
+        n_series = len(range(*series.indices(self.n_series)))
+        n_days = len(range(*days.indices(self.n_days)))
+        n_rows = n_series * n_days if keep_rows is None else int(keep_rows.sum())
+        features = np.empty((n_rows, len(FEATURE_NAMES)), np.float32, order="F")
+        for column, name in enumerate(FEATURE_NAMES):
+            if name in self.cells:
+                values = self.cells[name][series, days]
+            elif name in self.days:
+                values = np.broadcast_to(self.days[name][days], (n_series, n_days))
+            else:
+                values = np.broadcast_to(self.series[name][series, None], (n_series, n_days))
+            if keep_rows is None:
+                features[:, column].reshape(n_series, n_days)[...] = values
+            else:
+                features[:, column] = values.reshape(-1)[keep_rows]
+        return features
+
+
+def feature_columns(
+    *,
+    quantity: np.ndarray,
+    on_promotion: np.ndarray,
+    dates: pd.DatetimeIndex,
+    department_codes: np.ndarray,
+    store_codes: np.ndarray,
+    first_day: int,
+    last_day: int,
+    holiday_region: HolidayRegion | None = None,
+) -> FeatureColumns:
+    """The features of the target days [first_day, last_day) of the given [series, day]
+    arrays, at their grains (see `FeatureColumns`)."""
+    n_target_days = max(last_day - first_day, 0)
+    cells: dict[str, np.ndarray] = {
+        f"lag_{lag}": _shifted(quantity, first_day - lag, n_target_days) for lag in LAGS
+    }
+    if n_target_days:
+        statistics = HistoryStatistics.of(quantity[:, :last_day])
+        for window in ROLLING_WINDOWS:
+            mean, deviation = statistics.rolling(
+                window=window, first_day=first_day, last_day=last_day
+            )
+            cells[f"rolling_mean_{window}"] = mean.astype(np.float32)
+            cells[f"rolling_std_{window}"] = deviation.astype(np.float32)
+            del mean, deviation
+    else:
+        for window in ROLLING_WINDOWS:
+            empty = np.zeros((quantity.shape[0], 0), dtype=np.float32)
+            cells[f"rolling_mean_{window}"] = cells[f"rolling_std_{window}"] = empty
+    cells["on_promotion"] = on_promotion[:, first_day:last_day]
+    target_dates = dates[first_day:last_day]
+    is_holiday, days_to_holiday, days_from_holiday = holiday_features(target_dates, holiday_region)
+    days = {
+        "day_of_week": target_dates.day_of_week,
+        "day_of_month": target_dates.day,
+        "month": target_dates.month,
+        "week_of_year": iso_week(target_dates),
+        "is_holiday": is_holiday,
+        "days_to_holiday": days_to_holiday,
+        "days_from_holiday": days_from_holiday,
+    }
+    return FeatureColumns(
+        n_series=quantity.shape[0],
+        n_days=n_target_days,
+        cells=cells,
+        days={name: np.asarray(values, dtype=np.float32) for name, values in days.items()},
+        series={
+            "department_code": np.asarray(department_codes, dtype=np.float32),
+            "store_code": np.asarray(store_codes, dtype=np.float32),
+        },
+    )
+
+
 def build_features(
     *,
     quantity: np.ndarray,
@@ -141,54 +240,21 @@ def build_features(
     holiday_region: HolidayRegion | None = None,
 ) -> np.ndarray:
     """Feature matrix [n_series * n_target_days, len(FEATURE_NAMES)] (float32, series-major
-    rows) for the target days [first_day, last_day) of the given [series, day] arrays; only
-    the rows where the flat boolean `keep_rows` is True when it is given.
-
-    The matrix is column-major (Fortran order): each feature is one contiguous column, filled
-    by one vectorised copy, and XGBoost bins contiguous columns faster than rows.
-    """
-    n_series = quantity.shape[0]
-    n_target_days = last_day - first_day
-    if n_target_days <= 0:
+    rows, column-major) for the target days [first_day, last_day) of the given [series, day]
+    arrays; only the rows where the flat boolean `keep_rows` is True when it is given."""
+    if last_day - first_day <= 0:
         return np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)
-    statistics = HistoryStatistics.of(quantity[:, :last_day])
-    n_rows = n_series * n_target_days if keep_rows is None else int(keep_rows.sum())
-    features = np.empty((n_rows, len(FEATURE_NAMES)), np.float32, order="F")
-
-    def put(column: int, values: np.ndarray) -> None:
-        flat = values.reshape(-1)
-        features[:, column] = flat if keep_rows is None else flat[keep_rows]
-
-    column = 0
-    for lag in LAGS:
-        put(column, _shifted(quantity, first_day - lag, n_target_days))
-        column += 1
-    rolling = [
-        statistics.rolling(window=window, first_day=first_day, last_day=last_day)
-        for window in ROLLING_WINDOWS
-    ]
-    for mean, _ in rolling:
-        put(column, mean)
-        column += 1
-    for _, standard_deviation in rolling:
-        put(column, standard_deviation)
-        column += 1
-    target_dates = dates[first_day:last_day]
-    calendar = (
-        target_dates.day_of_week,
-        target_dates.day,
-        target_dates.month,
-        iso_week(target_dates),
+    columns = feature_columns(
+        quantity=quantity,
+        on_promotion=on_promotion,
+        dates=dates,
+        department_codes=department_codes,
+        store_codes=store_codes,
+        first_day=first_day,
+        last_day=last_day,
+        holiday_region=holiday_region,
     )
-    for values in calendar:
-        put(column, np.tile(np.asarray(values, dtype=np.float32), n_series))
-        column += 1
-    put(column, on_promotion[:, first_day:last_day])
-    put(column + 1, np.repeat(department_codes, n_target_days))
-    put(column + 2, np.repeat(store_codes, n_target_days))
-    for offset, values in enumerate(holiday_features(target_dates, holiday_region), start=3):
-        put(column + offset, np.tile(values, n_series))
-    return features
+    return columns.rows(keep_rows=keep_rows)
 
 
 def iso_week(dates: pd.DatetimeIndex) -> np.ndarray:
@@ -221,16 +287,22 @@ def panel_features(
 ) -> np.ndarray:
     """`build_features` for days [first_day, last_day) of a panel (default: all its days)."""
     return build_features(
-        quantity=panel.quantity,
-        on_promotion=panel.on_promotion,
-        dates=panel.dates,
-        department_codes=encodings.department_codes(panel.departments),
-        store_codes=encodings.store_codes(panel.stores),
+        **_panel_arrays(panel, encodings),
         first_day=first_day,
         last_day=panel.n_days if last_day is None else last_day,
         keep_rows=keep_rows,
-        holiday_region=panel.holiday_region,
     )
+
+
+def _panel_arrays(panel: Panel, encodings: CategoryEncodings) -> dict:
+    return {
+        "quantity": panel.quantity,
+        "on_promotion": panel.on_promotion,
+        "dates": panel.dates,
+        "department_codes": encodings.department_codes(panel.departments),
+        "store_codes": encodings.store_codes(panel.stores),
+        "holiday_region": panel.holiday_region,
+    }
 
 
 def training_rows(
@@ -254,34 +326,47 @@ class PanelTrainingRows:
     A feature row reads only the days before its target day (and the day's planned promotion),
     so for a run of the panel's days the rows that `training_rows` builds from the run alone
     are the panel's rows of those days (its first LOOKBACK_DAYS days only feed lags). A
-    walk-forward fits on such a run at every cutoff: it builds the features once and copies
+    walk-forward fits on such a run at every cutoff: it builds the features once and lays
     each cutoff's rows out of them.
     """
 
     def __init__(self, *, panel: Panel, encodings: CategoryEncodings) -> None:
         self.panel = panel
         self.encodings = encodings
-        self._features = panel_features(panel=panel, encodings=encodings, first_day=LOOKBACK_DAYS)
+        # Each feature at its grain (`FeatureColumns`): about a quarter of the float32 matrix.
+        self._columns = feature_columns(
+            **_panel_arrays(panel, encodings), first_day=LOOKBACK_DAYS, last_day=panel.n_days
+        )
 
     def of(self, *, first_day: int, n_days: int) -> tuple[np.ndarray, np.ndarray]:
         """`training_rows` of the panel's days [first_day, first_day + n_days), which must
         hold more than LOOKBACK_DAYS days: features (column-major) and known targets."""
+        return self._rows_of(slice(0, self.panel.n_series), first_day=first_day, n_days=n_days)
+
+    def batches(
+        self, *, first_day: int, n_days: int, rows_per_batch: int = 262_144
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """`of`, a block of series at a time (about `rows_per_batch` rows each), in the same
+        row order: a training matrix built from the batches needs no copy of the whole run."""
+        self._check_run(first_day=first_day, n_days=n_days)
+        series_per_batch = max(rows_per_batch // (n_days - LOOKBACK_DAYS), 1)
+        for start in range(0, self.panel.n_series, series_per_batch):
+            series = slice(start, min(start + series_per_batch, self.panel.n_series))
+            yield self._rows_of(series, first_day=first_day, n_days=n_days)
+
+    def _check_run(self, *, first_day: int, n_days: int) -> None:
         if n_days <= LOOKBACK_DAYS or first_day < 0 or first_day + n_days > self.panel.n_days:
             raise ValueError("the run must lie within the panel and be longer than its lookback")
-        n_series = self.panel.n_series
-        row_days = self.panel.n_days - LOOKBACK_DAYS
-        # Feature rows are series-major: series s, panel day d is row s * row_days + d - LOOKBACK.
+
+    def _rows_of(
+        self, series: slice, *, first_day: int, n_days: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        self._check_run(first_day=first_day, n_days=n_days)
+        # Column day 0 is panel day LOOKBACK_DAYS.
         days = slice(first_day, first_day + n_days - LOOKBACK_DAYS)
-        target = self.panel.quantity[:, first_day + LOOKBACK_DAYS : first_day + n_days]
-        known = ~np.isnan(target.reshape(-1))
-        keep_rows = None if known.all() else known
-        n_rows = target.size if keep_rows is None else int(known.sum())
-        features = np.empty((n_rows, len(FEATURE_NAMES)), np.float32, order="F")
-        for column in range(len(FEATURE_NAMES)):
-            rows = self._features[:, column].reshape(n_series, row_days)[:, days]
-            if keep_rows is None:
-                features[:, column].reshape(target.shape)[...] = rows
-            else:
-                features[:, column] = rows.reshape(-1)[keep_rows]
+        target = self.panel.quantity[series, first_day + LOOKBACK_DAYS : first_day + n_days]
         target = target.reshape(-1)
+        known = ~np.isnan(target)
+        keep_rows = None if known.all() else known
+        features = self._columns.rows(series=series, days=days, keep_rows=keep_rows)
         return features, target if keep_rows is None else target[keep_rows]

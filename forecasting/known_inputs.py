@@ -135,14 +135,16 @@ def holiday_features(
     dates: pd.DatetimeIndex, region: HolidayRegion | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per day: holiday flag, days to the next holiday and days since the last one (0 on a
-    holiday, capped at MAX_HOLIDAY_DISTANCE); NaN everywhere without a region."""
+    holiday, capped at MAX_HOLIDAY_DISTANCE). Without a region no day is known as a holiday:
+    flag 0, both distances at the cap.
+
+    Constants rather than NaN: XGBoost's histogram kernels run about 1.5 times slower on a
+    matrix with any missing cell, and a column without information is never split on either
+    way."""
     n_days = len(dates)
-    if region is None or not n_days:
-        unknown = np.full(n_days, np.nan, dtype=np.float32)
-        return unknown, unknown.copy(), unknown.copy()
     padding = pd.Timedelta(days=MAX_HOLIDAY_DISTANCE)
-    around = pd.date_range(dates[0] - padding, dates[-1] + padding, freq="D")
-    is_holiday = region.names(around) != ""
+    around = pd.date_range(dates[0] - padding, dates[-1] + padding, freq="D") if n_days else []
+    is_holiday = np.zeros(len(around), dtype=bool) if region is None else region.names(around) != ""
     positions = np.arange(len(around))
     holiday_positions = positions[is_holiday]
     inside = slice(MAX_HOLIDAY_DISTANCE, MAX_HOLIDAY_DISTANCE + n_days)

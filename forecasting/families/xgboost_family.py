@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -73,6 +73,49 @@ def quantile_matrix(
     )
 
 
+class _RowBatches(xgb.DataIter):
+    """Training rows handed to XGBoost a batch at a time (`PanelTrainingRows.batches`); XGBoost
+    reads them twice (counting, then binning), each batch freed once it is binned."""
+
+    def __init__(self, batches: Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]]) -> None:
+        self._batches = batches
+        self._iterator: Iterator[tuple[np.ndarray, np.ndarray]] | None = None
+        self.n_rows = 0
+        super().__init__(release_data=True)
+
+    def reset(self) -> None:
+        self._iterator = None
+
+    def next(self, input_data: Callable) -> bool:
+        if self._iterator is None:
+            self._iterator, self.n_rows = self._batches(), 0
+        batch = next(self._iterator, None)
+        if batch is None:
+            return False
+        features, target = batch
+        self.n_rows += len(target)
+        input_data(
+            data=pd.DataFrame(features, columns=list(FEATURE_NAMES), copy=False), label=target
+        )
+        return True
+
+
+def batched_quantile_matrix(
+    batches: Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]],
+    *,
+    max_bin: int,
+    nthread: int,
+    ref: xgb.QuantileDMatrix | None = None,
+) -> xgb.QuantileDMatrix:
+    """`quantile_matrix` of training rows that come in batches (`batches()` starts them over):
+    the same matrix, without the whole float32 run in memory at once."""
+    rows = _RowBatches(batches)
+    matrix = xgb.QuantileDMatrix(rows, max_bin=max_bin, nthread=nthread, ref=ref)
+    if not matrix.num_row():
+        raise ValueError("no known sales to train on")
+    return matrix
+
+
 def _matrix(inputs: FeatureInputs) -> np.ndarray:
     """The feature rows as the booster reads them: float32, one column per feature in order."""
     return np.column_stack([inputs.columns[name] for name in FEATURE_NAMES]).astype(np.float32)
@@ -137,8 +180,9 @@ class XGBoostRefitSession(RefitSession):
             if prepared is not None:
                 prepared.cancel()
             matrix = self._build_matrix(window, nthread=self._nthread)
-        if self.reference is None:
-            self.reference = matrix
+        # Every matrix after the first is binned with the first's cuts, so the latest serves as
+        # the reference and an earlier one is freed once its fit is done.
+        self.reference = matrix
         if planned:
             self._next_planned += 1
             if self._next_planned < len(self._planned):
@@ -163,7 +207,13 @@ class XGBoostRefitSession(RefitSession):
                 if self._rows is None or self._rows.encodings != encodings:
                     self._rows = PanelTrainingRows(panel=self.panel, encodings=encodings)
                 rows = self._rows
-            features, target = rows.of(first_day=self.first_day_of(window), n_days=window.n_days)
+            first_day = self.first_day_of(window)
+            return batched_quantile_matrix(
+                lambda: rows.batches(first_day=first_day, n_days=window.n_days),
+                max_bin=self._max_bin,
+                nthread=nthread,
+                ref=self.reference,
+            )
         return quantile_matrix(
             features, target, max_bin=self._max_bin, nthread=nthread, ref=self.reference
         )

@@ -125,6 +125,21 @@ def test_training_rows_sliced_from_the_whole_panel_equal_those_built_from_the_ru
     np.testing.assert_array_equal(target, expected_target)
 
 
+def test_training_rows_in_batches_are_the_rows_of_the_run_in_the_same_order(panel):
+    quantity = panel.quantity.copy()
+    quantity[3, 50:53] = np.nan
+    gappy = panel.with_quantity(quantity)
+    rows = PanelTrainingRows(panel=gappy, encodings=CategoryEncodings.fit(panel=gappy))
+    features, target = rows.of(first_day=10, n_days=90)
+
+    batches = list(rows.batches(first_day=10, n_days=90, rows_per_batch=2 * (90 - LOOKBACK_DAYS)))
+
+    assert len(batches) == -(-gappy.n_series // 2)  # two series a batch
+    assert all(batch.flags.f_contiguous for batch, _ in batches)
+    np.testing.assert_array_equal(np.concatenate([batch for batch, _ in batches]), features)
+    np.testing.assert_array_equal(np.concatenate([known for _, known in batches]), target)
+
+
 def test_training_rows_of_a_run_outside_the_panel_or_within_its_lookback_are_refused(panel):
     rows = PanelTrainingRows(panel=panel, encodings=CategoryEncodings.fit(panel=panel))
     with pytest.raises(ValueError, match="lookback"):

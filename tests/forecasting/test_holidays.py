@@ -3,7 +3,6 @@
 import dataclasses
 import datetime as dt
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -24,7 +23,10 @@ def test_holiday_flag_and_days_to_and_from_the_nearest_holiday():
     assert days_to.tolist() == [5, 4, 3, 2, 1, 0, 0, 5, 4]  # next: New Year's Day
     # The last holiday before the 20th was 25 August: more than the cap of 30 days ago.
     assert days_from.tolist() == [30, 30, 30, 30, 30, 0, 0, 1, 2]
-    assert np.isnan(holiday_features(dates, None)[0]).all()
+    # Without a region no day is known as a holiday (constants: no missing cells).
+    flag, days_to, days_from = holiday_features(dates, None)
+    assert flag.tolist() == [0] * 9
+    assert days_to.tolist() == days_from.tolist() == [30] * 9
 
 
 def test_the_xgboost_features_carry_the_holidays_of_the_panels_region():
