@@ -10,10 +10,11 @@ PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 .PHONY: demo test test-fast lint format lock clean-local
 
-$(STAMP): requirements/base.txt requirements/dev.txt
+# The benchmarks' references (mlforecast) too: a test runs every benchmark at its smallest size.
+$(STAMP): requirements/base.txt requirements/dev.txt requirements/bench.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements/dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements/bench.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
