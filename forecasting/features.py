@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -227,34 +228,14 @@ def feature_columns(
     )
 
 
-def build_features(
-    *,
-    quantity: np.ndarray,
-    on_promotion: np.ndarray,
-    dates: pd.DatetimeIndex,
-    department_codes: np.ndarray,
-    store_codes: np.ndarray,
-    first_day: int,
-    last_day: int,
-    keep_rows: np.ndarray | None = None,
-    holiday_region: HolidayRegion | None = None,
-) -> np.ndarray:
+def build_features(*, keep_rows: np.ndarray | None = None, **arrays: Any) -> np.ndarray:
     """Feature matrix [n_series * n_target_days, len(FEATURE_NAMES)] (float32, series-major
-    rows, column-major) for the target days [first_day, last_day) of the given [series, day]
-    arrays; only the rows where the flat boolean `keep_rows` is True when it is given."""
-    if last_day - first_day <= 0:
+    rows, column-major) of `feature_columns(**arrays)` (the target days [first_day, last_day)
+    of the given [series, day] arrays); only the rows where the flat boolean `keep_rows` is
+    True when it is given."""
+    if arrays["last_day"] - arrays["first_day"] <= 0:
         return np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)
-    columns = feature_columns(
-        quantity=quantity,
-        on_promotion=on_promotion,
-        dates=dates,
-        department_codes=department_codes,
-        store_codes=store_codes,
-        first_day=first_day,
-        last_day=last_day,
-        holiday_region=holiday_region,
-    )
-    return columns.rows(keep_rows=keep_rows)
+    return feature_columns(**arrays).rows(keep_rows=keep_rows)
 
 
 def iso_week(dates: pd.DatetimeIndex) -> np.ndarray:
