@@ -15,6 +15,7 @@ from alerts.serializers import AlertActionSerializer, AlertStatsSerializer, MLAl
 from alerts.services import act_on_alert, mark_alert_read
 from config.api import HasRequiredPermissions
 from config.api_errors import error_responses, transition_conflict
+from config.read_cache import cached_read
 
 VIEW_ALERTS = ("alerts.view_mlalert",)
 
@@ -62,6 +63,7 @@ class MLAlertListApi(generics.ListAPIView):
         responses={200: MLAlertSerializer(many=True), **error_responses(400, 404)},
         tags=["ml-alerts"],
     )
+    @cached_read
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -76,6 +78,7 @@ class MLAlertStatsApi(APIView):
         responses={200: AlertStatsSerializer, **error_responses()},
         tags=["ml-alerts"],
     )
+    @cached_read
     def get(self, request):
         return Response(AlertStatsSerializer(alert_stats()).data)
 
@@ -95,6 +98,7 @@ class MLAlertDetailApi(generics.RetrieveAPIView):
         responses={200: MLAlertSerializer, **error_responses(404)},
         tags=["ml-alerts"],
     )
+    @cached_read
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 

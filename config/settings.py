@@ -122,6 +122,10 @@ CACHES = {
         "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
     }
 }
+# How long an API read's answer may be served from the cache at most (config/read_cache.py:
+# any write to the tenant's data ends it at once; this bounds what moves with the clock alone).
+# 0 turns the cache off.
+API_READ_CACHE_SECONDS = env_int("API_READ_CACHE_SECONDS", 30)
 
 # --- Celery -------------------------------------------------------------------------------
 CELERY_BROKER_URL = embedded.celery_broker_url(REDIS_URL)

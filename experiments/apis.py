@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from config.api import HasRequiredPermissions
 from config.api_errors import error_responses, transition_conflict
+from config.read_cache import cached_read
 from experiments.models import ModelExperiment
 from experiments.selectors import experiment_list
 from experiments.serializers import (
@@ -96,6 +97,7 @@ class ExperimentListApi(generics.ListAPIView):
         responses={200: ExperimentSerializer(many=True), **error_responses(400, 404)},
         tags=["experiments"],
     )
+    @cached_read
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -146,6 +148,7 @@ class ExperimentDetailApi(generics.RetrieveAPIView):
         responses={200: ExperimentDetailSerializer, **error_responses(404)},
         tags=["experiments"],
     )
+    @cached_read
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -295,6 +298,7 @@ class ExperimentResultsApi(APIView):
         responses={200: OpenApiTypes.OBJECT, **error_responses(404)},
         tags=["experiments"],
     )
+    @cached_read
     def get(self, request, experiment_id: int):
         experiment = experiment_from_path(experiment_id)
         if experiment.status == ModelExperiment.Status.COMPLETED and experiment.results:

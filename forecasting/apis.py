@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from config.api import HasRequiredPermissions, validated_query
 from config.api_errors import BadRequest, PayloadTooLarge, error_responses
+from config.read_cache import cached_read
 from forecasting.models import PlannedPromotion
 from forecasting.serializers import (
     CalendarImportRequestSerializer,
@@ -183,6 +184,7 @@ class PlannedPromotionListApi(generics.ListAPIView):
         responses={200: PlannedPromotionSerializer(many=True), **error_responses(400, 404)},
         tags=["promotions"],
     )
+    @cached_read
     def get(self, request, *args, **kwargs):
         validated_query(request, PlannedPromotionQuerySerializer)
         return super().get(request, *args, **kwargs)

@@ -18,6 +18,8 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 from django.db import connection
 
+from config.read_cache import note_write
+
 PGCOPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 # The signature, a zero flags field and a zero-length header extension.
 PGCOPY_HEADER = PGCOPY_SIGNATURE + b"\x00" * 8
@@ -70,6 +72,7 @@ def copy_in_binary(
         for start in range(0, len(rows), max(chunk_rows, 1)):
             copy.write(rows[start : start + chunk_rows].tobytes())
         copy.write(PGCOPY_TRAILER)
+    note_write()  # COPY passes no execute wrapper: the tenant's cached API reads end here
 
 
 def copy_in_frame(*, table: str, columns: Sequence[str], frame: pd.DataFrame) -> None:
@@ -83,6 +86,7 @@ def copy_in_frame(*, table: str, columns: Sequence[str], frame: pd.DataFrame) ->
         sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv)"
         with cursor.copy(sql) as copy:
             copy.write(buffer.getvalue())
+    note_write()  # COPY passes no execute wrapper: the tenant's cached API reads end here
 
 
 def refresh_statistics(*tables: str) -> None:

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from config.api import HasRequiredPermissions, validated_query
 from config.api_errors import error_responses
+from config.read_cache import cached_read
 from mlops import selectors
 from mlops.health_cache import cached_model_health
 from mlops.models import (
@@ -82,6 +83,7 @@ class ModelHealthApi(APIView):
         responses={200: ModelHealthSerializer, **error_responses(400)},
         tags=["models"],
     )
+    @cached_read
     def get(self, request):
         name = model_name(request)
         entries = cached_model_health(name=name)
@@ -125,6 +127,7 @@ class ModelBacktestApi(APIView):
         responses={200: BacktestTrendSerializer, **error_responses(400, 404)},
         tags=["models"],
     )
+    @cached_read
     def get(self, request, version: str):
         query = validated_query(request, BacktestQuerySerializer)
         found = get_object_or_404(ModelVersion, name=query["name"], version=version)
@@ -179,6 +182,7 @@ class ModelHistoryApi(generics.ListAPIView):
         responses={200: ModelVersionHistorySerializer(many=True), **error_responses(400, 404)},
         tags=["models"],
     )
+    @cached_read
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -306,6 +310,7 @@ class RetrainingLogListApi(generics.ListAPIView):
         responses={200: RetrainingLogSerializer(many=True), **error_responses(400, 404)},
         tags=["models"],
     )
+    @cached_read
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -325,6 +330,7 @@ class RetrainingLogDetailApi(generics.RetrieveAPIView):
         responses={200: RetrainingLogSerializer, **error_responses(404)},
         tags=["models"],
     )
+    @cached_read
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -365,5 +371,6 @@ class DriftIncidentListApi(generics.ListAPIView):
         responses={200: DriftIncidentSerializer(many=True), **error_responses(400, 404)},
         tags=["models"],
     )
+    @cached_read
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from config.api import HasRequiredPermissions, validated_query
 from config.api_errors import Conflict, error_responses
+from config.read_cache import cached_read
 from forecasting.models import Product, Store
 from mlops.explanation_selectors import (
     HistoryUnavailableError,
@@ -67,6 +68,7 @@ class ForecastExplainApi(APIView):
         },
         tags=["forecasts"],
     )
+    @cached_read
     def get(self, request):
         params = validated_query(request, ExplainQuerySerializer)
         store = get_object_or_404(Store, code=params["store"])

@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from config.api import HasRequiredPermissions
 from config.api_errors import error_responses
+from config.read_cache import cached_read
 from mlops.apis import NAME_PARAMETER, VERSION_PARAMETER, VIEW_MODELS, version_from_path
 from mlops.rollout_selectors import latest_rollout, rollout_detail
 from mlops.rollout_serializers import RolloutPlanSerializer, StartCanarySerializer
@@ -35,6 +36,7 @@ class ModelCanaryApi(APIView):
         responses={200: RolloutPlanSerializer, **error_responses(400, 404)},
         tags=["models"],
     )
+    @cached_read
     def get(self, request, version: str):
         found = version_from_path(request, version)
         plan = latest_rollout(found)

@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from config.api import HasRequiredPermissions, validated_query
 from config.api_errors import error_responses
+from config.read_cache import cached_read
 from forecasting.serializers import FiniteFloatField
 from mlops.models import DEFAULT_MODEL_NAME
 from mlops.series_selectors import MAX_DAYS, UnknownSeriesError, series_history
@@ -91,6 +92,7 @@ class SeriesHistoryApi(APIView):
         responses={200: SeriesHistorySerializer, **error_responses(400, 404)},
         tags=["forecasts"],
     )
+    @cached_read
     def get(self, request):
         params = validated_query(request, SeriesHistoryQuerySerializer)
         try:

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from config.api import HasRequiredPermissions, validated_query
 from config.api_errors import error_responses
+from config.read_cache import cached_read
 from forecasting.models import Forecast, Product, Store
 from forecasting.serializers import FiniteFloatField
 from mlops.models import DEFAULT_MODEL_NAME
@@ -96,6 +97,7 @@ class ForecastApi(APIView):
         responses={200: ServedForecastSerializer, **error_responses(400, 404)},
         tags=["forecasts"],
     )
+    @cached_read
     def get(self, request):
         params = validated_query(request, ForecastQuerySerializer)
         store = get_object_or_404(Store, code=params["store"])

@@ -36,11 +36,13 @@ def forget_cached_reads() -> None:
     from django.core.cache import cache
     from django_tenants.utils import schema_context
 
+    from config.read_cache import renew_generation
     from mlops.health_cache import HEALTH_CACHE_KEY
 
     for slug in TEST_TENANTS:
         with schema_context(slug):
             cache.delete(HEALTH_CACHE_KEY)
+        renew_generation(slug)
 
 
 def _truncate_schema(schema: str) -> None:

@@ -1,0 +1,163 @@
+"""The API's reads, cached per tenant until the tenant's data next changes.
+
+Dashboards and scripts read the same few endpoints over and over while the data under them
+changes a few times a day (the daily jobs, a promotion, an alert acted on). A read's answer is
+kept in the cache under the tenant's *generation*, a token that every write to the tenant's
+schema replaces, so a write makes every earlier answer unreachable at once:
+
+- Every statement Django sends (the ORM, `bulk_create`, `QuerySet.update`, raw SQL through its
+  cursor) passes `watch_writes`, which replaces the generation after any statement that is not a
+  read, and again when the writing transaction commits: a read that ran between the two (and
+  saw the data before the commit) was stored under the generation in between.
+- COPY, which bypasses Django's cursor, calls `note_write` itself (forecasting/pgcopy.py).
+- The tenant's policy lives in the public schema: a change to its row replaces the tenant's
+  generation (`tenants.apps`).
+
+An answer also names the day (reads such as "the last 7 days" move at midnight) and lives
+`READ_CACHE_SECONDS` at most, the bound for anything else that moves with the clock. The key
+names the user and the negotiated media type, and the cache's key function
+(`django_tenants.cache.make_key`) puts the schema first, so no tenant or user reads another's.
+Authentication and permissions are checked on every request before the cache is read.
+A view's `get` opts in with `@cached_read`.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.utils import timezone
+from django_tenants.utils import get_public_schema_name, schema_context
+from rest_framework.response import Response
+
+GENERATION_KEY = "api-read-generation"
+
+# Statements that change nothing. Anything else (INSERT, UPDATE, DELETE, TRUNCATE, DDL, and a
+# WITH that writes) counts as a write. The session table changes at each sign-in and is read by
+# no API answer.
+_READ_ONLY = re.compile(
+    r"\s*(SELECT|SET|SHOW|BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|DECLARE|FETCH|CLOSE|EXPLAIN"
+    r"|ANALYZE|LISTEN|UNLISTEN|NOTIFY)\b",
+    re.IGNORECASE,
+)
+_WRITING_WITH = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
+_SESSION_TABLE = re.compile(r'^\s*(INSERT INTO|UPDATE|DELETE FROM)\s+"django_session"', re.I)
+
+
+def is_write(sql: str) -> bool:
+    """Whether a statement may change data (what a cached answer could have shown)."""
+    if _SESSION_TABLE.match(sql):
+        return False
+    if _READ_ONLY.match(sql):
+        return False
+    if re.match(r"\s*WITH\b", sql, re.IGNORECASE):
+        return bool(_WRITING_WITH.search(sql)) and " FOR UPDATE" not in sql.upper()
+    return True
+
+
+def renew_generation(schema_name: str) -> None:
+    """Make every cached answer of the tenant unreachable."""
+    if schema_name == get_public_schema_name():
+        return
+    if connection.schema_name == schema_name:
+        # Entering the schema it is in would have the next statement set search_path again.
+        cache.set(GENERATION_KEY, secrets.token_hex(8), timeout=None)
+        return
+    with schema_context(schema_name):
+        cache.set(GENERATION_KEY, secrets.token_hex(8), timeout=None)
+
+
+def note_write() -> None:
+    """The current statement (or COPY) wrote to the connection's schema: renew the tenant's
+    generation now, and once more when the transaction commits."""
+    schema_name = connection.schema_name
+    if schema_name == get_public_schema_name():
+        return
+    renew_generation(schema_name)
+    if connection.in_atomic_block and not any(
+        getattr(callback[1], "renews_schema", None) == schema_name
+        for callback in connection.run_on_commit
+    ):
+
+        def renew_at_commit() -> None:
+            renew_generation(schema_name)
+
+        # Once per transaction and schema (a savepoint rolled back takes it along).
+        renew_at_commit.renews_schema = schema_name
+        transaction.on_commit(renew_at_commit)
+
+
+def watch_writes(execute, sql, params, many, context):
+    """An execute wrapper (installed on every connection, `tenants.apps`)."""
+    result = execute(sql, params, many, context)
+    if is_write(sql):
+        note_write()
+    return result
+
+
+def install_write_watch(sender, connection, **kwargs) -> None:
+    """On each new database connection: watch its statements."""
+    if watch_writes not in connection.execute_wrappers:
+        connection.execute_wrappers.append(watch_writes)
+
+
+def _generation() -> str:
+    generation = cache.get(GENERATION_KEY)
+    if generation is None:
+        cache.add(GENERATION_KEY, secrets.token_hex(8), timeout=None)
+        generation = cache.get(GENERATION_KEY)
+    return generation
+
+
+def read_key(request) -> str | None:
+    """The cache key of a GET request's answer, or None when it is not to be cached. Taken
+    before the read runs: an answer computed while a write lands is stored under the
+    generation it started from, which that write has already replaced."""
+    if request.method != "GET" or settings.API_READ_CACHE_SECONDS <= 0:
+        return None
+    user = request.user
+    if not (user and user.is_authenticated):
+        return None
+    described = "\n".join(
+        (
+            request.get_full_path(),
+            str(user.pk),
+            request.accepted_media_type or "",
+            timezone.localdate().isoformat(),
+        )
+    )
+    return f"api-read:{_generation()}:{hashlib.sha1(described.encode()).hexdigest()}"
+
+
+def cached_read(get):
+    """For a DRF view's `get`: its successful answers come from the cache while the tenant's
+    data is unchanged. Authentication, permissions and content negotiation have run by then."""
+
+    @functools.wraps(get)
+    def read(view, request, *args, **kwargs):
+        key = read_key(request)
+        if key is not None:
+            cached: Any = cache.get(key)
+            if cached is not None:
+                return Response(cached)
+        response = get(view, request, *args, **kwargs)
+        if key is not None and response.status_code == 200:
+            cache.set(key, _plain(response.data), settings.API_READ_CACHE_SECONDS)
+        return response
+
+    return read
+
+
+def _plain(data):
+    """The answer as plain dicts and lists (a serializer's ReturnDict/ReturnList hold it)."""
+    if isinstance(data, dict):
+        return {key: _plain(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [_plain(value) for value in data]
+    return data
