@@ -107,12 +107,20 @@ def install_write_watch(sender, connection, **kwargs) -> None:
         connection.execute_wrappers.append(watch_writes)
 
 
-def _generation() -> str:
-    generation = cache.get(GENERATION_KEY)
-    if generation is None:
+def generation(request=None) -> str:
+    """The tenant's generation; read once per request (the answer's key and the token's entry
+    name the same one, taken when the request was authenticated)."""
+    http_request = getattr(request, "_request", request)
+    known = getattr(http_request, "read_cache_generation", None)
+    if known is not None:
+        return known
+    current = cache.get(GENERATION_KEY)
+    if current is None:
         cache.add(GENERATION_KEY, secrets.token_hex(8), timeout=None)
-        generation = cache.get(GENERATION_KEY)
-    return generation
+        current = cache.get(GENERATION_KEY)
+    if http_request is not None:
+        http_request.read_cache_generation = current
+    return current
 
 
 def read_key(request) -> str | None:
@@ -132,7 +140,7 @@ def read_key(request) -> str | None:
             timezone.localdate().isoformat(),
         )
     )
-    return f"api-read:{_generation()}:{hashlib.sha1(described.encode()).hexdigest()}"
+    return f"api-read:{generation(request)}:{hashlib.sha1(described.encode()).hexdigest()}"
 
 
 def cached_read(get):

@@ -196,7 +196,7 @@ REST_FRAMEWORK = {
     # Token first: a request without credentials is answered 401 with `WWW-Authenticate: Token`
     # (with session first DRF would answer 403, which means "known but not allowed").
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "config.token_auth.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
