@@ -10,3 +10,11 @@ app = CeleryApp("forecast_arena")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 app.autodiscover_tasks(["config"])
+
+
+def in_this_tenant(signature):
+    """The signature, stamped with the current tenant's schema: a chord's callback is sent by
+    whichever worker finishes the last of its tasks, not from where the chord was started."""
+    from django.db import connection
+
+    return signature.set(headers={"_schema_name": connection.schema_name})

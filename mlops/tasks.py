@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.utils import timezone
 
-from config.celery import app
+from config.celery import app, in_this_tenant
 from tenants.selectors import tenant_today
 
 # A retrain reads two years of sales, fits, and refits both recipes over the evaluation
@@ -121,14 +121,6 @@ def queue_walk_forward(version_id: int) -> None:
     backtest_version.delay(version_id, requested_at=timezone.now().isoformat())
 
 
-def _in_this_tenant(signature):
-    """The signature, stamped with this tenant's schema: a chord's callback is sent by whichever
-    worker finishes the last window, not from here."""
-    from django.db import connection
-
-    return signature.set(headers={"_schema_name": connection.schema_name})
-
-
 @app.task(bind=True, name="mlops.tasks.backtest_version", acks_late=True, max_retries=None)
 def backtest_version(self, version_id: int, requested_at: str | None = None) -> dict:
     """Start version `version_id`'s walk-forward over the last 90 days: one task per weekly
@@ -153,8 +145,8 @@ def backtest_version(self, version_id: int, requested_at: str | None = None) -> 
         run = start_walk_forward_run(version=version, requested_at=asked)
     if run is None:
         return {"version": version_id, "windows": 0, "skipped": "already run"}
-    chains = [_in_this_tenant(backtest_windows.si(run.pk, chain)) for chain in run.chains()]
-    chord(chains)(_in_this_tenant(finish_walk_forward.si(run.pk)))
+    chains = [in_this_tenant(backtest_windows.si(run.pk, chain)) for chain in run.chains()]
+    chord(chains)(in_this_tenant(finish_walk_forward.si(run.pk)))
     return {"version": version_id, "run": run.pk, "windows": run.n_windows}
 
 

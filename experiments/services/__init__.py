@@ -32,10 +32,13 @@ from experiments.services.training import (
     ExperimentStartRunningError,
     ExperimentTrainingError,
     TrainingPlan,
+    begin_experiment_training,
+    finish_experiment_training,
     queue_start_experiment,
     start_experiment,
     start_interrupted,
     start_shadow_testing,
+    train_experiment_segment,
     training_plan,
 )
 
@@ -58,11 +61,14 @@ __all__ = [
     "complete_experiment",
     "feature_selecting_families",
     "propose_experiment",
+    "begin_experiment_training",
+    "finish_experiment_training",
     "queue_start_experiment",
     "reject_experiment",
     "require_permission",
     "start_experiment",
     "start_interrupted",
     "start_shadow_testing",
+    "train_experiment_segment",
     "training_plan",
 ]

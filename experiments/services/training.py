@@ -225,13 +225,32 @@ def start_experiment(*, experiment: ModelExperiment, actor: AbstractBaseUser) ->
     experiment is approved again; what trained stays linked and is not trained twice on the
     next start).
 
-    Safe to run again, whatever stopped the last run: under the experiment's start lock, an
-    experiment left in_progress by a lost worker is resumed (versions its retrains registered
-    are linked, a retrain left running is taken up), and one already trained is returned as is.
+    The three steps a worker runs as a chord (experiments.tasks), here one after another in
+    this process: begin, train each segment, finish. Safe to run again, whatever stopped the
+    last run: an experiment left in_progress by a lost worker is resumed (versions its
+    retrains registered are linked, a retrain left running is taken up), and one already
+    trained is returned as is.
 
     The registry settles an experiment retrain as a challenger that waits for a person (never
     promoted on its own) and, being a challenger, it forecasts beside the champion from then on.
     """
+    fresh, plans = begin_experiment_training(experiment=experiment, actor=actor)
+    for plan in plans:
+        train_experiment_segment(experiment=fresh, actor=actor, segment=plan.segment)
+    fresh, failed = finish_experiment_training(experiment=fresh, actor=actor)
+    transitions.sync(experiment, fresh)
+    if failed:
+        raise ExperimentTrainingError(fresh.events.order_by("-pk").first().note)
+    return fresh
+
+
+def begin_experiment_training(
+    *, experiment: ModelExperiment, actor: AbstractBaseUser
+) -> tuple[ModelExperiment, list[TrainingPlan]]:
+    """Move the approved experiment to in_progress (or resume one whose start stopped
+    half-way) under its start lock; returns it fresh and the versions still to train (none for
+    one already trained). Raises PermissionDenied, TransitionNotAllowed or
+    ExperimentStartRunningError."""
     with _start_lock(experiment) as acquired:
         if not acquired:
             raise ExperimentStartRunningError(
@@ -239,25 +258,81 @@ def start_experiment(*, experiment: ModelExperiment, actor: AbstractBaseUser) ->
             )
         fresh = ModelExperiment.objects.get(pk=experiment.pk)
         if fresh.status == Status.IN_PROGRESS and _trained(fresh):
-            return transitions.sync(experiment, fresh)  # a second delivery of a start that finished
+            return transitions.sync(experiment, fresh), []  # a second delivery of a finished start
+        if fresh.status == Status.IN_PROGRESS and _segments_training(fresh):
+            raise ExperimentStartRunningError(
+                f"Experiment #{experiment.pk}'s versions are being trained right now."
+            )
         fresh = _begin_training(experiment=experiment, actor=actor)
-        fresh, failed = _train_versions(experiment=fresh, actor=actor)
-    transitions.sync(experiment, fresh)
-    if failed:
-        raise ExperimentTrainingError(fresh.events.order_by("-pk").first().note)
-    return fresh
+        trained, _ = _training_outcomes(fresh)
+        done = _linked_segments(fresh) | {log.segment for log in trained}
+        return fresh, [plan for plan in training_plan(fresh) if plan.segment not in done]
 
 
-def _train_versions(
+def _segment_lock(experiment: ModelExperiment, segment: str):
+    return job_lock("experiment-segment", str(experiment.pk), segment)
+
+
+def train_experiment_segment(
+    *, experiment: ModelExperiment, actor: AbstractBaseUser, segment: str
+) -> ModelRetrainingLog | None:
+    """Train the experiment's planned version of `segment` once, whatever the deliveries:
+    returns its retrain log (the one already trained, if any), or None when the experiment no
+    longer trains it (moved on, or the segment is not in its plan). Raises
+    ExperimentStartRunningError while another process trains this segment."""
+    with _segment_lock(experiment, segment) as acquired:
+        if not acquired:
+            raise ExperimentStartRunningError(
+                f"Experiment #{experiment.pk}'s {segment} version is being trained right now."
+            )
+        fresh = ModelExperiment.objects.get(pk=experiment.pk)
+        plan = next((plan for plan in training_plan(fresh) if plan.segment == segment), None)
+        if fresh.status != Status.IN_PROGRESS or plan is None:
+            return None
+        trained, _ = _training_outcomes(fresh)
+        done = next((log for log in trained if log.segment == segment), None)
+        if done is not None or segment in _linked_segments(fresh):
+            return done
+        return _train_plan(experiment=fresh, actor=actor, plan=plan)
+
+
+def finish_experiment_training(
     *, experiment: ModelExperiment, actor: AbstractBaseUser
 ) -> tuple[ModelExperiment, dict[str, str]]:
-    """Train the versions the experiment still lacks and link them; returns it fresh and the
-    segments whose training failed, with why."""
-    # Not one transaction: training takes minutes; each retrain commits its own log, so its
-    # progress shows while it runs and what it trained survives a failure after it. The logs
-    # are what a resumed start reads: a version registered for the experiment since it started
-    # is not trained twice, even if the worker stopped before linking it.
-    trained: list[ModelRetrainingLog] = list(
+    """Link the versions the experiment's retrains registered, or record which segments failed
+    and why (the experiment is then approved again); returns it fresh and the failures. Once,
+    whatever the deliveries: an experiment already linked, or no longer in progress, is left as
+    it is. Raises ExperimentStartRunningError while a segment is still being trained."""
+    with _start_lock(experiment) as acquired:
+        if not acquired:
+            raise ExperimentStartRunningError(
+                f"Experiment #{experiment.pk} is being started by another worker right now."
+            )
+        fresh = ModelExperiment.objects.get(pk=experiment.pk)
+        if fresh.status != Status.IN_PROGRESS or _trained(fresh):
+            return fresh, {}
+        if _segments_training(fresh):
+            raise ExperimentStartRunningError(
+                f"Experiment #{experiment.pk} has versions still being trained."
+            )
+        trained, failed = _training_outcomes(fresh)
+        fresh = _finish_training(experiment=fresh, actor=actor, trained=trained, failed=failed)
+    if not failed:
+        queue_experiment_results(experiment=fresh)  # where the versions stand, for its page
+    return fresh, failed
+
+
+def _training_outcomes(
+    experiment: ModelExperiment,
+) -> tuple[list[ModelRetrainingLog], dict[str, str]]:
+    """The retrains that registered the experiment's versions since it started, and the
+    planned segments without one, each with why (its latest retrain's error).
+
+    Training is not one transaction: it takes minutes; each retrain commits its own log, so its
+    progress shows while it runs and what it trained survives a failure after it. The logs are
+    what a resumed start reads: a version registered for the experiment since it started is not
+    trained twice, even if the worker stopped before linking it."""
+    trained = list(
         _experiment_retrains(experiment).filter(
             status=ModelRetrainingLog.Status.SUCCEEDED,
             finished_at__gte=experiment.started_at,
@@ -269,15 +344,23 @@ def _train_versions(
     for plan in training_plan(experiment):
         if plan.segment in done:
             continue
-        log = _train_plan(experiment=experiment, actor=actor, plan=plan)
-        if log.status == ModelRetrainingLog.Status.SUCCEEDED and log.resulting_version:
-            trained.append(log)
-        else:
-            failed[plan.segment] = (log.error or "no version registered").splitlines()[0]
-    fresh = _finish_training(experiment=experiment, actor=actor, trained=trained, failed=failed)
-    if not failed:
-        queue_experiment_results(experiment=fresh)  # where the versions stand, for its page
-    return fresh, failed
+        latest = (
+            _experiment_retrains(experiment)
+            .filter(segment=plan.segment, created_at__gte=experiment.started_at)
+            .order_by("-pk")
+            .first()
+        )
+        error = (latest.error if latest is not None else "") or "no version registered"
+        failed[plan.segment] = error.splitlines()[0]
+    return trained, failed
+
+
+def _segments_training(experiment: ModelExperiment) -> bool:
+    """Whether some process trains one of the experiment's versions now."""
+    return any(
+        job_running("experiment-segment", str(experiment.pk), plan.segment)
+        for plan in training_plan(experiment)
+    )
 
 
 def start_interrupted(experiment: ModelExperiment) -> bool:
@@ -287,6 +370,7 @@ def start_interrupted(experiment: ModelExperiment) -> bool:
         experiment.status == Status.IN_PROGRESS
         and not _trained(experiment)
         and not job_running("experiment-start", str(experiment.pk))
+        and not _segments_training(experiment)
     )
 
 

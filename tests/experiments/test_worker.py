@@ -141,3 +141,44 @@ def test_a_start_whose_worker_is_killed_mid_training_resumes_and_trains_each_ver
     assert notes[0].startswith("Training 2 version(s)")
     assert notes[1].startswith("Training resumed")
     assert notes[2].startswith("Trained ") and len(notes) == 3
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_segmentation_trains_its_departments_on_two_workers_at_once(
+    scientist, artifact_storage, tmp_path
+):
+    load_sales(generate_sales(**SALES))
+    retrain_forecast_model(trigger=Trigger.MANUAL, algorithm="seasonal_naive", window_days=120)
+    experiment = ExperimentFactory(
+        status=ModelExperiment.Status.APPROVED,
+        configuration={
+            "segments": ["Electronics", "Grocery"],
+            "algorithm": "xgboost",
+            # Seconds of training per version: long enough for the two to overlap.
+            "hyperparameters": {"n_estimators": 2500, "max_depth": 6, "calibration_windows": 1},
+        },
+    )
+    purge_queue()
+    env = {"MEDIA_ROOT": str(artifact_storage)}
+    workers = [start_worker(tmp_path, name=name, **env) for name in ("one", "two")]
+    try:
+        queue_start_experiment(experiment=experiment, actor=scientist)
+        wait_for(lambda: experiment.model_versions.count() == 2, timeout=240, worker=workers[0])
+    finally:
+        for worker in workers:
+            worker.stop()
+
+    logs = [worker.log_path.read_text(errors="replace") for worker in workers]
+    # Each worker trained one department, at the same time.
+    assert all(log.count("train_experiment_segment[") >= 1 for log in logs), logs[1][-3000:]
+    first, second = ModelRetrainingLog.objects.filter(
+        trigger_metadata__experiment_id=experiment.pk
+    ).order_by("started_at")
+    assert second.started_at < first.finished_at, (first.finished_at, second.started_at)
+    assert {first.segment, second.segment} == {"department:Electronics", "department:Grocery"}
+    experiment.refresh_from_db()
+    assert experiment.status == ModelExperiment.Status.IN_PROGRESS
+    notes = [event.note for event in experiment.events.all()]
+    assert notes[0].startswith("Training 2 version(s)")
+    assert notes[1].startswith("Trained ") and len(notes) == 2
