@@ -17,9 +17,10 @@ from django.db import connection
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
-def test_database_url() -> str:
-    """The URL of the database this test session uses (the test database, not the dev one)."""
-    db = connection.settings_dict
+def test_database_url(name: str | None = None) -> str:
+    """The URL of the database this test session uses (the test database, not the dev one), or
+    of database `name` on its server."""
+    db = {**connection.settings_dict, **({"NAME": name} if name else {})}
     host = db.get("HOST") or db.get("OPTIONS", {}).get("host") or "localhost"
     user = quote(db.get("USER") or "", safe="")
     password = quote(str(db.get("PASSWORD") or ""), safe="")
