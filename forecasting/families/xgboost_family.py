@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -33,6 +33,7 @@ from forecasting.features import (
     CategoryEncodings,
     PanelTrainingRows,
     build_features,
+    model_features,
     training_rows,
 )
 from forecasting.known_inputs import closed_days
@@ -49,6 +50,12 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def _frame(features: np.ndarray, names: Sequence[str]) -> pd.DataFrame:
+    """The model's columns of a feature matrix (`names`: a prefix of FEATURE_NAMES, see
+    `model_features`), as a DataFrame over it without a copy."""
+    return pd.DataFrame(features[:, : len(names)], columns=list(names), copy=False)
+
+
 def quantile_matrix(
     features: np.ndarray,
     target: np.ndarray,
@@ -56,16 +63,17 @@ def quantile_matrix(
     max_bin: int,
     nthread: int,
     ref: xgb.QuantileDMatrix | None = None,
+    names: Sequence[str] = FEATURE_NAMES,
 ) -> xgb.QuantileDMatrix:
-    """XGBoost's training matrix of column-major float32 features; raises ValueError when
-    there are no known targets."""
+    """XGBoost's training matrix of column-major float32 features (the model's `names` of
+    them); raises ValueError when there are no known targets."""
     if not target.size:
         raise ValueError("no known sales to train on")
     # QuantileDMatrix bins the float32 features once, without a float copy of its own. A
     # DataFrame over the column-major matrix (no copy) hands XGBoost one contiguous array per
     # feature, which it bins in about half the time of a 2-D array.
     return xgb.QuantileDMatrix(
-        pd.DataFrame(features, columns=list(FEATURE_NAMES), copy=False),
+        _frame(features, names),
         label=target,
         max_bin=max_bin,
         nthread=nthread,
@@ -77,8 +85,12 @@ class _RowBatches(xgb.DataIter):
     """Training rows handed to XGBoost a batch at a time (`PanelTrainingRows.batches`); XGBoost
     reads them twice (counting, then binning), each batch freed once it is binned."""
 
-    def __init__(self, batches: Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]]) -> None:
-        self._batches = batches
+    def __init__(
+        self,
+        batches: Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]],
+        names: Sequence[str],
+    ) -> None:
+        self._batches, self._names = batches, names
         self._iterator: Iterator[tuple[np.ndarray, np.ndarray]] | None = None
         self.n_rows = 0
         super().__init__(release_data=True)
@@ -94,9 +106,7 @@ class _RowBatches(xgb.DataIter):
             return False
         features, target = batch
         self.n_rows += len(target)
-        input_data(
-            data=pd.DataFrame(features, columns=list(FEATURE_NAMES), copy=False), label=target
-        )
+        input_data(data=_frame(features, self._names), label=target)
         return True
 
 
@@ -106,19 +116,20 @@ def batched_quantile_matrix(
     max_bin: int,
     nthread: int,
     ref: xgb.QuantileDMatrix | None = None,
+    names: Sequence[str] = FEATURE_NAMES,
 ) -> xgb.QuantileDMatrix:
     """`quantile_matrix` of training rows that come in batches (`batches()` starts them over):
     the same matrix, without the whole float32 run in memory at once."""
-    rows = _RowBatches(batches)
+    rows = _RowBatches(batches, names)
     matrix = xgb.QuantileDMatrix(rows, max_bin=max_bin, nthread=nthread, ref=ref)
     if not matrix.num_row():
         raise ValueError("no known sales to train on")
     return matrix
 
 
-def _matrix(inputs: FeatureInputs) -> np.ndarray:
+def _matrix(inputs: FeatureInputs, names: Sequence[str]) -> np.ndarray:
     """The feature rows as the booster reads them: float32, one column per feature in order."""
-    return np.column_stack([inputs.columns[name] for name in FEATURE_NAMES]).astype(np.float32)
+    return np.column_stack([inputs.columns[name] for name in names]).astype(np.float32)
 
 
 def _same_run(window: Panel, other: Panel) -> bool:
@@ -200,6 +211,7 @@ class XGBoostRefitSession(RefitSession):
 
     def _build_matrix(self, window: Panel, *, nthread: int) -> xgb.QuantileDMatrix:
         encodings = CategoryEncodings.fit(panel=window)
+        names = model_features(self.panel.holiday_region)
         if window.n_days <= LOOKBACK_DAYS:
             features, target = training_rows(panel=window, encodings=encodings)
         else:
@@ -213,9 +225,15 @@ class XGBoostRefitSession(RefitSession):
                 max_bin=self._max_bin,
                 nthread=nthread,
                 ref=self.reference,
+                names=names,
             )
         return quantile_matrix(
-            features, target, max_bin=self._max_bin, nthread=nthread, ref=self.reference
+            features,
+            target,
+            max_bin=self._max_bin,
+            nthread=nthread,
+            ref=self.reference,
+            names=names,
         )
 
     def continued_fit(self, window: Panel) -> _SessionFit | None:
@@ -292,7 +310,11 @@ class XGBoostModel(ForecastModel):
 
     @property
     def features(self) -> list[str]:
-        return list(FEATURE_NAMES)
+        """The booster's features (versions trained before the holiday features were left out
+        for panels without a region have all of them)."""
+        if self.booster is not None and self.booster.feature_names:
+            return list(self.booster.feature_names)
+        return list(model_features(self.holiday_region))
 
     def booster_parameters(self) -> dict[str, Any]:
         """Parameters for `xgboost.train` (hist trees, seeded, every CPU core)."""
@@ -330,7 +352,11 @@ class XGBoostModel(ForecastModel):
             session = None
             features, target = training_rows(panel=panel, encodings=self.encodings)
             training = quantile_matrix(
-                features, target, max_bin=parameters["max_bin"], nthread=parameters["nthread"]
+                features,
+                target,
+                max_bin=parameters["max_bin"],
+                nthread=parameters["nthread"],
+                names=model_features(panel.holiday_region),
             )
             del features
         rounds = int(self._hyperparameters["n_estimators"])
@@ -400,8 +426,9 @@ class XGBoostModel(ForecastModel):
             history=history, future_promotion=future_promotion, dates=dates
         )
         kept = None
+        n_features = len(self.features)
         for step in range(len(dates)):
-            features = features_of(step)
+            features = features_of(step)[:, :n_features]
             if step == keep_step:
                 kept = features
             predicted = self.booster.inplace_predict(features, validate_features=False)
@@ -424,19 +451,19 @@ class XGBoostModel(ForecastModel):
         )
         features = features_of(0)
         return FeatureInputs(
-            columns={name: features[:, column] for column, name in enumerate(FEATURE_NAMES)}
+            columns={name: features[:, column] for column, name in enumerate(self.features)}
         )
 
     def predict_first_step(self, inputs: FeatureInputs) -> np.ndarray:
-        return self.booster.inplace_predict(_matrix(inputs), validate_features=False)
+        return self.booster.inplace_predict(_matrix(inputs, self.features), validate_features=False)
 
     def feature_contributions(self, inputs: FeatureInputs) -> tuple[np.ndarray, np.ndarray]:
-        return self._contributions(_matrix(inputs))
+        return self._contributions(_matrix(inputs, self.features))
 
     def _contributions(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # XGBoost's own TreeSHAP: exact for the trees, the last column is the base value, and
         # each row adds up to the booster's raw output (its margin).
-        matrix = xgb.DMatrix(features, feature_names=list(FEATURE_NAMES))
+        matrix = xgb.DMatrix(features, feature_names=self.features)
         contributions = self.booster.predict(matrix, pred_contribs=True, validate_features=False)
         return contributions[:, :-1], contributions[:, -1]
 
@@ -453,7 +480,7 @@ class XGBoostModel(ForecastModel):
         )
         contributions, base_value = self._contributions(features)
         return ForecastContributions(
-            features=list(FEATURE_NAMES),
+            features=self.features,
             values=features,
             contributions=contributions,
             base_value=base_value,

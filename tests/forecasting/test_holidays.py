@@ -64,3 +64,33 @@ def test_one_quiet_christmas_among_open_ones_is_no_closure():
     quantity = panel.quantity.copy()
     quantity[0, panel.day_position(dt.date(2025, 12, 25))] = 3  # one store sold that year
     assert closure_keys(panel.with_quantity(quantity), ENGLAND) == ()
+
+
+def test_a_model_without_a_region_leaves_the_holiday_features_out_and_one_with_them_still_serves():
+    sales = generate_sales(stores=2, products=5, days=200, seed=3, end_date=dt.date(2025, 12, 20))
+    plain = Panel.from_frame(sales)
+    quick = {"n_estimators": 20, "max_depth": 4, "calibration_windows": 0}
+
+    without = build_model("xgboost", **quick).fit(plain)
+    with_region = build_model("xgboost", **quick).fit(
+        dataclasses.replace(plain, holiday_region=ENGLAND)
+    )
+
+    # Without a region they would be constants: no tree could split on them.
+    assert without.features == list(FEATURE_NAMES[:-3])
+    assert not {"is_holiday", "days_to_holiday", "days_from_holiday"} & set(without.features)
+    assert with_region.features == list(FEATURE_NAMES)
+    # A booster with every feature (as versions trained before) reads the same columns when it
+    # forecasts a panel without a region, restored from its artifact too.
+    legacy = type(with_region).from_bytes(with_region.to_bytes())
+    legacy.holiday_region = None
+    start = dt.date(2025, 12, 21)
+    forecasts = legacy.predict(plain, start, horizon=7)
+    assert legacy.features == list(FEATURE_NAMES)
+    assert forecasts.values.shape == (10, 7) and (forecasts.values >= 0).all()
+    restored = type(without).from_bytes(without.to_bytes())
+    assert restored.features == without.features
+    assert (
+        restored.predict(plain, start, horizon=7).values
+        == without.predict(plain, start, horizon=7).values
+    ).all()

@@ -8,7 +8,7 @@ import pytest
 
 from forecasting.artifacts import serialize
 from forecasting.families import build_model
-from forecasting.features import FEATURE_NAMES
+from forecasting.features import model_features
 from forecasting.models import Forecast
 from forecasting.panel import Panel
 from forecasting.synthetic import generate_sales
@@ -21,6 +21,9 @@ from tests.mlops.factories import load_sales, serve_forecasts
 # 20 series: a week of forecasts is 140 served forecasts to draw 100 from.
 SERIES = {"stores": 4, "products": 5, "days": 120, "seed": 9}
 DAY = dt.date(2026, 1, 1)  # the day after the generated sales end
+
+# Every feature of the model: the test tenant has no holiday region, so no holiday features.
+TENANT_FEATURES = model_features(None)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +56,7 @@ def test_contributions_of_100_random_served_forecasts_add_up_to_what_is_served(f
         assert explanation.output_space == "identity" and explanation.output_steps == []
         assert abs(explanation.base_value + sum(contributions) - forecast.value) <= 1e-3
         assert explanation.reproduced
-        assert sorted(each.feature for each in explanation.contributions) == sorted(FEATURE_NAMES)
+        assert sorted(each.feature for each in explanation.contributions) == sorted(TENANT_FEATURES)
         magnitudes = [abs(value) for value in contributions]
         assert magnitudes == sorted(magnitudes, reverse=True)
     # The forecasts picked reach across the week (recursive steps read earlier forecasts).
@@ -79,7 +82,7 @@ def test_a_retrain_stores_the_versions_global_importance(sales):
         "end": log.data_end.isoformat(),
         "days": 7,
     }
-    assert sorted(row["feature"] for row in permutation["features"]) == sorted(FEATURE_NAMES)
+    assert sorted(row["feature"] for row in permutation["features"]) == sorted(TENANT_FEATURES)
     importances = [row["importance"] for row in permutation["features"]]
     assert importances == sorted(importances, reverse=True) and importances[0] > 0
     contributions = importance["mean_abs_contribution"]
