@@ -23,8 +23,10 @@ A view's `get` opts in with `@cached_read`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import logging
 import re
 import secrets
 from typing import Any
@@ -34,7 +36,10 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, schema_context
+from redis.exceptions import RedisError
 from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
 
 GENERATION_KEY = "api-read-generation"
 
@@ -62,15 +67,20 @@ def is_write(sql: str) -> bool:
 
 
 def renew_generation(schema_name: str) -> None:
-    """Make every cached answer of the tenant unreachable."""
+    """Make every cached answer of the tenant unreachable. With Redis unavailable the write
+    goes on (nothing is read from the cache then either); answers cached before may be served
+    for up to API_READ_CACHE_SECONDS once it is back."""
     if schema_name == get_public_schema_name():
         return
-    if connection.schema_name == schema_name:
-        # Entering the schema it is in would have the next statement set search_path again.
-        cache.set(GENERATION_KEY, secrets.token_hex(8), timeout=None)
-        return
-    with schema_context(schema_name):
-        cache.set(GENERATION_KEY, secrets.token_hex(8), timeout=None)
+    try:
+        if connection.schema_name == schema_name:
+            # Entering the schema it is in would have the next statement set search_path again.
+            cache.set(GENERATION_KEY, secrets.token_hex(8), timeout=None)
+            return
+        with schema_context(schema_name):
+            cache.set(GENERATION_KEY, secrets.token_hex(8), timeout=None)
+    except RedisError as error:
+        logger.warning("Cached API reads of %s not renewed: %r", schema_name, error)
 
 
 def note_write() -> None:
@@ -107,17 +117,22 @@ def install_write_watch(sender, connection, **kwargs) -> None:
         connection.execute_wrappers.append(watch_writes)
 
 
-def generation(request=None) -> str:
+def generation(request=None) -> str | None:
     """The tenant's generation; read once per request (the answer's key and the token's entry
-    name the same one, taken when the request was authenticated)."""
+    name the same one, taken when the request was authenticated). None while Redis is
+    unavailable: nothing is cached or read from the cache then."""
     http_request = getattr(request, "_request", request)
     known = getattr(http_request, "read_cache_generation", None)
     if known is not None:
         return known
-    current = cache.get(GENERATION_KEY)
-    if current is None:
-        cache.add(GENERATION_KEY, secrets.token_hex(8), timeout=None)
+    try:
         current = cache.get(GENERATION_KEY)
+        if current is None:
+            cache.add(GENERATION_KEY, secrets.token_hex(8), timeout=None)
+            current = cache.get(GENERATION_KEY)
+    except RedisError as error:
+        logger.warning("API read cache unavailable: %r", error)
+        return None
     if http_request is not None:
         http_request.read_cache_generation = current
     return current
@@ -132,6 +147,9 @@ def read_key(request) -> str | None:
     user = request.user
     if not (user and user.is_authenticated):
         return None
+    current = generation(request)
+    if current is None:
+        return None
     described = "\n".join(
         (
             request.get_full_path(),
@@ -140,7 +158,7 @@ def read_key(request) -> str | None:
             timezone.localdate().isoformat(),
         )
     )
-    return f"api-read:{generation(request)}:{hashlib.sha1(described.encode()).hexdigest()}"
+    return f"api-read:{current}:{hashlib.sha1(described.encode()).hexdigest()}"
 
 
 def cached_read(get):
@@ -151,15 +169,29 @@ def cached_read(get):
     def read(view, request, *args, **kwargs):
         key = read_key(request)
         if key is not None:
-            cached: Any = cache.get(key)
+            cached: Any = cache_get(key)
             if cached is not None:
                 return Response(cached)
         response = get(view, request, *args, **kwargs)
         if key is not None and response.status_code == 200:
-            cache.set(key, _plain(response.data), settings.API_READ_CACHE_SECONDS)
+            cache_set(key, _plain(response.data))
         return response
 
     return read
+
+
+def cache_get(key: str) -> Any:
+    """The cached value, or None (also while Redis is unavailable)."""
+    try:
+        return cache.get(key)
+    except RedisError:
+        return None
+
+
+def cache_set(key: str, value: Any) -> None:
+    """Cache `value` for API_READ_CACHE_SECONDS (nothing while Redis is unavailable)."""
+    with contextlib.suppress(RedisError):
+        cache.set(key, value, settings.API_READ_CACHE_SECONDS)
 
 
 def _plain(data):

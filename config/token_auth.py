@@ -9,10 +9,9 @@ from __future__ import annotations
 import hashlib
 
 from django.conf import settings
-from django.core.cache import cache
 from rest_framework.authentication import TokenAuthentication
 
-from config.read_cache import generation
+from config.read_cache import cache_get, cache_set, generation
 
 
 class CachedTokenAuthentication(TokenAuthentication):
@@ -25,9 +24,11 @@ class CachedTokenAuthentication(TokenAuthentication):
     def authenticate_credentials(self, key):
         if settings.API_READ_CACHE_SECONDS <= 0:
             return super().authenticate_credentials(key)
-        request = getattr(self, "request", None)
-        entry_key = f"api-token:{generation(request)}:{hashlib.sha256(key.encode()).hexdigest()}"
-        entry = cache.get(entry_key)
+        current = generation(getattr(self, "request", None))
+        if current is None:  # Redis unavailable
+            return super().authenticate_credentials(key)
+        entry_key = f"api-token:{current}:{hashlib.sha256(key.encode()).hexdigest()}"
+        entry = cache_get(entry_key)
         if entry is not None:
             user, permissions = entry
             user._perm_cache = permissions
@@ -36,7 +37,7 @@ class CachedTokenAuthentication(TokenAuthentication):
         # The permissions the request will be checked against (config/permissions.py).
         permissions = user.get_all_permissions()
         user._perm_cache = permissions
-        cache.set(entry_key, (user, permissions), settings.API_READ_CACHE_SECONDS)
+        cache_set(entry_key, (user, permissions))
         return user, token
 
     def authenticate(self, request):

@@ -9,9 +9,11 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import tenant_context
+from redis.exceptions import ConnectionError as RedisConnectionError
 from rest_framework.authtoken.models import Token
 
 from alerts.models import MLAlert
+from config import read_cache
 from config.read_cache import GENERATION_KEY, is_write
 from forecasting.pgcopy import copy_in_frame
 from tests.api.clients import OTHER_HOST, client_for
@@ -200,3 +202,27 @@ def test_a_repeated_request_reads_neither_token_nor_permissions(viewer):
     statements = " ".join(query["sql"] for query in queries)
     assert "authtoken_token" not in statements
     assert "auth_permission" not in statements
+
+
+class _RedisDown:
+    """A cache whose every call fails as it does while Redis is unreachable."""
+
+    def __getattr__(self, name):
+        def fail(*args, **kwargs):
+            raise RedisConnectionError("Connection refused")
+
+        return fail
+
+
+def test_with_redis_unavailable_writes_go_on_and_reads_are_answered_afresh(viewer, monkeypatch):
+    alert = make_alert(title="Drift in Grocery")
+    client = client_for(viewer)
+    assert _titles(viewer) == ["Drift in Grocery"]
+
+    monkeypatch.setattr(read_cache, "cache", _RedisDown())
+    alert.title = "Drift in Fresh"
+    alert.save(update_fields=["title"])
+
+    response = client.get("/api/v1/ml-alerts")
+    assert response.status_code == 200
+    assert [row["title"] for row in response.json()["results"]] == ["Drift in Fresh"]
