@@ -10,8 +10,8 @@ schema replaces, so a write makes every earlier answer unreachable at once:
   read, and again when the writing transaction commits: a read that ran between the two (and
   saw the data before the commit) was stored under the generation in between.
 - COPY, which bypasses Django's cursor, calls `note_write` itself (forecasting/pgcopy.py).
-- The tenant's policy lives in the public schema: a change to its row replaces the tenant's
-  generation (`tenants.apps`).
+- The tenant's policy lives in the public schema: a save of its row calls `note_write` for the
+  tenant (`tenants.apps`).
 
 An answer also names the day (reads such as "the last 7 days" move at midnight) and lives
 `READ_CACHE_SECONDS` at most, the bound for anything else that moves with the clock. The key
@@ -53,6 +53,7 @@ _READ_ONLY = re.compile(
 )
 _WRITING_WITH = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
 _SESSION_TABLE = re.compile(r'^\s*(INSERT INTO|UPDATE|DELETE FROM)\s+"django_session"', re.I)
+_WITH = re.compile(r"\s*WITH\b", re.IGNORECASE)
 
 
 def is_write(sql: str) -> bool:
@@ -61,7 +62,7 @@ def is_write(sql: str) -> bool:
         return False
     if _READ_ONLY.match(sql):
         return False
-    if re.match(r"\s*WITH\b", sql, re.IGNORECASE):
+    if _WITH.match(sql):
         return bool(_WRITING_WITH.search(sql)) and " FOR UPDATE" not in sql.upper()
     return True
 
@@ -83,10 +84,11 @@ def renew_generation(schema_name: str) -> None:
         logger.warning("Cached API reads of %s not renewed: %r", schema_name, error)
 
 
-def note_write() -> None:
-    """The current statement (or COPY) wrote to the connection's schema: renew the tenant's
-    generation now, and once more when the transaction commits."""
-    schema_name = connection.schema_name
+def note_write(schema_name: str | None = None) -> None:
+    """The current statement (or COPY) wrote the data of tenant `schema_name` (default: the
+    connection's schema): renew its generation now, and once more when the transaction
+    commits."""
+    schema_name = schema_name or connection.schema_name
     if schema_name == get_public_schema_name():
         return
     renew_generation(schema_name)

@@ -19,6 +19,10 @@ START_SOFT_TIME_LIMIT = 3 * 55 * 60
 START_TIME_LIMIT = 3 * 60 * 60
 
 
+def _experiment_and_actor(experiment_id: int, actor_id: int):
+    return ModelExperiment.objects.get(pk=experiment_id), get_user_model().objects.get(pk=actor_id)
+
+
 @app.task(
     bind=True,
     name="experiments.tasks.start_experiment",
@@ -34,8 +38,7 @@ def start_experiment(self, experiment_id: int, actor_id: int) -> dict:
 
     from experiments import services
 
-    experiment = ModelExperiment.objects.get(pk=experiment_id)
-    actor = get_user_model().objects.get(pk=actor_id)
+    experiment, actor = _experiment_and_actor(experiment_id, actor_id)
     try:
         experiment, plans = services.begin_experiment_training(experiment=experiment, actor=actor)
     except services.ExperimentStartRunningError as running:
@@ -75,8 +78,7 @@ def train_experiment_segment(self, experiment_id: int, actor_id: int, segment: s
     anything else that stops it is recorded there too, so that the chord always finishes."""
     from experiments import services
 
-    experiment = ModelExperiment.objects.get(pk=experiment_id)
-    actor = get_user_model().objects.get(pk=actor_id)
+    experiment, actor = _experiment_and_actor(experiment_id, actor_id)
     try:
         log = services.train_experiment_segment(experiment=experiment, actor=actor, segment=segment)
     except services.ExperimentStartRunningError as running:
@@ -104,8 +106,7 @@ def finish_experiment_training(self, experiment_id: int, actor_id: int) -> dict:
     counted towards the chord while it still trains: then this waits for it."""
     from experiments import services
 
-    experiment = ModelExperiment.objects.get(pk=experiment_id)
-    actor = get_user_model().objects.get(pk=actor_id)
+    experiment, actor = _experiment_and_actor(experiment_id, actor_id)
     try:
         experiment, failed = services.finish_experiment_training(experiment=experiment, actor=actor)
     except services.ExperimentStartRunningError as running:

@@ -20,9 +20,6 @@ class TenantsConfig(AppConfig):
 
 
 def _renew_tenant_reads(sender, instance, **kwargs) -> None:
-    from django.db import transaction
+    from config.read_cache import note_write
 
-    from config.read_cache import renew_generation
-
-    renew_generation(instance.schema_name)
-    transaction.on_commit(lambda: renew_generation(instance.schema_name))
+    note_write(instance.schema_name)

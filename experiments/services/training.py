@@ -264,8 +264,7 @@ def begin_experiment_training(
                 f"Experiment #{experiment.pk}'s versions are being trained right now."
             )
         fresh = _begin_training(experiment=experiment, actor=actor)
-        trained, _ = _training_outcomes(fresh)
-        done = _linked_segments(fresh) | {log.segment for log in trained}
+        _, done = _registered(fresh)
         return fresh, [plan for plan in training_plan(fresh) if plan.segment not in done]
 
 
@@ -289,10 +288,9 @@ def train_experiment_segment(
         plan = next((plan for plan in training_plan(fresh) if plan.segment == segment), None)
         if fresh.status != Status.IN_PROGRESS or plan is None:
             return None
-        trained, _ = _training_outcomes(fresh)
-        done = next((log for log in trained if log.segment == segment), None)
-        if done is not None or segment in _linked_segments(fresh):
-            return done
+        trained, done = _registered(fresh)
+        if segment in done:
+            return next((log for log in trained if log.segment == segment), None)
         return _train_plan(experiment=fresh, actor=actor, plan=plan)
 
 
@@ -322,11 +320,9 @@ def finish_experiment_training(
     return fresh, failed
 
 
-def _training_outcomes(
-    experiment: ModelExperiment,
-) -> tuple[list[ModelRetrainingLog], dict[str, str]]:
+def _registered(experiment: ModelExperiment) -> tuple[list[ModelRetrainingLog], set[str]]:
     """The retrains that registered the experiment's versions since it started, and the
-    planned segments without one, each with why (its latest retrain's error).
+    segments done: theirs and those of the versions linked already.
 
     Training is not one transaction: it takes minutes; each retrain commits its own log, so its
     progress shows while it runs and what it trained survives a failure after it. The logs are
@@ -339,7 +335,15 @@ def _training_outcomes(
             resulting_version__status__in=ModelVersion.AWAITING_DECISION,
         )
     )
-    done = _linked_segments(experiment) | {log.segment for log in trained}
+    return trained, _linked_segments(experiment) | {log.segment for log in trained}
+
+
+def _training_outcomes(
+    experiment: ModelExperiment,
+) -> tuple[list[ModelRetrainingLog], dict[str, str]]:
+    """The retrains that registered the experiment's versions since it started (`_registered`),
+    and the planned segments without one, each with why (its latest retrain's error)."""
+    trained, done = _registered(experiment)
     failed: dict[str, str] = {}
     for plan in training_plan(experiment):
         if plan.segment in done:

@@ -65,6 +65,21 @@ def test_queued_start_trains_the_versions_on_a_worker_as_the_person_who_started_
     ]
 
 
+def _two_department_experiment(hyperparameters: dict) -> ModelExperiment:
+    """An approved segmentation of Electronics and Grocery with XGBoost's `hyperparameters`,
+    on sales with a seasonal naive champion."""
+    load_sales(generate_sales(**SALES))
+    retrain_forecast_model(trigger=Trigger.MANUAL, algorithm="seasonal_naive", window_days=120)
+    return ExperimentFactory(
+        status=ModelExperiment.Status.APPROVED,
+        configuration={
+            "segments": ["Electronics", "Grocery"],
+            "algorithm": "xgboost",
+            "hyperparameters": hyperparameters,
+        },
+    )
+
+
 def _retrains_of(experiment) -> dict[str, str]:
     logs = ModelRetrainingLog.objects.filter(trigger_metadata__experiment_id=experiment.pk)
     return dict(logs.values_list("segment", "status"))
@@ -75,17 +90,10 @@ def _retrains_of(experiment) -> dict[str, str]:
 def test_a_start_whose_worker_is_killed_mid_training_resumes_and_trains_each_version_once(
     scientist, artifact_storage, tmp_path
 ):
-    load_sales(generate_sales(**SALES))
-    retrain_forecast_model(trigger=Trigger.MANUAL, algorithm="seasonal_naive", window_days=120)
-    experiment = ExperimentFactory(
-        status=ModelExperiment.Status.APPROVED,
-        configuration={
-            "segments": ["Electronics", "Grocery"],
-            "algorithm": "xgboost",
-            # About 3 s of training per version on this machine: long enough to be caught
-            # mid-training by a poll every 50 ms (40 trees trained between two polls).
-            "hyperparameters": {"n_estimators": 2500, "max_depth": 6, "calibration_windows": 1},
-        },
+    # About 3 s of training per version on this machine: long enough to be caught
+    # mid-training by a poll every 50 ms (40 trees trained between two polls).
+    experiment = _two_department_experiment(
+        {"n_estimators": 2500, "max_depth": 6, "calibration_windows": 1}
     )
     purge_queue()
     worker_env = {"MEDIA_ROOT": str(artifact_storage), "CELERY_VISIBILITY_TIMEOUT": "4"}
@@ -148,17 +156,10 @@ def test_a_start_whose_worker_is_killed_mid_training_resumes_and_trains_each_ver
 def test_a_segmentation_trains_its_departments_on_two_workers_at_once(
     scientist, artifact_storage, tmp_path
 ):
-    load_sales(generate_sales(**SALES))
-    retrain_forecast_model(trigger=Trigger.MANUAL, algorithm="seasonal_naive", window_days=120)
-    experiment = ExperimentFactory(
-        status=ModelExperiment.Status.APPROVED,
-        configuration={
-            "segments": ["Electronics", "Grocery"],
-            "algorithm": "xgboost",
-            # About a second of training per version: the two workers, idle when the start
-            # is queued, take one department each at once.
-            "hyperparameters": {"n_estimators": 600, "max_depth": 6, "calibration_windows": 0},
-        },
+    # About a second of training per version: the two workers, idle when the start is queued,
+    # take one department each at once.
+    experiment = _two_department_experiment(
+        {"n_estimators": 600, "max_depth": 6, "calibration_windows": 0}
     )
     purge_queue()
     env = {"MEDIA_ROOT": str(artifact_storage)}
