@@ -37,12 +37,17 @@ def start_walk_forward_run(
 ) -> WalkForwardRun | None:
     """Open a run of the version's 90-day walk-forward up to `end` (default: the latest sales
     day) with one pending window per weekly cutoff; returns it, or None when the request is
-    served already: a run of this version is running, or one asked for at or after
-    `requested_at` has not failed. Raises ValueError when there are no sales."""
+    served already: a run of this version is running, or one started at or after
+    `requested_at` (it read the sales the request asked about) has not failed. Raises
+    ValueError when there are no sales.
+
+    Started, not asked for: a request asked a moment after another, whose delivery is held back
+    (a lock retry, a message handed out again) until the other's run has finished, is answered
+    by that run all the same."""
     runs = WalkForwardRun.objects.filter(model_version=version)
     for running in runs.filter(status=Status.RUNNING):
         fail_if_timed_out(run=running)
-    answered = runs.exclude(status=Status.FAILED).filter(requested_at__gte=requested_at)
+    answered = runs.exclude(status=Status.FAILED).filter(started_at__gte=requested_at)
     if answered.exists() or runs.filter(status=Status.RUNNING).exists():
         return None
     cutoffs, end = walk_forward_plan(end=end)

@@ -93,6 +93,20 @@ def test_windows_run_apart_in_any_order_store_the_same_results(version, warm_sta
     assert mean_mae[0] == pytest.approx(mean_mae[1], rel=0.02)
 
 
+def test_a_request_asked_before_a_run_started_is_answered_by_it_even_once_it_finished(version):
+    """Two requests a moment apart: the second's delivery waits (a lock retry, a message handed
+    out again) until the run the first started has finished. That run read the sales the
+    second asked about: nothing more starts. A request after the run started starts one."""
+    asked_first = timezone.now() - dt.timedelta(minutes=2)
+    run = start_walk_forward_run(version=version, requested_at=asked_first)
+    WalkForwardRun.objects.filter(pk=run.pk).update(status=WalkForwardRun.Status.SUCCEEDED)
+
+    asked_second = asked_first + dt.timedelta(minutes=1)  # before the run started
+    assert start_walk_forward_run(version=version, requested_at=asked_second) is None
+    later = start_walk_forward_run(version=version, requested_at=timezone.now())
+    assert later is not None and later.pk != run.pk
+
+
 def test_a_family_that_cannot_continue_a_fit_refits_every_window():
     load_sales(generate_sales(stores=2, products=6, days=150, seed=11))
     naive = ModelVersionFactory(algorithm="seasonal_naive", status=ModelVersion.Status.CHAMPION)
