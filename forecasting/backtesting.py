@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -18,6 +20,9 @@ from forecasting.metrics import (
     compute_all,
 )
 from forecasting.panel import DateLike, Panel, to_timestamp
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,9 +75,10 @@ def walk_forward(
     as a version retrained on its training window); by default every day before it. With
     `min_training_days`, a window with fewer days of history, or none known, is left out of
     the results. The fits share what they can through one refit session (features, feature
-    bins, preparing the next fit's data while one trains); with `warm_start`, boosted families
-    also continue an earlier fit's trees instead of refitting every window from scratch (see
-    `WarmStart`).
+    bins, the cores: XGBoost's refits train two windows at once, see `XGBoostRefitSession`);
+    with `warm_start`, boosted families also continue an earlier fit's trees instead of
+    refitting every window from scratch (see `WarmStart`). The results are the same however
+    many fits run at once.
 
     `promotions_known`: whether the forecasts see the panel's promotion flags of their target
     days as they are (an oracle: a benchmark's setting); False forecasts as the daily forecast
@@ -97,24 +103,39 @@ def walk_forward(
     if not windows:
         return []
 
-    results = []
     recipe = build_model(algorithm, **hyperparameters)
     with recipe.refit_session(panel, warm_start=warm_start) as session:
         session.plan([run for _, _, history in windows for run in recipe.training_runs(history)])
-        for cutoff, target, history in windows:
+
+        def scored(window: tuple[pd.Timestamp, Panel, Panel]) -> WindowResult:
+            cutoff, target, history = window
             model = build_model(algorithm, **hyperparameters).fit(history, session=session)
             seen = target if promotions_known else target.as_seen_at(cutoff)
-            results.append(
-                _scored_window(
-                    forecasts=model.predict(seen, cutoff, horizon=horizon),
-                    panel=target,
-                    history=history,
-                    cutoff=cutoff,
-                    horizon=horizon,
-                    overstock_tolerance=overstock_tolerance,
-                )
+            return _scored_window(
+                forecasts=model.predict(seen, cutoff, horizon=horizon),
+                panel=target,
+                history=history,
+                cutoff=cutoff,
+                horizon=horizon,
+                overstock_tolerance=overstock_tolerance,
             )
-    return results
+
+        if session.fits_at_once == 1 or len(windows) == 1:
+            return [scored(window) for window in windows]
+        return _in_threads(scored, windows, threads=session.fits_at_once)
+
+
+def _in_threads(work: Callable[[T], R], items: list[T], *, threads: int) -> list[R]:
+    """`[work(item) for item in items]` on `threads` threads, in order; the first error stops
+    what has not started and is raised once the running ones have ended."""
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        futures = [pool.submit(work, item) for item in items]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
 
 def _scored_window(

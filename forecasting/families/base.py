@@ -82,7 +82,13 @@ class RefitSession:
 
     This base session shares nothing; a family that can reuse work between such fits (features,
     feature bins, trees) returns its own from `ForecastModel.refit_session`.
+
+    `fits_at_once`: how many fits the session's walk-forward may run at the same time, each in
+    its own thread (a family's session that trains in native code without the GIL and is safe
+    to share between threads says more than one).
     """
+
+    fits_at_once: int = 1
 
     def __init__(self, panel: Panel, *, warm_start: WarmStart | None = None) -> None:
         self.panel = panel

@@ -3,6 +3,7 @@
 import dataclasses
 import datetime as dt
 import itertools
+import threading
 
 import numpy as np
 import pandas as pd
@@ -231,3 +232,67 @@ def test_without_a_promotion_calendar_no_forecast_sees_its_target_days_promotion
     assert not np.array_equal(
         forecast(panel, promotions_known=True), forecast(promoted, promotions_known=True)
     )
+
+
+def _counted_training(monkeypatch, *, meet: int = 0, fail_at: int | None = None):
+    """Wraps XGBoost's training: the first `meet` calls wait for each other (they fail unless
+    that many train at once); the call numbered `fail_at` raises. Returns the call count."""
+    from forecasting.families import xgboost_family
+
+    train, lock, calls = xgboost_family.xgb.train, threading.Lock(), []
+    barrier = threading.Barrier(meet, timeout=20) if meet else None
+
+    def counted(*args, **kwargs):
+        with lock:
+            calls.append(threading.get_ident())
+            number = len(calls)
+        if barrier is not None and number <= meet:
+            barrier.wait()
+        if number == fail_at:
+            raise RuntimeError("window failed")
+        return train(*args, **kwargs)
+
+    monkeypatch.setattr(xgboost_family.xgb, "train", counted)
+    return calls
+
+
+def test_two_refits_train_at_once_and_forecast_as_one_at_a_time_does(panel, monkeypatch):
+    from forecasting.families import xgboost_family
+
+    cutoffs = weekly_cutoffs(panel.last_day, days=28)
+    recipe = {**FAST_XGBOOST, "calibration_windows": 1}
+
+    def backtest(cores):
+        monkeypatch.setattr(xgboost_family, "usable_cores", lambda: cores)
+        return walk_forward(
+            algorithm="xgboost", hyperparameters=recipe, panel=panel, cutoffs=cutoffs
+        )
+
+    alone = backtest(1)
+    calls = _counted_training(monkeypatch, meet=2)
+    together = backtest(2)
+
+    assert len(set(calls)) == 2  # two threads trained, the first two fits at the same time
+    for one, other in zip(alone, together, strict=True):
+        assert one.cutoff == other.cutoff
+        np.testing.assert_array_equal(one.forecast, other.forecast)
+        np.testing.assert_array_equal(one.lower, other.lower)
+        np.testing.assert_array_equal(one.upper, other.upper)
+        assert one.metrics == other.metrics
+
+
+def test_a_window_failing_among_fits_at_once_fails_the_walk_forward(panel, monkeypatch):
+    from forecasting.families import xgboost_family
+
+    monkeypatch.setattr(xgboost_family, "usable_cores", lambda: 2)
+    calls = _counted_training(monkeypatch, fail_at=1)
+    cutoffs = weekly_cutoffs(panel.last_day, days=42)
+    with pytest.raises(RuntimeError, match="window failed"):
+        walk_forward(
+            algorithm="xgboost",
+            hyperparameters={**FAST_XGBOOST, "calibration_windows": 0},
+            panel=panel,
+            cutoffs=cutoffs,
+        )
+    # The windows not started when it failed never trained.
+    assert len(calls) < len(cutoffs)
