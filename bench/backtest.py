@@ -10,7 +10,7 @@ calibration off (mlforecast computes no intervals here). Accuracy is MAE and WAP
 the same points (every series, 91 days).
 
 The project's walk-forward shares work between its refits (features built once, the first
-fit's feature bins, the next fit's training matrix built while one trains; see
+fit's feature bins, two windows trained at once on half of the cores each; see
 `forecasting.families.xgboost_family.XGBoostRefitSession`); every window is still refit from
 scratch on its own days.
 
