@@ -158,7 +158,7 @@ class XGBoostRefitSession(RefitSession):
     - the machine. Refitting every run from scratch, two fits train at once, each on half of
       the cores (`fits_at_once`, `threads_per_fit`): boosting on two threads keeps each
       thread waiting for the other at every tree level, two single-threaded fits do not (on
-      two cores, 13 weekly refits took about 0.85 of the time one at a time on both). With a
+      two cores, 13 weekly refits trained in 0.83 of the time one at a time on both). With a
       `WarmStart`, each fit continues an earlier one, so fits train one at a time on every
       core while a background thread builds the next planned run's training matrix (binning
       with known cuts gives the same matrix whenever it is built);
