@@ -7,6 +7,7 @@ import json
 import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -209,12 +210,36 @@ class ForecastModel(ABC):
             raise ValueError("cannot fit on an empty panel")
         self.holiday_region = panel.holiday_region
         self.closures = closure_keys(panel, panel.holiday_region)
+        twin = self._point_twin(panel, session)
+        if twin is None:
+            self._calibrate_and_measure(panel, session, on_held_out)
+            self._fit_point(panel, session)
+        else:
+            # The point fit trains in a thread of its own while this model calibrates.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                point_fit = pool.submit(twin._fit_point, panel, None)
+                self._calibrate_and_measure(panel, session, on_held_out)
+                point_fit.result()
+            self._take_point_fit(twin)
+        self.fitted = True
+        return self
+
+    def _calibrate_and_measure(
+        self, panel: Panel, session: RefitSession | None, on_held_out: HeldOutHook | None
+    ) -> None:
         self.calibration = self._calibrate(panel, session)
         if on_held_out is not None and self.calibration is not None:
             on_held_out(self, panel, self._calibration_start(panel))
-        self._fit_point(panel, session)
-        self.fitted = True
-        return self
+
+    def _point_twin(self, panel: Panel, session: RefitSession | None) -> ForecastModel | None:
+        """A model of the same recipe to fit the point forecaster on `panel` while this one
+        calibrates, or None to fit one after the other (the default). A family whose training
+        runs outside Python's lock and scales worse than two fits side by side returns one."""
+        return None
+
+    def _take_point_fit(self, twin: ForecastModel) -> None:
+        """Take the point forecaster that `twin` (from `_point_twin`) fitted."""
+        raise NotImplementedError(f"{self.algorithm} fits its point forecaster itself")
 
     def training_runs(self, panel: Panel) -> list[Panel]:
         """The runs of days `fit(panel)` trains on, in order: the interval calibration's fit

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import pandas as pd
@@ -344,6 +344,8 @@ class XGBoostModel(ForecastModel):
         super().__init__(**hyperparameters)
         self.booster: xgb.Booster | None = None
         self.encodings: CategoryEncodings | None = None
+        # Threads a fit trains on; None: every usable core.
+        self._threads: int | None = None
 
     @property
     def features(self) -> list[str]:
@@ -366,8 +368,25 @@ class XGBoostModel(ForecastModel):
             "objective": settings["objective"],
             "max_bin": int(settings["max_bin"]),
             "seed": int(settings["seed"]),
-            "nthread": usable_cores(),
+            "nthread": self._threads or usable_cores(),
         }
+
+    def _point_twin(self, panel: Panel, session: RefitSession | None) -> XGBoostModel | None:
+        """Outside a walk-forward (whose session already trains two fits at once), a fit that
+        calibrates trains its two boosters side by side, each on half of the cores: the
+        calibration's on the panel less its held-out weeks, and the point forecaster's."""
+        cores = usable_cores()
+        if session is not None or cores < 2 or self._calibration_start(panel) is None:
+            return None
+        twin = type(self)(**self._hyperparameters)
+        self._threads = twin._threads = cores // 2
+        return twin
+
+    def _take_point_fit(self, twin: ForecastModel) -> None:
+        twin = cast(XGBoostModel, twin)
+        self.booster, self.encodings, self._threads = twin.booster, twin.encodings, None
+        # Forecasts from here on read on every core.
+        self.booster.set_param({"nthread": usable_cores()})
 
     def refit_session(
         self, panel: Panel, *, warm_start: WarmStart | None = None

@@ -1,6 +1,7 @@
 """Tests of the model families: forecasts' shape, intervals, determinism and relative accuracy."""
 
 import datetime as dt
+import threading
 
 import numpy as np
 import pandas as pd
@@ -127,3 +128,51 @@ def test_forecasts_frame_has_one_row_per_series_and_day(small_panel):
     assert (first["store"], first["product"]) == (small_panel.stores[0], small_panel.products[0])
     assert frame["target_date"].min() == start
     assert frame["target_date"].max() == start + pd.Timedelta(days=6)
+
+
+def test_a_calibrating_xgboost_fit_trains_its_point_booster_beside_the_calibration_fit(
+    small_panel, monkeypatch
+):
+    """On two cores the calibration's booster and the point booster train at once, each on one
+    thread; the model, its intervals and what the held-out hook saw are those of fitting one
+    after the other."""
+    from forecasting.families import xgboost_family
+
+    recipe = {**FAST_XGBOOST, "calibration_windows": 2}
+    cutoff = small_panel.dates[-7]
+
+    def fitted(cores):
+        monkeypatch.setattr(xgboost_family, "usable_cores", lambda: cores)
+        held_out = []
+
+        def on_held_out(model, panel, start):
+            held_out.append((model.booster.num_boosted_rounds(), start, model.booster.save_raw()))
+
+        model = build_model("xgboost", **recipe)
+        model.fit(small_panel.until(cutoff), on_held_out=on_held_out)
+        return model, held_out
+
+    alone, alone_held_out = fitted(1)
+    train, lock, threads = xgboost_family.xgb.train, threading.Lock(), []
+    barrier = threading.Barrier(2, timeout=20)
+
+    def side_by_side(parameters, *args, **kwargs):
+        with lock:
+            threads.append((threading.get_ident(), parameters["nthread"]))
+        barrier.wait()  # fails unless the two boosters train at the same time
+        return train(parameters, *args, **kwargs)
+
+    monkeypatch.setattr(xgboost_family.xgb, "train", side_by_side)
+    together, together_held_out = fitted(2)
+
+    assert len({thread for thread, _ in threads}) == 2
+    assert [nthread for _, nthread in threads] == [1, 1]
+    assert together_held_out == alone_held_out  # the hook saw the calibration's booster
+    assert together.booster.save_raw() != alone_held_out[0][2]
+    np.testing.assert_array_equal(
+        together.predict(small_panel, cutoff).values, alone.predict(small_panel, cutoff).values
+    )
+    np.testing.assert_array_equal(
+        together.predict(small_panel, cutoff).upper, alone.predict(small_panel, cutoff).upper
+    )
+    assert together.calibration == alone.calibration
