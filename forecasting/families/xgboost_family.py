@@ -127,6 +127,27 @@ def batched_quantile_matrix(
     return matrix
 
 
+def panel_matrix(
+    panel: Panel,
+    *,
+    encodings: CategoryEncodings,
+    max_bin: int,
+    nthread: int,
+    ref: xgb.QuantileDMatrix | None = None,
+) -> xgb.QuantileDMatrix:
+    """`quantile_matrix` of the panel's training rows (`training_rows`), with its model's
+    features (`model_features`)."""
+    features, target = training_rows(panel=panel, encodings=encodings)
+    return quantile_matrix(
+        features,
+        target,
+        max_bin=max_bin,
+        nthread=nthread,
+        ref=ref,
+        names=model_features(panel.holiday_region),
+    )
+
+
 def _matrix(inputs: FeatureInputs, names: Sequence[str]) -> np.ndarray:
     """The feature rows as the booster reads them: float32, one column per feature in order."""
     return np.column_stack([inputs.columns[name] for name in names]).astype(np.float32)
@@ -249,16 +270,9 @@ class XGBoostRefitSession(RefitSession):
     ) -> xgb.QuantileDMatrix:
         nthread = self.threads_per_fit if nthread is None else nthread
         encodings = CategoryEncodings.fit(panel=window)
-        names = model_features(self.panel.holiday_region)
         if window.n_days <= LOOKBACK_DAYS:
-            features, target = training_rows(panel=window, encodings=encodings)
-            return quantile_matrix(
-                features,
-                target,
-                max_bin=self._max_bin,
-                nthread=nthread,
-                ref=ref,
-                names=names,
+            return panel_matrix(
+                window, encodings=encodings, max_bin=self._max_bin, nthread=nthread, ref=ref
             )
         with self._rows_lock:
             if self._rows is None or self._rows.encodings != encodings:
@@ -270,7 +284,7 @@ class XGBoostRefitSession(RefitSession):
             max_bin=self._max_bin,
             nthread=nthread,
             ref=ref,
-            names=names,
+            names=model_features(self.panel.holiday_region),
         )
 
     def continued_fit(self, window: Panel) -> _SessionFit | None:
@@ -375,6 +389,7 @@ class XGBoostModel(ForecastModel):
         """Outside a walk-forward (whose session already trains two fits at once), a fit that
         calibrates trains its two boosters side by side, each on half of the cores: the
         calibration's on the panel less its held-out weeks, and the point forecaster's."""
+        self._threads = None  # what an earlier fit that failed may have left
         cores = usable_cores()
         if session is not None or cores < 2 or self._calibration_start(panel) is None:
             return None
@@ -407,15 +422,12 @@ class XGBoostModel(ForecastModel):
             parameters["nthread"] = session.threads_per_fit
         else:
             session = None
-            features, target = training_rows(panel=panel, encodings=self.encodings)
-            training = quantile_matrix(
-                features,
-                target,
+            training = panel_matrix(
+                panel,
+                encodings=self.encodings,
                 max_bin=parameters["max_bin"],
                 nthread=parameters["nthread"],
-                names=model_features(panel.holiday_region),
             )
-            del features
         rounds = int(self._hyperparameters["n_estimators"])
         continued = None if session is None else session.continued_fit(panel)
         kept = None
