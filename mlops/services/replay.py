@@ -13,6 +13,7 @@ canary judging then decides it. The source tenant is never written to.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import secrets
 import shutil
@@ -34,8 +35,9 @@ from django.test.utils import override_settings
 from django_tenants.utils import schema_exists, tenant_context
 
 from config.celery import app
-from mlops.models import DEFAULT_MODEL_NAME, GLOBAL_SEGMENT, ModelVersion, Trigger
+from mlops.models import DEFAULT_MODEL_NAME, GLOBAL_SEGMENT, DecisionKind, ModelVersion, Trigger
 from mlops.schedules import JOBS, periodic_task_name
+from mlops.services.decisions import PROMOTE, RetrainDecision, decide_retrain
 from mlops.services.replay_canary import (
     CanaryReplay,
     PreparedCanary,
@@ -184,7 +186,8 @@ class PlanFeed:
 
 
 def _source_recipes(source: Tenant) -> list[dict[str, Any]]:
-    """The recipes of the source's champions (global first), else the default recipe."""
+    """The recipes of the source's champions (global first), else the default recipe; each
+    with `serving`, how its champion serves there (None for the default recipe)."""
     with tenant_context(source):
         champions = ModelVersion.objects.filter(status=ModelVersion.Status.CHAMPION).order_by(
             "name", "segment"
@@ -196,6 +199,7 @@ def _source_recipes(source: Tenant) -> list[dict[str, Any]]:
                 "algorithm": champion.algorithm,
                 "hyperparameters": dict(champion.hyperparameters),
                 "window_days": champion.recipe_window_days,
+                "serving": _serving(source, champion),
             }
             for champion in champions
         ]
@@ -207,8 +211,45 @@ def _source_recipes(source: Tenant) -> list[dict[str, Any]]:
             "algorithm": None,
             "hyperparameters": None,
             "window_days": None,
+            "serving": None,
         }
     ]
+
+
+def _serving(source: Tenant, champion: ModelVersion) -> str:
+    adopted = (
+        " (adopted there by override)" if champion.decision_kind == DecisionKind.OVERRIDE else ""
+    )
+    return f"{champion.version} serves {champion.where} in {source.slug}{adopted}"
+
+
+def _as_it_serves(serving: str | None) -> Callable[..., RetrainDecision]:
+    """The replay start's decision on a source champion's recipe: the gate is asked (its
+    held-out metrics become the version's drift baseline, its verdict is kept as evidence), and
+    the recipe serves whatever the gate says, because it serves in the source; a gate that
+    rejects it is recorded as an override. The default recipe (a source with no champion) is
+    decided as any first model."""
+
+    def decide(**arguments: Any) -> RetrainDecision:
+        decision = decide_retrain(**arguments)
+        if serving is None or decision.action == PROMOTE:
+            return decision
+        verdict = decision.gate.reason if decision.gate is not None else decision.reason
+        return dataclasses.replace(
+            decision,
+            kind=DecisionKind.OVERRIDE,
+            action=PROMOTE,
+            reasons=(
+                f"Replay start: {serving}, so its recipe serves here although the gate does not "
+                f"support it on this history.",
+                verdict,
+            ),
+            evidence={**decision.evidence, "replay_start": True},
+            waiting_for="",
+            gate=None,
+        )
+
+    return decide
 
 
 def build_sandbox(plan: ReplayPlan) -> Tenant:
@@ -289,7 +330,6 @@ def _bootstrap(
     """The history before the first day, the plans known by then, and the source's champion
     recipes trained on it."""
     from forecasting.services import import_sales
-    from mlops.services.lifecycle import promote_to_champion
     from mlops.services.retraining import retrain_forecast_model
 
     zone = zoneinfo.ZoneInfo(sandbox.time_zone)
@@ -302,26 +342,21 @@ def _bootstrap(
         _at(eve, lambda: import_sales(source=history))
         plans.add_known_by(eve)
         for recipe in _source_recipes(plan.source):
+            serving = recipe.pop("serving")
             log = _at(
                 eve,
-                lambda recipe=recipe: retrain_forecast_model(trigger=Trigger.MANUAL, **recipe),
+                lambda recipe=recipe, serving=serving: retrain_forecast_model(
+                    trigger=Trigger.MANUAL, decide=_as_it_serves(serving), **recipe
+                ),
             )
-            if log.resulting_version is None:
-                raise RuntimeError(
-                    f"Training the first {recipe['segment']} model failed: {log.error}"
-                )
             version = log.resulting_version
-            version.refresh_from_db()
-            if version.status != ModelVersion.Status.CHAMPION:
-                _at(
-                    eve,
-                    lambda version=version: promote_to_champion(
-                        version=version,
-                        actor=None,
-                        reason=f"Replay start: the recipe of {plan.source.slug}'s champion, "
-                        f"trained on the history before {plan.start}.",
-                        evidence={"kind": "first_model", "replay": True},
-                    ),
+            if version is not None:
+                version.refresh_from_db()
+            if version is None or version.status != ModelVersion.Status.CHAMPION:
+                raise RuntimeError(
+                    f"The replay could not start: the first {recipe['segment']} model "
+                    f"{'failed' if version is None else 'was not made champion'}: "
+                    f"{log.error or log.decision.get('reasons')}"
                 )
             champions.append(version)
     return champions

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -265,13 +266,15 @@ def retrain_forecast_model(
     requested_by: AbstractBaseUser | None = None,
     log: ModelRetrainingLog | None = None,
     evaluation_windows: int = DEFAULT_EVALUATION_WINDOWS,
+    decide: Callable[..., RetrainDecision] = decide_retrain,
 ) -> ModelRetrainingLog:
     """Train `name`/`segment` on its recipe's window of sales, register the result and decide
     it once: a refresh replaces the champion unless it is worse, a recipe change must clear
     the gate, and drift, new-products and experiment retrains wait as challenger for a person.
-    Returns the log, whose `status`, `outcome`, `decision`, `error` and `resulting_version` say
-    what happened; never raises for a failed retrain (the log records it, keeping any trained
-    artifact)."""
+    `decide` (the arguments of `decide_retrain`) is for a replay's start, which sets up the
+    source's champions as they serve there. Returns the log, whose `status`, `outcome`,
+    `decision`, `error` and `resulting_version` say what happened; never raises for a failed
+    retrain (the log records it, keeping any trained artifact)."""
     if log is None:
         log = ModelRetrainingLog.objects.create(
             name=name,
@@ -301,7 +304,7 @@ def retrain_forecast_model(
     log.artifact_sha256 = trained.artifact.sha256
     log.save()
     try:
-        decision = decide_retrain(
+        decision = decide(
             log=log,
             recipe=recipe,
             model=trained.model,

@@ -1,5 +1,6 @@
-"""Replaying operations (`replay_operations`) on a tenant that keeps a promotion calendar: the
-sandbox learns each plan when the tenant did, never earlier."""
+"""Replaying operations (`replay_operations`): the sandbox learns each plan of the tenant's
+promotion calendar when the tenant did, never earlier, and starts from the tenant's champions as
+they serve, overrides included."""
 
 import datetime as dt
 
@@ -9,12 +10,15 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django_tenants.utils import get_public_schema_name, schema_context, tenant_context
 
+from forecasting.families import FAMILIES
+from forecasting.families.seasonal_naive import SeasonalNaiveModel
 from forecasting.models import PlannedPromotion
 from forecasting.services import import_promotion_calendar
 from forecasting.synthetic import generate_sales
+from mlops.models import DecisionKind, ModelRetrainingLog, ModelVersion
 from mlops.services.replay import ReplayPlan, run_replay, sandbox_slug
 from tenants.models import Tenant
-from tests.mlops.factories import load_sales
+from tests.mlops.factories import ModelVersionFactory, load_sales
 
 START = dt.date(2026, 3, 3)  # a Tuesday: no weekly job in the three replayed days
 END = START + dt.timedelta(days=2)
@@ -96,3 +100,70 @@ def test_a_calendar_file_without_known_since_is_refused_by_the_replay(tenant, tm
             "--report",
             str(tmp_path / "report.json"),
         )
+
+
+class TripledNaiveModel(SeasonalNaiveModel):
+    """Seasonal naive x 3: a recipe no gate supports."""
+
+    algorithm = "seasonal_naive_x3"
+
+    def _predict_point(self, *, history, future_promotion, dates):
+        return 3 * super()._predict_point(
+            history=history, future_promotion=future_promotion, dates=dates
+        )
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_replay_starts_from_the_champions_as_they_serve_even_one_adopted_against_the_gate(
+    tenant, monkeypatch
+):
+    monkeypatch.setitem(FAMILIES, TripledNaiveModel.algorithm, TripledNaiveModel)
+    sales = generate_sales(stores=2, products=6, days=200, seed=3, end_date=END)
+    load_sales(sales)
+    department = f"department:{sales['department'].iloc[0]}"
+    ModelVersionFactory(
+        version_number=1, status=ModelVersion.Status.CHAMPION, algorithm="seasonal_naive"
+    )
+    ModelVersionFactory(
+        version_number=2,
+        segment=department,
+        status=ModelVersion.Status.CHAMPION,
+        algorithm=TripledNaiveModel.algorithm,
+        window_days=56,
+        decision_kind=DecisionKind.OVERRIDE,
+    )
+
+    with schema_context(get_public_schema_name()):
+        try:
+            report = run_replay(ReplayPlan(source=tenant, start=START, end=START))
+            with tenant_context(Tenant.objects.get(slug=sandbox_slug(tenant))):
+                champions = {
+                    version.segment: version
+                    for version in ModelVersion.objects.filter(status=ModelVersion.Status.CHAMPION)
+                }
+                logs = {log.segment: log for log in ModelRetrainingLog.objects.all()}
+        finally:
+            sandbox = Tenant.objects.filter(slug=sandbox_slug(tenant)).first()
+            if sandbox is not None:
+                sandbox.delete(force_drop=True)
+
+    assert {segment: v.algorithm for segment, v in champions.items()} == {
+        "global": "seasonal_naive",
+        department: TripledNaiveModel.algorithm,
+    }
+    # The gate rejected the tripled recipe on the sandbox's history; it serves anyway, as in the
+    # source, and says so: an override, with the gate's verdict beside the reason.
+    adopted = logs[department].decision
+    assert champions[department].decision_kind == DecisionKind.OVERRIDE
+    assert adopted["action"] == "promote"
+    assert adopted["promote"] is False
+    assert adopted["reasons"][0] == (
+        f"Replay start: v2 serves demand_forecast [{department}] in {tenant.slug} (adopted "
+        "there by override), so its recipe serves here although the gate does not support it "
+        "on this history."
+    )
+    assert "worse" in adopted["reasons"][1]
+    assert champions["global"].decision_kind == DecisionKind.FIRST_MODEL
+    served = [segment["segment"] for segment in report["days"][0]["segments"]]
+    assert served == ["global", department]
