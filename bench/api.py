@@ -13,7 +13,8 @@ token reads every GET endpoint of docs/openapi.yaml.
 For each read it prints, at 1 client, the median and p99 latency, and at 8 clients the
 throughput and p99, each beside its ratio to the floor's. Repeated reads are answered from the
 tenant's read cache (config/read_cache.py); the last column ("fresh") is the median of the
-first read after a write, whose answer is computed afresh. Reads are measured in rounds (every
+first read after a write of the tenant's data, whose answer is computed afresh (the token's
+user and permissions stay cached: such a write leaves them). Reads are measured in rounds (every
 read once per round) so that a noisy moment of a shared machine falls on all of them.
 
 Usage: .venv/bin/python bench/api.py [--rounds 300] [--requests-per-client 60] [--workers 2]
@@ -408,15 +409,16 @@ def one_client(
     port: int, paths: list[str], headers, *, rounds: int, after_a_write: bool = False
 ) -> dict[str, list[float]]:
     """Latencies of every path, one request of each per round. `after_a_write`: each read
-    (the floor aside) is the first since the tenant's data changed, so its answer is computed
-    afresh rather than read from the cache (config/read_cache.py)."""
+    (the floor aside) is the first since the tenant's data changed (as by its daily jobs, which
+    leave users and tokens alone), so its answer is computed afresh rather than read from the
+    cache (config/read_cache.py)."""
     from config.read_cache import renew_generation
 
     times: dict[str, list[float]] = {path: [] for path in paths}
     for _ in range(rounds):
         for path in paths:
             if after_a_write and path != FLOOR:
-                renew_generation(SLUG)
+                renew_generation(SLUG, auth=False)
             status, seconds = get(port, path, headers)
             expected = 404 if path == FLOOR else 200
             if status != expected:

@@ -13,6 +13,10 @@ schema replaces, so a write makes every earlier answer unreachable at once:
 - The tenant's policy lives in the public schema: a save of its row calls `note_write` for the
   tenant (`tenants.apps`).
 
+What a token stands for (its user and the user's permissions, config/token_auth.py) is kept under
+a second generation, renewed only by a write that names the tables behind it (tokens, users,
+groups, permissions): the daily jobs' writes make every answer afresh, not every sign-in.
+
 An answer also names the day (reads such as "the last 7 days" move at midnight) and lives
 `READ_CACHE_SECONDS` at most, the bound for anything else that moves with the clock. The key
 names the user and the negotiated media type, and the cache's key function
@@ -42,6 +46,7 @@ from rest_framework.response import Response
 logger = logging.getLogger(__name__)
 
 GENERATION_KEY = "api-read-generation"
+AUTH_GENERATION_KEY = "api-auth-generation"
 
 # Statements that change nothing. Anything else (INSERT, UPDATE, DELETE, TRUNCATE, DDL, and a
 # WITH that writes) counts as a write. The session table changes at each sign-in and is read by
@@ -54,6 +59,13 @@ _READ_ONLY = re.compile(
 _WRITING_WITH = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
 _SESSION_TABLE = re.compile(r'^\s*(INSERT INTO|UPDATE|DELETE FROM)\s+"django_session"', re.I)
 _WITH = re.compile(r"\s*WITH\b", re.IGNORECASE)
+# The tables a token's user and permissions are read from (Django quotes its table names; raw SQL
+# may not).
+_AUTH_TABLES = re.compile(
+    r"\b(authtoken_token|auth_user|auth_user_groups|auth_user_user_permissions|auth_group"
+    r"|auth_group_permissions|auth_permission|django_content_type)\b",
+    re.IGNORECASE,
+)
 
 
 def is_write(sql: str) -> bool:
@@ -67,49 +79,59 @@ def is_write(sql: str) -> bool:
     return True
 
 
-def renew_generation(schema_name: str) -> None:
-    """Make every cached answer of the tenant unreachable. With Redis unavailable the write
-    goes on (nothing is read from the cache then either); answers cached before may be served
-    for up to API_READ_CACHE_SECONDS once it is back."""
+def renew_generation(schema_name: str, *, auth: bool = True) -> None:
+    """Make every cached answer of the tenant unreachable, and what its tokens stand for too
+    unless `auth` is False. With Redis unavailable the write goes on (nothing is read from the
+    cache then either); answers cached before may be served for up to API_READ_CACHE_SECONDS
+    once it is back."""
     if schema_name == get_public_schema_name():
         return
+    keys = [GENERATION_KEY, AUTH_GENERATION_KEY] if auth else [GENERATION_KEY]
     try:
         if connection.schema_name == schema_name:
             # Entering the schema it is in would have the next statement set search_path again.
-            cache.set(GENERATION_KEY, secrets.token_hex(8), timeout=None)
+            cache.set_many({key: secrets.token_hex(8) for key in keys}, timeout=None)
             return
         with schema_context(schema_name):
-            cache.set(GENERATION_KEY, secrets.token_hex(8), timeout=None)
+            cache.set_many({key: secrets.token_hex(8) for key in keys}, timeout=None)
     except RedisError as error:
         logger.warning("Cached API reads of %s not renewed: %r", schema_name, error)
 
 
-def note_write(schema_name: str | None = None) -> None:
+def note_write(schema_name: str | None = None, *, auth: bool = True) -> None:
     """The current statement (or COPY) wrote the data of tenant `schema_name` (default: the
-    connection's schema): renew its generation now, and once more when the transaction
-    commits."""
+    connection's schema), and its users, tokens or permissions unless `auth` is False: renew
+    its generations now, and once more when the transaction commits."""
     schema_name = schema_name or connection.schema_name
     if schema_name == get_public_schema_name():
         return
-    renew_generation(schema_name)
-    if connection.in_atomic_block and not any(
-        getattr(callback[1], "renews_schema", None) == schema_name
-        for callback in connection.run_on_commit
-    ):
+    renew_generation(schema_name, auth=auth)
+    if not connection.in_atomic_block:
+        return
+    for _, callback, *_rest in connection.run_on_commit:
+        if getattr(callback, "renews_schema", None) == schema_name:
+            callback.renews_auth |= auth
+            return
 
-        def renew_at_commit() -> None:
-            renew_generation(schema_name)
+    def renew_at_commit() -> None:
+        renew_generation(schema_name, auth=renew_at_commit.renews_auth)
 
-        # Once per transaction and schema (a savepoint rolled back takes it along).
-        renew_at_commit.renews_schema = schema_name
-        transaction.on_commit(renew_at_commit)
+    # Once per transaction and schema (a savepoint rolled back takes it along).
+    renew_at_commit.renews_schema = schema_name
+    renew_at_commit.renews_auth = auth
+    transaction.on_commit(renew_at_commit)
+
+
+def writes_auth(sql: str) -> bool:
+    """Whether a write may change what a token stands for (its user, the user's permissions)."""
+    return bool(_AUTH_TABLES.search(sql))
 
 
 def watch_writes(execute, sql, params, many, context):
     """An execute wrapper (installed on every connection, `tenants.apps`)."""
     result = execute(sql, params, many, context)
     if is_write(sql):
-        note_write()
+        note_write(auth=writes_auth(sql))
     return result
 
 
@@ -119,24 +141,25 @@ def install_write_watch(sender, connection, **kwargs) -> None:
         connection.execute_wrappers.append(watch_writes)
 
 
-def generation(request=None) -> str | None:
-    """The tenant's generation; read once per request (the answer's key and the token's entry
-    name the same one, taken when the request was authenticated). None while Redis is
+def generation(request=None, *, key: str = GENERATION_KEY) -> str | None:
+    """The tenant's generation of answers (`key` GENERATION_KEY) or of what its tokens stand
+    for (AUTH_GENERATION_KEY); each read once per request (the answer's key and the token's
+    entry name the ones taken when the request was authenticated). None while Redis is
     unavailable: nothing is cached or read from the cache then."""
     http_request = getattr(request, "_request", request)
-    known = getattr(http_request, "read_cache_generation", None)
-    if known is not None:
-        return known
+    known = getattr(http_request, "read_cache_generations", {})
+    if key in known:
+        return known[key]
     try:
-        current = cache.get(GENERATION_KEY)
+        current = cache.get(key)
         if current is None:
-            cache.add(GENERATION_KEY, secrets.token_hex(8), timeout=None)
-            current = cache.get(GENERATION_KEY)
+            cache.add(key, secrets.token_hex(8), timeout=None)
+            current = cache.get(key)
     except RedisError as error:
         logger.warning("API read cache unavailable: %r", error)
         return None
     if http_request is not None:
-        http_request.read_cache_generation = current
+        http_request.read_cache_generations = {**known, key: current}
     return current
 
 

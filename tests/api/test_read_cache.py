@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import tenant_context
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -14,7 +14,7 @@ from rest_framework.authtoken.models import Token
 
 from alerts.models import MLAlert
 from config import read_cache
-from config.read_cache import GENERATION_KEY, is_write
+from config.read_cache import AUTH_GENERATION_KEY, GENERATION_KEY, is_write, writes_auth
 from forecasting.pgcopy import copy_in_frame
 from tests.api.clients import OTHER_HOST, client_for
 from tests.api.factories import UserFactory, make_alert
@@ -226,3 +226,62 @@ def test_with_redis_unavailable_writes_go_on_and_reads_are_answered_afresh(viewe
     response = client.get("/api/v1/ml-alerts")
     assert response.status_code == 200
     assert [row["title"] for row in response.json()["results"]] == ["Drift in Fresh"]
+
+
+def test_a_write_of_data_is_shown_by_the_next_read_without_reading_the_token_again(viewer):
+    alert = make_alert(title="Drift in Grocery")
+    client = client_for(viewer)
+    assert _titles(viewer) == ["Drift in Grocery"]
+
+    alert.title = "Drift in Fresh"
+    alert.save(update_fields=["title"])
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/api/v1/ml-alerts")
+
+    assert [row["title"] for row in response.json()["results"]] == ["Drift in Fresh"]
+    statements = " ".join(query["sql"] for query in queries)
+    assert "alerts_mlalert" in statements
+    assert "authtoken_token" not in statements
+    assert "auth_permission" not in statements
+
+
+def test_a_transaction_that_writes_data_then_a_role_renews_both_generations_at_commit(
+    viewer, no_role
+):
+    alert = make_alert(title="Drift in Grocery")
+    # The test's own transaction has a renewal waiting from creating the users; this one's
+    # transaction starts with none, as a request's or a job's does.
+    waiting, connection.run_on_commit = connection.run_on_commit, []
+    try:
+        with transaction.atomic():
+            MLAlert.objects.filter(pk=alert.pk).update(title="Drift in Fresh")
+            no_role.groups.set(viewer.groups.all())
+        at_commit = [
+            callback
+            for _, callback, _ in connection.run_on_commit
+            if getattr(callback, "renews_schema", None) == connection.schema_name
+        ]
+    finally:
+        connection.run_on_commit = waiting
+    before = cache.get_many([GENERATION_KEY, AUTH_GENERATION_KEY])
+
+    assert len(at_commit) == 1
+    at_commit[0]()  # what the commit runs
+
+    after = cache.get_many([GENERATION_KEY, AUTH_GENERATION_KEY])
+    assert after[GENERATION_KEY] != before[GENERATION_KEY]
+    assert after[AUTH_GENERATION_KEY] != before[AUTH_GENERATION_KEY]
+
+
+@pytest.mark.parametrize(
+    ("sql", "auth"),
+    [
+        ('INSERT INTO "alerts_mlalert" ("title") VALUES (%s)', False),
+        ('DELETE FROM "authtoken_token" WHERE "key" = %s', True),
+        ('UPDATE "auth_user" SET "is_active" = false', True),
+        ('INSERT INTO "auth_user_groups" ("user_id", "group_id") VALUES (%s, %s)', True),
+        ("delete from auth_group_permissions", True),
+    ],
+)
+def test_which_writes_change_what_a_token_stands_for(sql, auth):
+    assert writes_auth(sql) is auth
