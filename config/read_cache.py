@@ -199,7 +199,8 @@ def cached_read(get):
                 return Response(cached)
         response = get(view, request, *args, **kwargs)
         if key is not None and response.status_code == 200:
-            cache_set(key, _plain(response.data))
+            # A serializer's ReturnDict and ReturnList pickle as the plain dict and list.
+            cache_set(key, response.data)
         return response
 
     return read
@@ -218,11 +219,3 @@ def cache_set(key: str, value: Any) -> None:
     with contextlib.suppress(RedisError):
         cache.set(key, value, settings.API_READ_CACHE_SECONDS)
 
-
-def _plain(data):
-    """The answer as plain dicts and lists (a serializer's ReturnDict/ReturnList hold it)."""
-    if isinstance(data, dict):
-        return {key: _plain(value) for key, value in data.items()}
-    if isinstance(data, list | tuple):
-        return [_plain(value) for value in data]
-    return data
