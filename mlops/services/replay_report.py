@@ -5,8 +5,9 @@ Fixed keys scripts rely on: `summary.max_champion_age_days`, `summary.critical_e
 `summary.alerts_by_type`, `summary.incidents` ({segment, change_date, opened_on, resolved_on,
 resolution}), `summary.promotions` ({day, segment, version, kind}), `summary.rollouts` ({plan,
 version, outcome, started_on, ended_on, decisions: [{kind, step, share, day, on, breaches,
-guardrails}]}), and `days` ({date, segments: [{segment, champion, champion_age_days, t1: {mae,
-bias_pct, interval_coverage}}], rollouts}).
+guardrails}]}), `days` ({date, segments: [{segment, champion, champion_age_days, t1: {mae,
+bias_pct, interval_coverage}}], rollouts}), and `morning_after` ({date, alerts, emails, retrains,
+promotions, rollbacks, approvals}: what the jobs of the morning after the last day did).
 """
 
 from __future__ import annotations
@@ -202,6 +203,17 @@ class ReplayRecorder:
             and "rollback" not in (m.evidence or {})
         )
         rollouts, rollouts_by_day = self._rollouts()
+
+        def happened(day: dt.date) -> dict[str, Any]:
+            return {
+                "alerts": [_alert(a) for a in alerts.get(day, [])],
+                "emails": len(emails.get(day, [])),
+                "retrains": [_retrain(log) for log in retrains.get(day, [])],
+                "promotions": [_promotion(move) for move in promotions.get(day, [])],
+                "rollbacks": [_promotion(move) for move in rollbacks.get(day, [])],
+                "approvals": [a for a in self.approvals if a["day"] == day],
+            }
+
         days = []
         max_age = 0
         for day in self.days:
@@ -211,16 +223,15 @@ class ReplayRecorder:
                 {
                     "date": day,
                     "segments": segments,
-                    "alerts": [_alert(a) for a in alerts.get(day, [])],
-                    "emails": len(emails.get(day, [])),
-                    "retrains": [_retrain(log) for log in retrains.get(day, [])],
-                    "promotions": [_promotion(move) for move in promotions.get(day, [])],
-                    "rollbacks": [_promotion(move) for move in rollbacks.get(day, [])],
-                    "approvals": [a for a in self.approvals if a["day"] == day],
+                    **happened(day),
                     "rollouts": rollouts_by_day.get(day, []),
                     "jobs": self.jobs.get(day + dt.timedelta(days=1), []),
                 }
             )
+        # The jobs of the morning after the last day ran too (listed under that day); what they
+        # did falls on a day the replay serves no sales of.
+        after = self.plan.end + dt.timedelta(days=1)
+        morning_after = {"date": after, **happened(after)} if self.days else None
         return _json(
             {
                 "tenant": self.plan.source.slug,
@@ -231,16 +242,28 @@ class ReplayRecorder:
                 "overrides": self.plan.overrides,
                 "approve_after_days": self.plan.approve_after_days,
                 "summary": {
-                    **self._summary(days=days, max_age=max_age, wall_seconds=wall_seconds),
+                    **self._summary(
+                        days=days,
+                        morning_after=morning_after,
+                        max_age=max_age,
+                        wall_seconds=wall_seconds,
+                    ),
                     "rollouts": rollouts,
                 },
                 "days": days,
+                "morning_after": morning_after,
             }
         )
 
     def _summary(
-        self, *, days: list[dict[str, Any]], max_age: int, wall_seconds: float
+        self,
+        *,
+        days: list[dict[str, Any]],
+        morning_after: dict[str, Any] | None,
+        max_age: int,
+        wall_seconds: float,
     ) -> dict[str, Any]:
+        happenings = [*days, *([morning_after] if morning_after else [])]
         alerts = MLAlert.objects.all()
         critical = NotificationDelivery.objects.filter(
             channel__kind=NotificationChannel.Kind.EMAIL,
@@ -249,7 +272,7 @@ class ReplayRecorder:
         )
         promotions = [
             {**promotion, "day": day["date"]}
-            for day in days
+            for day in happenings
             for promotion in day["promotions"]
             if promotion["kind"] in PROMOTION_KINDS
         ]
@@ -257,7 +280,7 @@ class ReplayRecorder:
             "days": len(days),
             "max_champion_age_days": max_age,
             "critical_emails": critical.count(),
-            "emails": sum(day["emails"] for day in days),
+            "emails": sum(day["emails"] for day in happenings),
             "alerts_by_type": dict(Counter(alert.alert_type for alert in alerts)),
             "incidents": [
                 {

@@ -15,7 +15,7 @@ from forecasting.families.seasonal_naive import SeasonalNaiveModel
 from forecasting.models import PlannedPromotion
 from forecasting.services import import_promotion_calendar
 from forecasting.synthetic import generate_sales
-from mlops.models import DecisionKind, ModelRetrainingLog, ModelVersion
+from mlops.models import DecisionKind, ModelRetrainingLog, ModelVersion, Trigger
 from mlops.services.replay import ReplayPlan, run_replay, sandbox_slug
 from tenants.models import Tenant
 from tests.mlops.factories import ModelVersionFactory, load_sales
@@ -118,8 +118,11 @@ class TripledNaiveModel(SeasonalNaiveModel):
 def test_a_replay_starts_from_the_champions_as_they_serve_even_one_adopted_against_the_gate(
     tenant, monkeypatch
 ):
+    # Wednesday to Saturday: the weekly jobs run on the morning after, which the report shows
+    # too, and refresh the champions once they have served three days.
+    saturday = dt.date(2026, 3, 7)
     monkeypatch.setitem(FAMILIES, TripledNaiveModel.algorithm, TripledNaiveModel)
-    sales = generate_sales(stores=2, products=6, days=200, seed=3, end_date=END)
+    sales = generate_sales(stores=2, products=6, days=200, seed=3, end_date=saturday)
     load_sales(sales)
     department = f"department:{sales['department'].iloc[0]}"
     ModelVersionFactory(
@@ -136,13 +139,23 @@ def test_a_replay_starts_from_the_champions_as_they_serve_even_one_adopted_again
 
     with schema_context(get_public_schema_name()):
         try:
-            report = run_replay(ReplayPlan(source=tenant, start=START, end=START))
+            report = run_replay(
+                ReplayPlan(
+                    source=tenant,
+                    start=saturday - dt.timedelta(days=3),
+                    end=saturday,
+                    overrides={"retrain_period_days": 3},
+                )
+            )
             with tenant_context(Tenant.objects.get(slug=sandbox_slug(tenant))):
-                champions = {
-                    version.segment: version
-                    for version in ModelVersion.objects.filter(status=ModelVersion.Status.CHAMPION)
+                # The replay's start trains each recipe (trigger manual); the refreshes follow.
+                logs = {
+                    log.segment: log
+                    for log in ModelRetrainingLog.objects.filter(
+                        trigger=Trigger.MANUAL
+                    ).select_related("resulting_version")
                 }
-                logs = {log.segment: log for log in ModelRetrainingLog.objects.all()}
+                champions = {segment: log.resulting_version for segment, log in logs.items()}
         finally:
             sandbox = Tenant.objects.filter(slug=sandbox_slug(tenant)).first()
             if sandbox is not None:
@@ -165,5 +178,17 @@ def test_a_replay_starts_from_the_champions_as_they_serve_even_one_adopted_again
     )
     assert "worse" in adopted["reasons"][1]
     assert champions["global"].decision_kind == DecisionKind.FIRST_MODEL
-    served = [segment["segment"] for segment in report["days"][0]["segments"]]
-    assert served == ["global", department]
+    served = [(s["segment"], s["champion"]) for s in report["days"][0]["segments"]]
+    assert served == [("global", champions["global"].version), (department, "v2")]
+
+    # Sunday morning's weekly retrain refreshed both champions (one, at least, replaced its
+    # champion): reported on the morning after the last day, its promotions in the summary.
+    after = report["morning_after"]
+    assert after["date"] == (saturday + dt.timedelta(days=1)).isoformat()
+    assert sorted(r["segment"] for r in after["retrains"]) == [department, "global"]
+    assert {r["kind"] for r in after["retrains"]} == {DecisionKind.REFRESH}
+    promoted = sorted(r["version"] for r in after["retrains"] if r["outcome"] == "promoted")
+    assert promoted
+    assert sorted(p["version"] for p in after["promotions"]) == promoted
+    assert sorted(p["version"] for p in report["summary"]["promotions"]) == promoted
+    assert report["summary"]["days"] == 4
