@@ -48,8 +48,9 @@ def incumbent_for(*, name: str, segment: str) -> ModelVersion | None:
 
 def model_history(*, name: str | None = None) -> QuerySet[ModelVersion]:
     """Every version (newest first per name), with its transitions prefetched oldest first and
-    the labels of its parent and creator (`parent_label`, `created_by_username`)."""
-    versions = ModelVersion.objects.all()
+    the labels of its parent and creator (`parent_label`, `created_by_username`). Its feature
+    importance (kilobytes of JSON a version, not part of the history) is left in the database."""
+    versions = ModelVersion.objects.defer("importance")
     if name is not None:
         versions = versions.filter(name=name)
     return versions.annotate(
