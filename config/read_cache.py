@@ -143,24 +143,25 @@ def install_write_watch(sender, connection, **kwargs) -> None:
 
 def generation(request=None, *, key: str = GENERATION_KEY) -> str | None:
     """The tenant's generation of answers (`key` GENERATION_KEY) or of what its tokens stand
-    for (AUTH_GENERATION_KEY); each read once per request (the answer's key and the token's
-    entry name the ones taken when the request was authenticated). None while Redis is
-    unavailable: nothing is cached or read from the cache then."""
+    for (AUTH_GENERATION_KEY); both are read once per request, in one round trip (the answer's
+    key and the token's entry name the ones taken when the request was authenticated). None
+    while Redis is unavailable: nothing is cached or read from the cache then."""
     http_request = getattr(request, "_request", request)
-    known = getattr(http_request, "read_cache_generations", {})
-    if key in known:
+    known = getattr(http_request, "read_cache_generations", None)
+    if known is not None and key in known:
         return known[key]
+    keys = (GENERATION_KEY, AUTH_GENERATION_KEY)
     try:
-        current = cache.get(key)
-        if current is None:
-            cache.add(key, secrets.token_hex(8), timeout=None)
-            current = cache.get(key)
+        current = cache.get_many(keys)
+        for missing in (name for name in keys if name not in current):
+            cache.add(missing, secrets.token_hex(8), timeout=None)
+            current[missing] = cache.get(missing)
     except RedisError as error:
         logger.warning("API read cache unavailable: %r", error)
         return None
     if http_request is not None:
-        http_request.read_cache_generations = {**known, key: current}
-    return current
+        http_request.read_cache_generations = current
+    return current[key]
 
 
 def read_key(request) -> str | None:
@@ -218,4 +219,3 @@ def cache_set(key: str, value: Any) -> None:
     """Cache `value` for API_READ_CACHE_SECONDS (nothing while Redis is unavailable)."""
     with contextlib.suppress(RedisError):
         cache.set(key, value, settings.API_READ_CACHE_SECONDS)
-
