@@ -69,12 +69,18 @@ def _why(result: DriftResult) -> list[str]:
 
 def _headline(numbers: dict[str, Any]) -> str:
     """What the rules saw, in a few words: the MAE when the threshold rule fired, else the
-    bias the tracking signal followed, else the error CUSUM."""
+    bias the tracking signal followed (now and in the champion's first weeks), else the error
+    CUSUM."""
     rules = numbers.get("rules") or ""
     if "threshold" in rules and numbers.get("drift_pct") is not None:
         return f"MAE {metrics.better_or_worse(-numbers['drift_pct'])} than its baseline"
     if "bias_cusum" in rules and numbers.get("recent_bias_pct") is not None:
-        return f"forecasts run {_signed_share(numbers['recent_bias_pct'])}"
+        # The tracking signal follows the bias's move from its first weeks' level: a bias of
+        # 0.9% reads as nothing without the 3.5% the other way it moved from.
+        headline = f"forecasts run {_signed_share(numbers['recent_bias_pct'])}"
+        if numbers.get("reference_bias_pct") is None:
+            return headline
+        return f"{headline}, against {_signed_share(numbers['reference_bias_pct'])} at first"
     return "error per unit forecast above its first weeks' level"
 
 

@@ -9,6 +9,7 @@ from alerts.models import MLAlert, NotificationChannel, NotificationDelivery
 from alerts.services import act_on_alert
 from mlops.models import BacktestResult, DriftIncident, ModelRetrainingLog, ModelVersion, Trigger
 from mlops.services import detect_drift, promote_to_champion
+from mlops.services.drift_text import drift_alert_text
 from tests.mlops.factories import ModelVersionFactory
 from tests.mlops.test_drift import LAST_DAY, add_days, make_champion
 
@@ -135,3 +136,24 @@ def test_an_early_day_without_scored_points_does_not_disable_the_cusums():
 
     assert result.reference_start > first  # the unscored day is skipped
     assert result.error_cusum is not None and result.bias_cusum is not None
+
+
+def test_a_bias_alert_says_where_the_bias_moved_from():
+    champion = ModelVersion(name="demand_forecast", segment="global", version="v8")
+    numbers = {"rules": "bias_cusum", "recent_bias_pct": 0.91, "reference_bias_pct": -3.48}
+    incident = DriftIncident(
+        pk=1,
+        champion=champion,
+        name="demand_forecast",
+        segment="global",
+        change_date=dt.date(2026, 10, 11),
+        opened_on=dt.date(2026, 10, 16),
+        detection=numbers,
+    )
+
+    title, _ = drift_alert_text(incident=incident, result=None, next_step="")
+
+    assert title == (
+        "Model drift detected — demand_forecast v8: forecasts run 0.9% above demand, against "
+        "3.5% below demand at first"
+    )
