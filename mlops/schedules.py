@@ -50,7 +50,8 @@ JOBS = (
         minute="0",
         hour="4",
         day_of_week="0",
-        description="90-day walk-forward backtest of every champion and challenger.",
+        description="90-day walk-forward backtest of every champion and of each challenger of "
+        "another recipe.",
         results_url="admin:mlops_backtestresult_changelist",
     ),
     Job(

@@ -106,8 +106,9 @@ def daily_drift_detection() -> list[dict]:
 
 @app.task(name="mlops.tasks.weekly_backtest")
 def weekly_backtest() -> list[int]:
-    """Queue the 90-day walk-forward of every champion and challenger, one task each (so that
-    more workers finish sooner); returns their version ids."""
+    """Queue the 90-day walk-forward of every champion and of each challenger of another recipe
+    (`weekly_backtest_versions`), one task each (so that more workers finish sooner); returns
+    their version ids."""
     from mlops.services.backtesting import weekly_backtest_versions
 
     version_ids = [version.pk for version in weekly_backtest_versions()]

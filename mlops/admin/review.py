@@ -20,6 +20,7 @@ from mlops.models import (
     ModelVersion,
 )
 from mlops.selectors import get_backtest_trend, incumbent_for, transition_history
+from mlops.services.evaluation import Recipe
 
 CHART_DAYS = 90
 
@@ -230,6 +231,14 @@ def backtest_section(version: ModelVersion) -> dict[str, Any]:
             chart("mape", "MAPE per weekly window", "MAPE (%)", "%"),
         ],
         "champion": champion,
+        # The weekly walk-forward refits a recipe: one of the champion's recipe is walked once,
+        # as the champion's (mlops.services.backtesting.weekly_backtest_versions).
+        "champions_recipe": bool(
+            champion is not None
+            and not own
+            and champion.segment == version.segment
+            and Recipe.of(version).same_as(Recipe.of(champion))
+        ),
         "windows": table,
         "metrics": METRICS,
         "days": CHART_DAYS,

@@ -271,9 +271,20 @@ def check_backtest_degradation(*, version: ModelVersion):
 
 
 def weekly_backtest_versions() -> list[ModelVersion]:
-    """Every champion and challenger, the versions the weekly walk-forward covers."""
-    return list(
-        ModelVersion.objects.filter(status__in=WEEKLY_BACKTEST_STATUSES).order_by(
-            "name", "segment", "-version_number"
-        )
+    """The versions the weekly walk-forward covers: every champion, and every challenger whose
+    recipe is not one already covered in its name and segment. A walk-forward refits the
+    recipe at each cutoff, so a challenger of the champion's recipe (a drift retrain, say)
+    would repeat the champion's windows number for number, and its alerts with them."""
+    versions = sorted(
+        ModelVersion.objects.filter(status__in=WEEKLY_BACKTEST_STATUSES),
+        key=lambda v: (v.name, v.segment, v.status != Status.CHAMPION, -v.version_number),
     )
+    covered: dict[tuple[str, str], list[Recipe]] = {}
+    walked = []
+    for version in versions:
+        recipe = Recipe.of(version)
+        recipes = covered.setdefault((version.name, version.segment), [])
+        if not any(recipe.same_as(other) for other in recipes):
+            recipes.append(recipe)
+            walked.append(version)
+    return walked

@@ -66,6 +66,32 @@ def test_review_page_draws_both_versions_backtests_on_the_same_axes(arena, viewe
     assert f"{arena.champion.version} (champion)" in mae_chart
 
 
+def test_a_challenger_of_the_champions_recipe_is_shown_beside_the_champions_walk_forward(
+    arena, viewer
+):
+    champion = arena.champion
+    retrained = ModelVersionFactory(
+        name=champion.name,
+        segment=champion.segment,
+        algorithm=champion.algorithm,
+        hyperparameters=champion.hyperparameters,
+        window_days=champion.recipe_window_days,
+        status=Status.CHALLENGER,
+    )
+
+    page = logged_in("vera").get(review(retrained)).content.decode()
+
+    mae_chart = re.findall(r'<svg class="line-chart".*?</svg>', page, flags=re.S)[0]
+    assert mae_chart.count('class="point champion"') >= 13 + 1
+    assert (
+        f"{retrained.version} is the champion's recipe trained again: a walk-forward refits the "
+        "recipe at each cutoff"
+    ) in page
+    # A challenger of another recipe has windows of its own, and no such line.
+    other = logged_in("vera").get(review(arena.challenger)).content.decode()
+    assert "the champion's recipe trained again" not in other
+
+
 def test_review_page_shows_metrics_decision_lineage_and_history(arena, viewer):
     challenger = arena.challenger
     page = logged_in("vera").get(review(challenger)).content.decode()

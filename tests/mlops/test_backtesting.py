@@ -248,10 +248,20 @@ def test_segment_version_backtests_only_its_departments_series(sales):
 # -- the weekly job --------------------------------------------------------------------------------
 
 
-def test_weekly_backtest_job_walks_every_champion_and_challenger_forward(hand_case, monkeypatch):
+def test_weekly_backtest_job_walks_every_champion_and_challenger_of_another_recipe_forward(
+    hand_case, monkeypatch
+):
     challenger = ModelVersionFactory(
         algorithm="seasonal_naive",
         hyperparameters={"calibration_windows": 0},
+        status=ModelVersion.Status.CHALLENGER,
+    )
+    # The champion's recipe retrained (after drift, say): its walk-forward would be the
+    # champion's, window for window.
+    ModelVersionFactory(
+        algorithm="seasonal_naive",
+        hyperparameters={"calibration_windows": 0},
+        window_days=28,
         status=ModelVersion.Status.CHALLENGER,
     )
     ModelVersionFactory(status=ModelVersion.Status.ARCHIVED)
