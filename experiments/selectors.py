@@ -171,11 +171,13 @@ def compare(points: ComparedPoints, *, success_metric: str, expected_pct: float)
     }
 
 
-def _no_baseline(version: ModelVersion, shadow_days: int, min_days: int) -> dict[str, Any]:
+def _not_compared(
+    version: ModelVersion, shadow_days: int, min_days: int, *, why: str
+) -> dict[str, Any]:
     return {
         "source": SOURCE_NONE,
         "reason": f"{version.version} has {shadow_days} shadow day(s) with actuals (needs "
-        f"{min_days}) and no other champion serves {version.segment} to backtest against.",
+        f"{min_days}) and {why}",
         "n_points": 0,
         "improvement_pct": {name: None for name in COMPARED_METRICS},
         "meets_success_criterion": False,
@@ -197,9 +199,14 @@ def experiment_results(*, experiment: ModelExperiment) -> dict[str, Any]:
         shadow_days = len(set(shadow.days))
         # Below the tenant's minimum of shadow days the results come from walk-forward
         # backtests of both recipes instead (shown, but no adoption rests on them alone).
-        points = shadow if shadow_days >= min_days else walk_forward_comparison(version)
+        try:
+            points = shadow if shadow_days >= min_days else walk_forward_comparison(version)
+        except ValueError as error:  # no sales to refit or score both recipes on
+            points, why = None, f"no walk-forward backtest could compare it: {error}"
+        else:
+            why = f"no other champion serves {version.segment} to backtest against."
         if points is None:
-            result = _no_baseline(version, shadow_days, min_days)
+            result = _not_compared(version, shadow_days, min_days, why=why)
         else:
             compared.append(points)
             result = compare(points, success_metric=metric, expected_pct=expected)

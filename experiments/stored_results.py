@@ -89,7 +89,12 @@ def store_experiment_results(*, experiment: ModelExperiment) -> ExperimentResult
     the stored row, or None for a completed experiment (its decision keeps the results it was
     made on)."""
     version_ids = _version_ids(experiment)
-    results = experiment_results(experiment=experiment)
+    try:
+        results = experiment_results(experiment=experiment)
+    except Exception:
+        # A later read may queue it again (it would wait QUEUED_FOR_SECONDS otherwise).
+        cache.delete(_queued_key(experiment))
+        raise
     with transaction.atomic():
         fresh = ModelExperiment.objects.select_for_update().get(pk=experiment.pk)
         if fresh.status == ModelExperiment.Status.COMPLETED:
