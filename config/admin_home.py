@@ -59,6 +59,10 @@ def _champion_card(entry: dict[str, Any]) -> dict[str, Any]:
         "mae_7d_text": format_metric("mae", entry["mae_7d"]),
         "mae_30d_text": format_metric("mae", entry["mae_30d"]),
         "baseline_text": format_metric("mae", entry["baseline_mae"]),
+        "incident_recent_text": format_metric("mae", incident["recent_mae"]) if incident else "",
+        "incident_baseline_text": format_metric("mae", incident["baseline_mae"])
+        if incident
+        else "",
         "trend_arrow": arrow,
         "trend_word": word,
         "since": entry["promoted_at"],

@@ -16,6 +16,7 @@ from mlops.models import (
     ModelVersion,
 )
 from mlops.rollout_selectors import active_rollouts
+from mlops.services.drift_text import incident_headline
 from tenants.selectors import tenant_policy
 
 Status = ModelVersion.Status
@@ -139,8 +140,12 @@ def _challenger_status(version: ModelVersion) -> str:
 
 
 def _incident_data(incident: DriftIncident | None) -> dict[str, Any] | None:
+    """The open incident, with what its last check saw. The drift rules follow the champion's
+    lineage (its refreshes continue it) against the baseline the lineage began with, so a
+    refreshed champion's own MAE and baseline can look healthy while its incident is open."""
     if incident is None:
         return None
+    numbers = incident.latest or incident.detection
     return {
         "id": incident.pk,
         "change_date": incident.change_date,
@@ -148,6 +153,10 @@ def _incident_data(incident: DriftIncident | None) -> dict[str, Any] | None:
         "rules": incident.rules,
         "alert_id": incident.alert_id,
         "challenger": incident.challenger.version if incident.challenger_id else None,
+        "as_of": numbers.get("as_of"),
+        "headline": incident_headline(numbers),
+        "recent_mae": numbers.get("recent_mae"),
+        "baseline_mae": numbers.get("baseline_mae"),
     }
 
 

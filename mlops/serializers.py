@@ -95,6 +95,19 @@ class IncidentBriefSerializer(serializers.Serializer):
     challenger = serializers.CharField(
         allow_null=True, help_text="The version trained for the incident"
     )
+    as_of = serializers.DateField(allow_null=True, help_text="The day its last check read up to")
+    headline = serializers.CharField(
+        help_text="What its last check saw, in words (as its alert's title says it)"
+    )
+    recent_mae = FiniteFloatField(
+        allow_null=True,
+        help_text="MAE of the forecasts served over the last check's recent days (the "
+        "champion's lineage: the versions its refreshes replaced included)",
+    )
+    baseline_mae = FiniteFloatField(
+        allow_null=True,
+        help_text="The baseline the drift rules compare with: the MAE the lineage began with",
+    )
 
 
 class RetailHealthSerializer(serializers.Serializer):

@@ -67,7 +67,7 @@ def _why(result: DriftResult) -> list[str]:
     return [sentences[rule] for rule in result.rules]
 
 
-def _headline(numbers: dict[str, Any]) -> str:
+def incident_headline(numbers: dict[str, Any]) -> str:
     """What the rules saw, in a few words: the MAE when the threshold rule fired, else the
     bias the tracking signal followed (now and in the champion's first weeks), else the error
     CUSUM."""
@@ -89,12 +89,17 @@ def drift_alert_text(
 ) -> tuple[str, str]:
     """The title and message of an incident's alert."""
     numbers = incident.latest or incident.detection
-    title = (
-        f"Model drift detected — {incident.where} {incident.champion.version}: {_headline(numbers)}"
+    title = f"Model drift detected — {incident.where} {incident.champion.version}: {incident_headline(numbers)}"
+    found_in = (incident.detection or {}).get("champion_version")
+    refreshed = (
+        f" (refreshed from {found_in}, in which the drift was found: the rules read the forecasts "
+        "its recipe served, against the baseline it began with)"
+        if found_in and found_in != incident.champion.version
+        else ""
     )
     lines = [
-        f"Champion {incident.champion.version} of {incident.where} no longer fits the sales: "
-        f"drift since {incident.change_date} (incident #{incident.pk}, found on "
+        f"Champion {incident.champion.version} of {incident.where}{refreshed} no longer fits the "
+        f"sales: drift since {incident.change_date} (incident #{incident.pk}, found on "
         f"{incident.opened_on})."
     ]
     if result is not None and result.rules:

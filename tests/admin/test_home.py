@@ -120,3 +120,22 @@ def test_home_counts_open_experiments_by_stage(viewer):
         "Training": "0",
         "Shadow testing": "1",
     }
+
+
+def test_a_drifting_champion_says_what_its_incident_saw(viewer, manager):
+    from mlops.services import detect_drift, promote_to_champion
+    from tests.mlops.factories import ModelVersionFactory
+    from tests.mlops.test_health import evaluated, t_minus_1
+
+    champion = evaluated(ModelVersionFactory(), mae=10.0)
+    promote_to_champion(version=champion, actor=manager, reason="baseline 10")
+    t_minus_1(champion, [12.5] * 7)
+    as_of = detect_drift().as_of
+
+    page = logged_in("vera").get("/admin/").content.decode()
+
+    numbers = re.search(r'<p class="help drift-numbers">(.*?)</p>', page, flags=re.S).group(1)
+    assert " ".join(numbers.split()) == (
+        f"MAE 25.0% worse than its baseline (served forecasts up to {as_of.isoformat()}: MAE "
+        "12.50 units against 10.00 units when its recipe began serving)."
+    )

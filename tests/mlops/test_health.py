@@ -66,6 +66,11 @@ def test_health_reports_each_segment_with_champion_trend_and_challenger_standing
     assert glob["champion"]["version"] == drifting.version
     assert glob["champion"]["status"] == "drifting"  # 25% worse: its drift incident is open
     assert glob["champion"]["incident"]["rules"] == ["threshold"]
+    # What the check saw, in numbers and in the alert's words.
+    incident = glob["champion"]["incident"]
+    assert (incident["recent_mae"], incident["baseline_mae"]) == (12.5, 10.0)
+    assert incident["headline"] == "MAE 25.0% worse than its baseline"
+    assert incident["as_of"] == glob["champion"]["as_of"].isoformat()
     assert glob["champion"]["mae_7d"] == 12.5
     assert round(glob["champion"]["mae_30d"], 3) == round((23 * 10 + 7 * 12.5) / 30, 3)
     assert glob["champion"]["trend"] == "degrading"

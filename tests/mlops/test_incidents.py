@@ -157,3 +157,26 @@ def test_a_bias_alert_says_where_the_bias_moved_from():
         "Model drift detected — demand_forecast v8: forecasts run 0.9% above demand, against "
         "3.5% below demand at first"
     )
+
+
+def test_an_alert_carried_on_by_a_refresh_says_where_the_drift_was_found():
+    refreshed = ModelVersion(name="demand_forecast", segment="global", version="v12")
+    incident = DriftIncident(
+        pk=2,
+        champion=refreshed,
+        name="demand_forecast",
+        segment="global",
+        change_date=dt.date(2026, 11, 26),
+        opened_on=dt.date(2026, 12, 2),
+        detection={"rules": "threshold", "drift_pct": 16.26, "champion_version": "v9"},
+        latest={"rules": "threshold", "drift_pct": 15.12, "champion_version": "v12"},
+    )
+
+    title, message = drift_alert_text(incident=incident, result=None, next_step="")
+
+    assert title == "Model drift detected — demand_forecast v12: MAE 15.1% worse than its baseline"
+    assert message.startswith(
+        "Champion v12 of demand_forecast (refreshed from v9, in which the drift was found: the "
+        "rules read the forecasts its recipe served, against the baseline it began with) no "
+        "longer fits the sales: drift since 2026-11-26 (incident #2, found on 2026-12-02)."
+    )
