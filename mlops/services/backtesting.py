@@ -224,7 +224,8 @@ def store_walk_forward(
 
 def check_backtest_degradation(*, version: ModelVersion):
     """Raise a `backtest_degradation` warning when the version's latest weekly walk-forward
-    window has an MAE more than 10% above the window before it; returns the alert or None."""
+    window has an MAE more than 10% above the window before it (one open warning per segment
+    for its champions, updated as refreshes replace them); returns the alert or None."""
     from alerts.models import MLAlert
     from alerts.services import raise_alert
 
@@ -265,7 +266,13 @@ def check_backtest_degradation(*, version: ModelVersion):
             "change_pct": round(change_pct, 2),
             "threshold_pct": DEGRADATION_PCT,
         },
-        dedup_key=f"backtest_degradation:modelversion:{version.pk}",
+        # A champion's alert is its segment's: the next week's refresh updates it while it is
+        # open rather than opening another beside it.
+        dedup_key=(
+            f"backtest_degradation:{version.name}:{version.segment}"
+            if version.status == Status.CHAMPION
+            else f"backtest_degradation:modelversion:{version.pk}"
+        ),
         model_version=version,
     )
 

@@ -16,7 +16,7 @@ from forecasting.models import Sale
 from mlops.models import BacktestResult, ModelVersion, Trigger, WalkForwardRun
 from mlops.selectors import get_backtest_trend
 from mlops.services import retrain_forecast_model, run_continuous_backtest
-from mlops.services.backtesting import walk_forward_windows
+from mlops.services.backtesting import check_backtest_degradation, walk_forward_windows
 from mlops.tasks import backtest_version, weekly_backtest
 from tests.mlops.factories import ModelVersionFactory, load_sales
 
@@ -291,3 +291,24 @@ def test_weekly_backtest_job_walks_every_champion_and_challenger_of_another_reci
     alert = MLAlert.objects.get(alert_type="backtest_degradation")
     assert alert.occurrences == 1
     assert alert.metadata["change_pct"] == pytest.approx(100 * (1.8 / (22 / 21) - 1), abs=0.01)
+
+
+def test_a_refreshed_champions_degradation_updates_its_segments_open_warning(hand_case):
+    run_continuous_backtest(version=hand_case, days=14, window=7)
+    first = check_backtest_degradation(version=hand_case)
+    # The weekly refresh replaces it.
+    ModelVersion.objects.filter(pk=hand_case.pk).update(status=ModelVersion.Status.ARCHIVED)
+    refresh = ModelVersionFactory(
+        algorithm="seasonal_naive",
+        hyperparameters={"calibration_windows": 0},
+        window_days=28,
+        status=ModelVersion.Status.CHAMPION,
+    )
+    run_continuous_backtest(version=refresh, days=14, window=7)
+
+    again = check_backtest_degradation(version=refresh)
+
+    assert again.pk == first.pk
+    assert MLAlert.objects.filter(alert_type="backtest_degradation").count() == 1
+    assert (again.occurrences, again.metadata["version"]) == (2, refresh.version)
+    assert refresh.version in again.title
