@@ -5,7 +5,7 @@ import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
@@ -155,6 +155,21 @@ def next_run_at(task: PeriodicTask, *, now: datetime | None = None) -> datetime 
     local_now = now.astimezone(zoneinfo.ZoneInfo(str(task.crontab.timezone)))
     schedule.nowfun = lambda: local_now
     return local_now + schedule.remaining_estimate(local_now)
+
+
+def days_to_next_run(key: str, *, now: datetime | None = None) -> int:
+    """Days from now to the current tenant's next run of job `key` (by its local dates), or 0
+    when it has no next run (disabled, or not on a crontab)."""
+    task = (
+        PeriodicTask.objects.filter(name=f"{key}@{connection.schema_name}")
+        .select_related("crontab")
+        .first()
+    )
+    now = now or timezone.now()
+    upcoming = next_run_at(task, now=now) if task is not None else None
+    if upcoming is None:
+        return 0
+    return (upcoming.date() - now.astimezone(upcoming.tzinfo).date()).days
 
 
 def set_crontab(

@@ -35,10 +35,13 @@ def retrain_model(self, log_id: int) -> dict:
 
 @app.task(name="mlops.tasks.weekly_retrain")
 def weekly_retrain() -> list[int]:
-    """Queue a scheduled retrain (a refresh) of every champion due for one; returns log ids."""
+    """Queue a scheduled retrain (a refresh) of every champion due for one, counting the days
+    to the job's next run; returns log ids."""
+    from mlops.schedules import days_to_next_run
     from mlops.services import queue_scheduled_retrains
 
-    return [log.pk for log in queue_scheduled_retrains()]
+    next_run_in_days = days_to_next_run("weekly_retrain")
+    return [log.pk for log in queue_scheduled_retrains(next_run_in_days=next_run_in_days)]
 
 
 @app.task(name="mlops.tasks.daily_forecast", acks_late=True)

@@ -77,7 +77,8 @@ class Tenant(TenantMixin):
     retrain_period_days = models.PositiveSmallIntegerField(
         default=7,
         validators=[MinValueValidator(1), MaxValueValidator(90)],
-        help_text="The weekly retrain refreshes a champion once it is this many days old.",
+        help_text="The weekly retrain refreshes a champion once it is this many days old, or "
+        "would be by the job's next run.",
     )
     refresh_margin_pct = models.FloatField(
         default=3.0,

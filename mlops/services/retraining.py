@@ -34,6 +34,7 @@ from mlops.services.data import DEFAULT_WINDOW_DAYS, latest_sales_day, load_pane
 from mlops.services.decisions import RetrainDecision, apply_retrain_decision, decide_retrain
 from mlops.services.evaluation import DEFAULT_EVALUATION_WINDOWS, Recipe
 from mlops.services.lifecycle import require_permission
+from mlops.services.refresh import MIN_CHECK_DAYS
 from mlops.services.registry import register_model_version, store_artifact
 from tenants.selectors import tenant_policy
 
@@ -97,29 +98,33 @@ def queue_retrain(
     return log
 
 
-def champions_due_for_refresh() -> list[ModelVersion]:
+def champions_due_for_refresh(*, next_run_in_days: int = 0) -> list[ModelVersion]:
     """Champions whose training data ends at least the tenant's retrain period before the
-    latest sales day (all of them when the period is a week and the job runs weekly)."""
+    latest sales day, or would end more than the period before it by the job's next run
+    (`next_run_in_days` away) once they have served the days a refresh is judged on: a
+    champion promoted mid-week is refreshed on the first Sunday it can be, rather than serve
+    on data up to two weeks old."""
     latest = latest_sales_day()
     period = tenant_policy().retrain_period_days
     champions = ModelVersion.objects.filter(status=ModelVersion.Status.CHAMPION).order_by(
         "name", "segment"
     )
-    return [
-        champion
-        for champion in champions
-        if latest is None
-        or champion.training_end is None
-        or (latest - champion.training_end).days >= period
-    ]
+
+    def due(champion: ModelVersion) -> bool:
+        if latest is None or champion.training_end is None:
+            return True
+        age = (latest - champion.training_end).days
+        return age >= period or (age + next_run_in_days > period and age >= MIN_CHECK_DAYS)
+
+    return [champion for champion in champions if due(champion)]
 
 
-def queue_scheduled_retrains() -> list[ModelRetrainingLog]:
-    """Queue a scheduled retrain (a refresh of its recipe) of every champion that is due;
-    returns the logs."""
+def queue_scheduled_retrains(*, next_run_in_days: int = 0) -> list[ModelRetrainingLog]:
+    """Queue a scheduled retrain (a refresh of its recipe) of every champion that is due (see
+    `champions_due_for_refresh`); returns the logs."""
     return [
         queue_retrain(trigger=Trigger.SCHEDULED, name=champion.name, segment=champion.segment)
-        for champion in champions_due_for_refresh()
+        for champion in champions_due_for_refresh(next_run_in_days=next_run_in_days)
     ]
 
 

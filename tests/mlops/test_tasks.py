@@ -52,3 +52,52 @@ def test_retrain_task_runs_the_queued_retrain(sales, scientist, django_capture_o
     assert log.outcome == "champion (first)"
     assert log.resulting_version.created_by == scientist
     assert log.attempts == 1
+
+
+@pytest.mark.parametrize(
+    ("age", "next_run_in_days", "due"),
+    [
+        (7, 0, True),  # as old as the period: due whenever the job runs
+        (6, 0, False),  # no next run counted: it waits for the period
+        (6, 7, True),  # a week from now it would be 13 days old
+        (3, 7, True),  # promoted mid-week: refreshed on the first Sunday it can be judged
+        (2, 7, False),  # served too few days for a refresh to be judged on
+        (0, 7, False),
+    ],
+)
+def test_a_champion_is_due_when_it_would_be_older_than_the_period_by_the_next_run(
+    age, next_run_in_days, due
+):
+    import datetime as dt
+
+    from mlops.services.retraining import champions_due_for_refresh
+    from tests.forecasting.factories import ProductFactory, SaleFactory, StoreFactory
+
+    latest = dt.date(2026, 3, 7)
+    SaleFactory(store=StoreFactory(), product=ProductFactory(), date=latest, quantity=3)
+    champion = ModelVersionFactory(
+        status=Status.CHAMPION, training_end=latest - dt.timedelta(days=age)
+    )
+
+    assert (champion in champions_due_for_refresh(next_run_in_days=next_run_in_days)) is due
+
+
+def test_the_weekly_retrain_counts_a_week_to_its_next_run_and_none_when_disabled(tenant):
+    import datetime as dt
+    import zoneinfo
+
+    from django_celery_beat.models import PeriodicTask
+
+    from mlops.schedules import JOBS_BY_KEY, days_to_next_run, periodic_task_name
+
+    zone = zoneinfo.ZoneInfo(tenant.time_zone)
+    sunday_run = dt.datetime(2026, 3, 8, 2, 0, 1, tzinfo=zone)
+    wednesday = dt.datetime(2026, 3, 11, 12, 0, tzinfo=zone)
+
+    assert days_to_next_run("weekly_retrain", now=sunday_run) == 7
+    assert days_to_next_run("weekly_retrain", now=wednesday) == 4
+
+    PeriodicTask.objects.filter(
+        name=periodic_task_name(job=JOBS_BY_KEY["weekly_retrain"], tenant=tenant)
+    ).update(enabled=False)
+    assert days_to_next_run("weekly_retrain", now=sunday_run) == 0
