@@ -159,11 +159,13 @@ def next_run_at(task: PeriodicTask, *, now: datetime | None = None) -> datetime 
 
 def days_to_next_run(key: str, *, now: datetime | None = None) -> int:
     """Days from now to the current tenant's next run of job `key` (by its local dates), or 0
-    when it has no next run (disabled, or not on a crontab)."""
+    when it has no next run (disabled, or not on a crontab). A replay's sandbox, whose own rows
+    are disabled, runs on its source's schedule (mlops.services.replay)."""
+    tenant = getattr(connection, "tenant", None)
+    source = getattr(tenant, "replay_of", None)
+    schema_name = source.schema_name if source is not None else connection.schema_name
     task = (
-        PeriodicTask.objects.filter(name=f"{key}@{connection.schema_name}")
-        .select_related("crontab")
-        .first()
+        PeriodicTask.objects.filter(name=f"{key}@{schema_name}").select_related("crontab").first()
     )
     now = now or timezone.now()
     upcoming = next_run_at(task, now=now) if task is not None else None

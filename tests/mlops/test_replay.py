@@ -119,7 +119,8 @@ def test_a_replay_starts_from_the_champions_as_they_serve_even_one_adopted_again
     tenant, monkeypatch
 ):
     # Wednesday to Saturday: the weekly jobs run on the morning after, which the report shows
-    # too, and refresh the champions once they have served three days.
+    # too. The champions, four days old then, are refreshed: they would be eleven days old by
+    # the next Sunday (the source's schedule; the sandbox's own rows are disabled).
     saturday = dt.date(2026, 3, 7)
     monkeypatch.setitem(FAMILIES, TripledNaiveModel.algorithm, TripledNaiveModel)
     sales = generate_sales(stores=2, products=6, days=200, seed=3, end_date=saturday)
@@ -144,7 +145,6 @@ def test_a_replay_starts_from_the_champions_as_they_serve_even_one_adopted_again
                     source=tenant,
                     start=saturday - dt.timedelta(days=3),
                     end=saturday,
-                    overrides={"retrain_period_days": 3},
                 )
             )
             with tenant_context(Tenant.objects.get(slug=sandbox_slug(tenant))):
