@@ -34,7 +34,7 @@ from mlops.services.lifecycle import (
     require_permission,
 )
 from mlops.services.rollout_guardrails import DEFAULT_GUARDRAILS
-from mlops.services.routing import covers, traffic_bucket
+from mlops.services.routing import covers, serving_segment, takes_over, traffic_bucket
 from tenants.roles import actor_label
 from tenants.selectors import tenant_policy, tenant_today
 
@@ -118,7 +118,8 @@ def move(
 
 def eligible_series(version: ModelVersion, *, on: dt.date) -> list[tuple[int, int, str, str]]:
     """The active series (sold in the 28 days up to the latest sales day before `on`) that the
-    version's segment covers: (store id, product id, department, demand class)."""
+    version would serve once promoted: its segment covers them and no champion of a segment
+    routing puts before it serves them (store id, product id, department, demand class)."""
     latest = Sale.objects.filter(date__lt=on).aggregate(latest=Max("date"))["latest"]
     if latest is None:
         return []
@@ -137,10 +138,16 @@ def eligible_series(version: ModelVersion, *, on: dt.date) -> list[tuple[int, in
             "store_id", "product_id", "demand_class"
         )
     }
+    champions = set(
+        ModelVersion.objects.filter(name=version.name, status=ModelVersion.Status.CHAMPION)
+        .exclude(pk=version.pk)
+        .values_list("segment", flat=True)
+    )
     series = []
     for store, product, department in rows:
         demand_class = classes.get((store, product))
-        if covers(version, department, demand_class):
+        serving = serving_segment(champions, department, demand_class)
+        if covers(version, department, demand_class) and takes_over(version, serving):
             series.append((store, product, department, demand_class or UNCLASSIFIED))
     return sorted(series)
 

@@ -44,6 +44,32 @@ def covers(version: ModelVersion, department: str, demand_class: str | None = No
     return version.segment in segments
 
 
+def serving_segment(
+    champion_segments: Iterable[str], department: str, demand_class: str | None = None
+) -> str | None:
+    """The segment whose champion serves a series: its department's, else its demand class's,
+    else the global one; None when none of them has a champion."""
+    present = set(champion_segments)
+    candidates = [department_segment(department)]
+    if demand_class is not None:
+        candidates.append(class_segment(demand_class))
+    candidates.append(GLOBAL_SEGMENT)
+    return next((segment for segment in candidates if segment in present), None)
+
+
+def takes_over(version: ModelVersion, serving: str | None) -> bool:
+    """Whether `version` (a canary covering the series) would serve a series now served by the
+    champion of segment `serving` once it is promoted: its segment is that one, or one that
+    routing puts before it (a department before a demand class before global). A global canary
+    never takes a series a department's own champion serves: promoted, it would not serve it."""
+    order = {"department": 0, "class": 1, GLOBAL_SEGMENT: 2}
+
+    def rank(segment: str) -> int:
+        return order[segment.split(":", 1)[0]]
+
+    return serving is None or rank(version.segment) <= rank(serving)
+
+
 def traffic_bucket(*, name: str, store_id: int | str, product_id: int | str) -> float:
     """A series' fixed place in [0, 1) (from its ids, or its codes): the same series always
     lands in the same canary arm."""
@@ -119,13 +145,13 @@ class RoutingTable:
         demand_class: str | None = None,
     ) -> RoutingDecision:
         """A department's champion first, then the series' demand class's, then global."""
-        segment = department_segment(department)
         pinned = self.pins.get(store_id)
-        champion = self.champions.get(segment)
-        if champion is None and demand_class is not None:
+        serving = serving_segment(self.champions, department, demand_class)
+        champion = self.champions[serving] if serving is not None else None
+        # The series' segment below global: its department's, else its demand class's.
+        segment = department_segment(department)
+        if segment not in self.champions and demand_class is not None:
             segment = class_segment(demand_class)
-            champion = self.champions.get(segment)
-        champion = champion or self.champions.get(GLOBAL_SEGMENT)
         if pinned is not None and covers(pinned, department, demand_class):
             served, reason = pinned, f"store {store_id} is pinned to {pinned.version}"
         elif champion is None:
@@ -135,7 +161,11 @@ class RoutingTable:
             which = "segment" if champion.segment == segment else "global"
             reason = f"{which} champion {champion.version} ({champion.segment})"
             canary = self._canary_for(department, demand_class)
-            if canary is not None and self._in_canary(canary, store_id, product_id):
+            if (
+                canary is not None
+                and takes_over(canary, champion.segment)
+                and self._in_canary(canary, store_id, product_id)
+            ):
                 served = canary
                 reason = (
                     f"canary {canary.version} takes {canary.canary_weight:.0%} of "

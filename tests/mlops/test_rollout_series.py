@@ -152,3 +152,22 @@ def test_illegal_moves_and_bad_plans_are_refused_and_change_nothing(plan, manage
     plan.refresh_from_db()
     assert plan.status == RolloutPlan.Status.PAUSED
     assert list(plan.events.values_list("kind", flat=True)) == ["started", "paused"]
+
+
+def test_a_global_canarys_series_leave_out_a_department_its_own_champion_serves(shop, manager):
+    ModelVersionFactory(status=Status.CHAMPION)
+    ModelVersionFactory(segment="department:Electronics", status=Status.CHAMPION)
+    candidate = ModelVersionFactory()
+
+    plan = start_canary(
+        version=candidate,
+        actor=manager,
+        reason="everything but Electronics",
+        initial_share=1.0,
+        steps=[],
+        bake_days=1,
+        on=DAY,
+    )
+
+    departments = Counter(plan.series.values_list("product__department", flat=True))
+    assert departments == {"Grocery": 6 * 40, "Apparel": 6 * 25}

@@ -182,3 +182,34 @@ def test_a_segment_is_global_a_department_or_a_demand_class():
     for segment in ("class:slow", "class:", "store:S1"):
         with pytest.raises(ValidationError, match="class:<demand class>"):
             validate_segment(segment)
+
+
+def test_a_global_canary_takes_no_series_a_departments_own_champion_serves(catalogue, manager):
+    ModelVersionFactory(status=Status.CHAMPION)
+    electronics = ModelVersionFactory(segment="department:Electronics", status=Status.CHAMPION)
+    canary = ModelVersionFactory()
+    make_challenger(
+        version=canary, actor=manager, reason="all of it", routing_mode="canary", canary_weight=1.0
+    )
+    store = catalogue["stores"][0]
+
+    phones = route(store, catalogue["phones"])
+    bread = route(store, catalogue["grocery"][0])
+
+    # Promoted, the canary would be the global champion: Electronics stays its champion's.
+    assert phones.version == electronics and canary in phones.shadow_versions
+    assert bread.version == canary
+
+
+def test_a_department_canary_takes_its_departments_series_from_the_global_champion(
+    catalogue, manager
+):
+    champion = ModelVersionFactory(status=Status.CHAMPION)
+    canary = ModelVersionFactory(segment="department:Electronics")
+    make_challenger(
+        version=canary, actor=manager, reason="its own", routing_mode="canary", canary_weight=1.0
+    )
+    store = catalogue["stores"][0]
+
+    assert route(store, catalogue["phones"]).version == canary
+    assert route(store, catalogue["grocery"][0]).version == champion
