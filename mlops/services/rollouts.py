@@ -21,6 +21,7 @@ from mlops.models import (
     RolloutEvent,
     RolloutPlan,
     RolloutSeries,
+    Trigger,
     validate_plan,
 )
 from mlops.rollout_selectors import canary_series_by_department
@@ -371,14 +372,39 @@ def finish_with_promotion(
     day: dt.date | None = None,
     **fields: Any,
 ) -> RolloutPlan:
-    """Promote the version through the registry (its lock, one champion), then end the plan."""
+    """Promote the version through the registry (its lock, one champion), then end the plan.
+    A version trained on older sales than the champion it replaces (refreshed while the canary
+    ran) has its recipe refreshed at once, rather than serve older data until the weekly
+    retrain."""
     ensure_can(plan, "complete", action="complete", describe=describe(plan))
+    version = plan.version
+    replaced = incumbent_for(name=version.name, segment=version.segment)
     promote_to_champion(
-        version=plan.version,
+        version=version,
         actor=actor,
         reason=f"Canary completed: {reason}",
         evidence={"rollout_plan": plan.pk, **(evidence or {})},
     )
+    if (
+        replaced is not None
+        and replaced.segment == version.segment
+        and version.training_end is not None
+        and replaced.training_end is not None
+        and version.training_end < replaced.training_end
+    ):
+        from mlops.services.retraining import queue_retrain
+
+        queue_retrain(
+            trigger=Trigger.SCHEDULED,
+            name=version.name,
+            segment=version.segment,
+            trigger_metadata={
+                "reason": f"{version.version} was promoted from its canary trained on sales up "
+                f"to {version.training_end}, older than those of {replaced.version} it replaced "
+                f"(up to {replaced.training_end}): its recipe is refreshed at once.",
+                "rollout_plan": plan.pk,
+            },
+        )
     return move(
         plan,
         "complete",

@@ -171,3 +171,38 @@ def test_a_global_canarys_series_leave_out_a_department_its_own_champion_serves(
 
     departments = Counter(plan.series.values_list("product__department", flat=True))
     assert departments == {"Grocery": 6 * 40, "Apparel": 6 * 25}
+
+
+@pytest.mark.parametrize(
+    ("canary_days_older", "refreshed"), [(6, True), (0, False)], ids=["older", "as-fresh"]
+)
+def test_a_canary_older_than_the_champion_it_replaces_is_refreshed_at_once(
+    shop, manager, django_capture_on_commit_callbacks, canary_days_older, refreshed
+):
+    from mlops.models import ModelRetrainingLog
+    from mlops.services.rollouts import act_on_rollout
+
+    # The champion was refreshed while the canary ran.
+    ModelVersionFactory(status=Status.CHAMPION, training_end=DAY - dt.timedelta(days=1))
+    candidate = ModelVersionFactory(training_end=DAY - dt.timedelta(days=1 + canary_days_older))
+    plan = start_canary(
+        version=candidate,
+        actor=manager,
+        reason="all at once",
+        initial_share=1.0,
+        steps=[],
+        bake_days=1,
+        on=DAY,
+    )
+
+    with django_capture_on_commit_callbacks(execute=False):
+        act_on_rollout(plan=plan, action="skip", actor=manager, reason="enough seen")
+
+    assert ModelVersion.objects.get(pk=candidate.pk).status == Status.CHAMPION
+    logs = list(ModelRetrainingLog.objects.all())
+    assert len(logs) == int(refreshed)
+    if refreshed:
+        (log,) = logs
+        assert (log.trigger, log.status, log.segment) == ("scheduled", "queued", "global")
+        assert log.trigger_metadata["rollout_plan"] == plan.pk
+        assert f"{candidate.version} was promoted from its canary" in log.trigger_metadata["reason"]
