@@ -89,7 +89,10 @@ def drift_alert_text(
 ) -> tuple[str, str]:
     """The title and message of an incident's alert."""
     numbers = incident.latest or incident.detection
-    title = f"Model drift detected — {incident.where} {incident.champion.version}: {incident_headline(numbers)}"
+    title = (
+        f"Model drift detected — {incident.where} {incident.champion.version}: "
+        f"{incident_headline(numbers)}"
+    )
     found_in = (incident.detection or {}).get("champion_version")
     refreshed = (
         f" (refreshed from {found_in}, in which the drift was found: the rules read the forecasts "

@@ -25,7 +25,7 @@ from mlops.models import (
     validate_plan,
 )
 from mlops.rollout_selectors import canary_series_by_department
-from mlops.selectors import incumbent_for
+from mlops.selectors import get_champion_model, incumbent_for
 from mlops.services.lifecycle import (
     SERVE_PERMISSION,
     configure_routing,
@@ -378,7 +378,7 @@ def finish_with_promotion(
     retrain."""
     ensure_can(plan, "complete", action="complete", describe=describe(plan))
     version = plan.version
-    replaced = incumbent_for(name=version.name, segment=version.segment)
+    replaced = get_champion_model(name=version.name, segment=version.segment)
     promote_to_champion(
         version=version,
         actor=actor,
@@ -387,7 +387,6 @@ def finish_with_promotion(
     )
     if (
         replaced is not None
-        and replaced.segment == version.segment
         and version.training_end is not None
         and replaced.training_end is not None
         and version.training_end < replaced.training_end
