@@ -138,17 +138,21 @@ def test_an_early_day_without_scored_points_does_not_disable_the_cusums():
     assert result.error_cusum is not None and result.bias_cusum is not None
 
 
+def unsaved_incident(*, champion: str, pk: int = 1, **fields) -> DriftIncident:
+    """A global incident of `demand_forecast` whose champion is version `champion` (nothing
+    saved: the alert's text reads only these)."""
+    version = ModelVersion(name="demand_forecast", segment="global", version=champion)
+    return DriftIncident(
+        pk=pk, champion=version, name="demand_forecast", segment="global", **fields
+    )
+
+
 def test_a_bias_alert_says_where_the_bias_moved_from():
-    champion = ModelVersion(name="demand_forecast", segment="global", version="v8")
-    numbers = {"rules": "bias_cusum", "recent_bias_pct": 0.91, "reference_bias_pct": -3.48}
-    incident = DriftIncident(
-        pk=1,
-        champion=champion,
-        name="demand_forecast",
-        segment="global",
+    incident = unsaved_incident(
+        champion="v8",
         change_date=dt.date(2026, 10, 11),
         opened_on=dt.date(2026, 10, 16),
-        detection=numbers,
+        detection={"rules": "bias_cusum", "recent_bias_pct": 0.91, "reference_bias_pct": -3.48},
     )
 
     title, _ = drift_alert_text(incident=incident, result=None, next_step="")
@@ -160,12 +164,9 @@ def test_a_bias_alert_says_where_the_bias_moved_from():
 
 
 def test_an_alert_carried_on_by_a_refresh_says_where_the_drift_was_found():
-    refreshed = ModelVersion(name="demand_forecast", segment="global", version="v12")
-    incident = DriftIncident(
+    incident = unsaved_incident(
         pk=2,
-        champion=refreshed,
-        name="demand_forecast",
-        segment="global",
+        champion="v12",
         change_date=dt.date(2026, 11, 26),
         opened_on=dt.date(2026, 12, 2),
         detection={"rules": "threshold", "drift_pct": 16.26, "champion_version": "v9"},

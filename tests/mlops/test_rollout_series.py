@@ -154,20 +154,25 @@ def test_illegal_moves_and_bad_plans_are_refused_and_change_nothing(plan, manage
     assert list(plan.events.values_list("kind", flat=True)) == ["started", "paused"]
 
 
-def test_a_global_canarys_series_leave_out_a_department_its_own_champion_serves(shop, manager):
-    ModelVersionFactory(status=Status.CHAMPION)
-    ModelVersionFactory(segment="department:Electronics", status=Status.CHAMPION)
-    candidate = ModelVersionFactory()
-
-    plan = start_canary(
-        version=candidate,
+def all_at_once(version, manager, *, reason):
+    """A one-step canary plan of every series the version would serve, started on DAY."""
+    return start_canary(
+        version=version,
         actor=manager,
-        reason="everything but Electronics",
+        reason=reason,
         initial_share=1.0,
         steps=[],
         bake_days=1,
         on=DAY,
     )
+
+
+def test_a_global_canarys_series_leave_out_a_department_its_own_champion_serves(shop, manager):
+    ModelVersionFactory(status=Status.CHAMPION)
+    ModelVersionFactory(segment="department:Electronics", status=Status.CHAMPION)
+    candidate = ModelVersionFactory()
+
+    plan = all_at_once(candidate, manager, reason="everything but Electronics")
 
     departments = Counter(plan.series.values_list("product__department", flat=True))
     assert departments == {"Grocery": 6 * 40, "Apparel": 6 * 25}
@@ -185,15 +190,7 @@ def test_a_canary_older_than_the_champion_it_replaces_is_refreshed_at_once(
     # The champion was refreshed while the canary ran.
     ModelVersionFactory(status=Status.CHAMPION, training_end=DAY - dt.timedelta(days=1))
     candidate = ModelVersionFactory(training_end=DAY - dt.timedelta(days=1 + canary_days_older))
-    plan = start_canary(
-        version=candidate,
-        actor=manager,
-        reason="all at once",
-        initial_share=1.0,
-        steps=[],
-        bake_days=1,
-        on=DAY,
-    )
+    plan = all_at_once(candidate, manager, reason="all at once")
 
     with django_capture_on_commit_callbacks(execute=False):
         act_on_rollout(plan=plan, action="skip", actor=manager, reason="enough seen")
